@@ -1,0 +1,1 @@
+"""The search engine, its run logs and the ``evo`` command line."""

@@ -1,0 +1,56 @@
+"""Resolving what the user names: program files or baseline specs, and targets or expressions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from evo.errors import UsageError
+from primitives.jsonform import loads
+from primitives.program import Program, ProgramError
+from primitives.textform import parse_text
+from targets.registry import expression_target, get_target
+from targets.target import Target
+
+
+def load_program(spec: str) -> Program:
+    """A program from a JSON file, a text-form file, ``-`` (stdin), or a baseline spec
+    (``anchor:exp2``, ``anchor:exp:plain``, ``poly:exp2_0_1:horner:7:fma``).
+    """
+    if spec.startswith(("anchor:", "poly:")):
+        from targets.baselines import anchor_spec
+
+        return anchor_spec(spec).program
+    if spec == "-":
+        text = sys.stdin.read()
+        where = "stdin"
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise UsageError(f"program file {spec!r} does not exist")
+        if path.is_dir():
+            raise UsageError(f"{spec!r} is a directory, not a program file")
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read program file {spec!r}: {exc}") from None
+        where = spec
+    try:
+        if text.lstrip().startswith("{"):
+            return loads(text)
+        return parse_text(text)
+    except ProgramError as exc:
+        raise ProgramError(f"{where}: {exc}") from None
+
+
+def resolve_target(name: str | None, expr: str | None, domain: str | None, label: str | None = None) -> Target:
+    """``--target NAME [--domain a,b]`` or ``--expr E --domain a,b``."""
+    if expr is not None:
+        if name is not None:
+            raise UsageError("give either --target or --expr, not both")
+        if domain is None:
+            raise UsageError("--expr needs --domain lo,hi")
+        return expression_target(expr, domain, name=label)
+    if name is None:
+        raise UsageError("give --target NAME or --expr EXPRESSION --domain lo,hi")
+    return get_target(name, domain)

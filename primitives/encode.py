@@ -1,0 +1,63 @@
+"""Programs as flat arrays (opcodes, operand registers, constant pool) for the numba kernels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from primitives.floatbits import bits_to_float
+from primitives.ops import MAX_ARITY, get_op
+from primitives.program import Const, Operand, Program
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A pruned program laid out for the interpreter.
+
+    Register file: row 0 is x, rows 1..k hold the distinct constants (``consts``), and row
+    ``first + i`` holds instruction i's result. Unused operand slots point at row 0.
+
+    Attributes:
+        opcodes: int32[n] op codes from the op table.
+        args: int32[n, MAX_ARITY] operand registers.
+        consts: the constant pool in the program's format (float32 or float64).
+        first: register of the first instruction (1 + number of constants).
+        out: register holding the result.
+    """
+
+    opcodes: np.ndarray
+    args: np.ndarray
+    consts: np.ndarray
+    first: int
+    out: int
+
+    @property
+    def n_registers(self) -> int:
+        return self.first + int(self.opcodes.shape[0])
+
+
+def encode(program: Program) -> Encoded:
+    """Encode the live part of ``program`` (dead code never reaches the interpreter)."""
+    program = program.pruned()
+    fmt = program.format
+    pool: dict[int, int] = {}
+    for bits in program.constants():
+        pool.setdefault(bits, 1 + len(pool))
+    first = 1 + len(pool)
+
+    def register(a: Operand) -> int:
+        return pool[a.bits] if isinstance(a, Const) else (0 if a.index == 0 else first + a.index - 1)
+
+    n = len(program.body)
+    opcodes = np.empty(n, dtype=np.int32)
+    args = np.zeros((n, MAX_ARITY), dtype=np.int32)
+    for i, ins in enumerate(program.body):
+        opcodes[i] = get_op(ins.op).opcode
+        for slot, a in enumerate(ins.args):
+            args[i, slot] = register(a)
+    consts = np.array([bits_to_float(b, fmt) for b in pool], dtype=fmt.dtype)
+    out = register(program.out)
+    for array in (opcodes, args, consts):
+        array.setflags(write=False)
+    return Encoded(opcodes, args, consts, first, out)

@@ -1,0 +1,155 @@
+"""What we approximate: a real function of x (a sympy expression) on an interval of floats."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy
+
+from primitives.floatbits import FloatFormat, format_hex, get_format
+from primitives.rounding import round_mpf
+
+X = sympy.Symbol("x", real=True)
+REFERENCE_BITS = 128  # working precision of the mpmath references (raised where needed)
+
+
+class TargetError(ValueError):
+    """A target that cannot be used: bad expression, bad domain, not real or not finite."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A function to approximate on the floats of [lo, hi].
+
+    Attributes:
+        name: registry name (built-ins) or a user-chosen / derived name.
+        expr: the function as sympy text in ``x`` (e.g. ``2**x``, ``erf(x)``).
+        lo_text, hi_text: the domain endpoints as given (e.g. ``-pi/4``); the domain in a format is
+            every float between the correctly rounded endpoints, both included.
+        description: one line for listings.
+        fast_ref: name of a float64 libm reference (``targets.fastref``) used for exhaustive sweeps,
+            or None to derive one from the expression.
+        anchor: key of the classical anchors measured for this target, if any.
+    """
+
+    name: str
+    expr: str
+    lo_text: str
+    hi_text: str
+    description: str = ""
+    fast_ref: str | None = None
+    anchor: str | None = None
+
+    def sympy_expr(self) -> sympy.Expr:
+        return parse_expression(self.expr)
+
+    def domain(self, fmt: FloatFormat | str = "float32") -> tuple[float, float]:
+        """The endpoints rounded to nearest in ``fmt``: every float between them is in the domain."""
+        fmt = get_format(fmt) if isinstance(fmt, str) else fmt
+        lo, hi = (round_mpf(parse_constant(t), fmt) for t in (self.lo_text, self.hi_text))
+        return lo, hi
+
+    def domain_text(self, fmt: FloatFormat | str = "float32") -> str:
+        fmt = get_format(fmt) if isinstance(fmt, str) else fmt
+        lo, hi = self.domain(fmt)
+        return f"[{format_hex(lo, fmt)}, {format_hex(hi, fmt)}]"
+
+    @property
+    def key(self) -> str:
+        """Identity of the mathematical problem (expression and domain), for caches and digests."""
+        return f"{self.expr}|{self.lo_text}|{self.hi_text}"
+
+    def mp_function(self) -> Callable:
+        """f as an mpmath function of one mpf (evaluate inside ``mpmath.workprec``)."""
+        return sympy.lambdify(X, self.sympy_expr(), modules="mpmath")
+
+    def with_domain(self, lo_text: str, hi_text: str) -> Target:
+        """The same function on another domain (validated)."""
+        return make_target(self.expr, lo_text, hi_text, name=self.name, fast_ref=self.fast_ref)
+
+
+_ALLOWED_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
+
+
+def parse_expression(text: str) -> sympy.Expr:
+    """Parse ``text`` as a real expression in ``x``; TargetError with the reason otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise TargetError("empty expression")
+    try:
+        expr = sympy.sympify(text.replace("^", "**"), locals={"x": X, "ln": sympy.log}, rational=True)
+    except (sympy.SympifyError, SyntaxError, TypeError, ValueError, AttributeError) as exc:
+        raise TargetError(f"cannot parse expression {text!r}: {type(exc).__name__}") from None
+    if not isinstance(expr, sympy.Expr):
+        raise TargetError(f"expression {text!r} is not a real-valued formula")
+    unknown = sorted(str(s) for s in expr.free_symbols if s != X)
+    if unknown:
+        raise TargetError(f"expression {text!r} uses unknown symbol(s) {', '.join(unknown)} (only x)")
+    undefined = sorted({type(f).__name__ for f in expr.atoms(sympy.core.function.AppliedUndef)})
+    if undefined:
+        raise TargetError(f"expression {text!r} uses unknown function(s) {', '.join(undefined)}")
+    return expr
+
+
+def parse_constant(text: str):
+    """A domain endpoint (``0.5``, ``-pi/4``, ``ln(2)/2``) as an mpf at reference precision."""
+    import mpmath
+
+    try:
+        value = sympy.sympify(str(text), locals={"ln": sympy.log}, rational=True)
+    except (sympy.SympifyError, SyntaxError, TypeError, ValueError, AttributeError):
+        raise TargetError(f"cannot parse domain endpoint {text!r}") from None
+    if not isinstance(value, sympy.Expr) or value.free_symbols:
+        raise TargetError(f"domain endpoint {text!r} must be a number")
+    with mpmath.workprec(REFERENCE_BITS):
+        number = sympy.N(value, 40)
+        if not number.is_real or not number.is_finite:
+            raise TargetError(f"domain endpoint {text!r} is not a finite real number")
+        return mpmath.mpf(sympy.Float(number, 40)._mpf_)
+
+
+def parse_domain(text: str) -> tuple[str, str]:
+    """Split ``"a,b"`` into endpoint texts (``"-pi/4,pi/4"``, ``"[0, 1]"``)."""
+    body = text.strip().strip("[]() ")
+    parts = [p.strip() for p in body.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise TargetError(f"domain {text!r} must be two endpoints 'lo,hi'")
+    return parts[0], parts[1]
+
+
+def make_target(
+    expr: str,
+    lo_text: str,
+    hi_text: str,
+    name: str | None = None,
+    description: str = "",
+    fast_ref: str | None = None,
+    anchor: str | None = None,
+) -> Target:
+    """A validated target: the expression parses, the domain is non-empty and ordered in float32
+    and float64, and the function is real and finite on a probe set of the domain.
+    """
+    parsed = parse_expression(expr)
+    canonical = str(parsed)
+    for fmt_name in ("float32", "float64"):
+        fmt = get_format(fmt_name)
+        lo, hi = (round_mpf(parse_constant(t), fmt) for t in (lo_text, hi_text))
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise TargetError(f"domain [{lo_text}, {hi_text}] is outside the {fmt_name} range")
+        if lo > hi:
+            raise TargetError(f"domain [{lo_text}, {hi_text}] is reversed (lo > hi)")
+        if lo == hi:
+            raise TargetError(f"domain [{lo_text}, {hi_text}] is empty (a single point in {fmt_name})")
+    if name is None:
+        import hashlib
+
+        name = "expr_" + hashlib.blake2b(f"{canonical}|{lo_text}|{hi_text}".encode(), digest_size=4).hexdigest()
+    if not _ALLOWED_NAME.match(name):
+        raise TargetError(f"target name {name!r} may only use letters, digits and _ . + -")
+    target = Target(name, canonical, str(lo_text), str(hi_text), description or f"{canonical} on [{lo_text}, {hi_text}]", fast_ref, anchor)
+    from targets.reference import check_real_and_finite
+
+    check_real_and_finite(target)
+    return target
