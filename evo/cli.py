@@ -35,6 +35,42 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true", help="machine-readable output")
     score.set_defaults(handler=_cmd_score)
 
+    evolve = commands.add_parser("evolve", help="search for programs approximating a target")
+    _add_target_arguments(evolve)
+    evolve.add_argument("--mode", choices=("float32", "real"), help="float32 (ULP error) or real (float64, relative error)")
+    evolve.add_argument("--ops", help="allowed ops, comma separated (default add,sub,mul,div,fma)")
+    evolve.add_argument("--max-ops", type=int, help="op-count bound; minimise error within it (default 8)")
+    evolve.add_argument("--target-ulp", type=float, help="minimise cost among programs within this error")
+    evolve.add_argument("--max-evals", type=int, help="stop after this many evaluations")
+    evolve.add_argument("--max-seconds", type=float, help="stop after this many seconds")
+    evolve.add_argument("--seed", type=int, help="random seed (drawn, printed and recorded if omitted)")
+    evolve.add_argument("--seed-from", choices=("identity", "anchors"), help="start from f(x) = x (default) or the classical polynomials")
+    evolve.add_argument("--population", type=int, dest="population_size", help="population size (default 100)")
+    evolve.add_argument("--tournament", type=int, dest="tournament_size", help="tournament size (default 10)")
+    evolve.add_argument("--signoff", choices=("front", "best", "none"), help="what to score on the final set at the end")
+    evolve.add_argument("--runs-dir", help="where run directories are created (default ./runs)")
+    _add_backend_arguments(evolve)
+    evolve.add_argument("--config", help="TOML file of config keys (see README)")
+    evolve.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)")
+    evolve.add_argument("--quiet", action="store_true", help="no live progress")
+    evolve.set_defaults(handler=_cmd_evolve)
+
+    resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
+    resume.add_argument("run", help="run directory")
+    resume.add_argument("--max-evals", type=int, help="new total number of evaluations")
+    resume.add_argument("--max-seconds", type=float, help="new total seconds (counted from the run's start)")
+    _add_backend_arguments(resume)
+    resume.add_argument("--quiet", action="store_true", help="no live progress")
+    resume.set_defaults(handler=_cmd_resume)
+
+    inspect = commands.add_parser("inspect", help="summarise a run (or list the runs in a directory)")
+    inspect.add_argument("run", help="a run directory, or a directory of runs (e.g. runs/)")
+    inspect.add_argument("--program", metavar="HASH|best", help="show one program (text, math form)")
+    inspect.add_argument("--latex", action="store_true", help="with --program: also LaTeX")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.add_argument("--plot", metavar="DIR", help="write PNG plots of the front and best-over-time into DIR")
+    inspect.set_defaults(handler=_cmd_inspect)
+
     anchors = commands.add_parser("anchors", help="list the classical polynomial baselines of a target")
     anchors.add_argument("target", help="built-in target name")
     anchors.add_argument("--all", action="store_true", help="every polynomial, not only the anchors")
@@ -48,6 +84,127 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expr", help="a target expression in x, e.g. 'exp(x) - 1'")
     parser.add_argument("--domain", help="domain 'lo,hi' (required with --expr), e.g. '-pi/4,pi/4'")
     parser.add_argument("--name", help="name for an --expr target")
+
+
+def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=("serial", "ray"), help="where evaluations run (default serial)")
+    parser.add_argument("--workers", type=int, help="Ray workers (default: one per CPU)")
+    parser.add_argument("--ray-address", help="join an existing Ray cluster ('auto' or HOST:PORT)")
+
+
+_FLAG_KEYS = (
+    "target", "expr", "domain", "name", "mode", "ops", "max_ops", "target_ulp", "max_evals", "max_seconds", "seed",
+    "seed_from", "population_size", "tournament_size", "signoff", "runs_dir", "backend", "workers", "ray_address",
+)
+
+
+def _config_from_args(args: argparse.Namespace):
+    from evo.config import load_toml, resolve
+
+    base = load_toml(args.config) if args.config else {}
+    flags = {key: getattr(args, key) for key in _FLAG_KEYS if getattr(args, key, None) is not None}
+    if "expr" in flags and "target" not in flags:
+        base.pop("target", None)
+        flags["target"] = None
+    return resolve({**base, **flags}, args.set)
+
+
+def _print_result(result, metric: str) -> None:
+    from evo.report import front_table
+    from primitives.textform import to_text
+
+    rows = [
+        {
+            "cost": e.cost, "ops": e.individual.program.op_count(), "hash": e.individual.program.canonical_hash(),
+            "search": e.individual.score.max_err, "select": e.select.max_err,
+            "final": None if e.final is None else e.final.max_err,
+        }
+        for e in result.front.entries
+    ]
+    print(f"\nfront after {result.n_evals:,d} evaluations ({result.reason}); final = every float32 of the domain where feasible")
+    print(front_table(rows, metric))
+    if result.best is not None:
+        best = result.best
+        err = best.final if best.final is not None else best.select
+        unit = "ULP" if metric == "ulp" else "relative"
+        print(f"\nbest: {err.max_err:.6g} {unit} on {err.points}, cost {best.cost:g}")
+        print(to_text(best.individual.program).rstrip())
+    print(f"\nrun directory: {result.run_dir}  (evo inspect {result.run_dir})")
+
+
+def _cmd_evolve(args: argparse.Namespace) -> int:
+    from evo.api import evolve
+    from evo.errors import UsageError
+    from evo.progress import ConsoleProgress
+
+    config = _config_from_args(args)
+    if config.max_evals is None and config.max_seconds is None:
+        raise UsageError("give a budget: --max-evals N or --max-seconds S")
+
+    def started(run_dir, resolved) -> None:
+        print(f"evo: seed {resolved.seed}, run {run_dir}", flush=True)
+
+    with ConsoleProgress(quiet=args.quiet) as progress:
+        result = evolve(config, on_progress=progress, on_start=started)
+    _print_result(result, "ulp" if config.mode == "float32" else "rel")
+    return 0
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from evo.api import resume
+    from evo.progress import ConsoleProgress
+    from evo.runlog import RunReader
+
+    reader = RunReader(args.run)
+    overrides = {k: getattr(args, k) for k in ("backend", "workers", "ray_address") if getattr(args, k) is not None}
+    print(f"evo: seed {reader.config.seed}, run {args.run} (resumed)", flush=True)
+    with ConsoleProgress(quiet=args.quiet) as progress:
+        result = resume(args.run, max_evals=args.max_evals, max_seconds=args.max_seconds, on_progress=progress, **overrides)
+    _print_result(result, "ulp" if result.config.mode == "float32" else "rel")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from evo import report
+    from evo.errors import RunError
+    from evo.runlog import dumps
+
+    if not report.is_run_dir(args.run):
+        from pathlib import Path
+
+        if not Path(args.run).is_dir():
+            raise RunError(f"run directory {args.run!r} does not exist")
+        rows = report.list_runs(args.run)
+        if args.json:
+            print(dumps(rows, indent=1))
+            return 0
+        if not rows:
+            print(f"no runs in {args.run}")
+        for row in rows:
+            if "target" not in row:
+                print(f"{row['run']:45s} {row['status']}")
+                continue
+            best = report.format_error(row["best"], row["metric"])
+            print(f"{row['run']:45s} {row['status']:10s} {row['n_evals']:>10,d} evals  best {best} at cost {row['best_cost']}")
+        return 0
+    if args.program:
+        program, entry = report.find_program(args.run, args.program)
+        if args.json:
+            from primitives.jsonform import to_dict
+
+            print(dumps({"program": to_dict(program), "entry": entry}, indent=1))
+        else:
+            print(report.program_text(program, latex=args.latex))
+        return 0
+    summary = report.run_summary(args.run)
+    if args.plot:
+        for path in report.plot_run(summary, args.plot):
+            print(f"wrote {path}")
+    if args.json:
+        print(dumps(summary, indent=1))
+    else:
+        print(report.summary_text(summary))
+    return 0
 
 
 def _cmd_targets(args: argparse.Namespace) -> int:

@@ -37,17 +37,29 @@ class Encoded:
         return self.first + int(self.opcodes.shape[0])
 
 
-def encode(program: Program) -> Encoded:
-    """Encode the live part of ``program`` (dead code never reaches the interpreter)."""
+def encode(program: Program, share_constants: bool = True) -> Encoded:
+    """Encode the live part of ``program`` (dead code never reaches the interpreter).
+
+    Equal constants share one register unless ``share_constants`` is False; then every constant
+    operand gets its own register, in ``program.constants()`` order (what constant fitting needs).
+    """
     program = program.pruned()
     fmt = program.format
-    pool: dict[int, int] = {}
-    for bits in program.constants():
-        pool.setdefault(bits, 1 + len(pool))
-    first = 1 + len(pool)
+    constants = program.constants()
+    if share_constants:
+        pool: dict[int, int] = {}
+        for bits in constants:
+            pool.setdefault(bits, 1 + len(pool))
+        values = list(pool)
+    else:
+        values = list(constants)
+    first = 1 + len(values)
+    next_constant = iter(range(1, first))
 
     def register(a: Operand) -> int:
-        return pool[a.bits] if isinstance(a, Const) else (0 if a.index == 0 else first + a.index - 1)
+        if isinstance(a, Const):
+            return pool[a.bits] if share_constants else next(next_constant)
+        return 0 if a.index == 0 else first + a.index - 1
 
     n = len(program.body)
     opcodes = np.empty(n, dtype=np.int32)
@@ -56,7 +68,7 @@ def encode(program: Program) -> Encoded:
         opcodes[i] = get_op(ins.op).opcode
         for slot, a in enumerate(ins.args):
             args[i, slot] = register(a)
-    consts = np.array([bits_to_float(b, fmt) for b in pool], dtype=fmt.dtype)
+    consts = np.array([bits_to_float(b, fmt) for b in values], dtype=fmt.dtype)
     out = register(program.out)
     for array in (opcodes, args, consts):
         array.setflags(write=False)

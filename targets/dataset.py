@@ -16,7 +16,7 @@ import numpy as np
 from primitives.floatbits import get_format
 from primitives.ulp import inv_rel_scale, inv_ulp32
 from targets.fastref import MAX_DEVIATION_ULP, NoFastReference, fast_reference, reference_deviation
-from targets.points import PointSet, make_point_set
+from targets.points import FINAL_SAMPLE_POINTS, PointSet, make_point_set
 from targets.reference import cached_references
 from targets.target import Target, TargetError
 
@@ -149,7 +149,7 @@ def build_dataset(
         try:
             return build_sweep(target, points, seed, cache_dir)
         except NoFastReference:
-            points = make_point_set(lo, hi, fmt, kind, seed, n=None if kind != "final" else 1 << 22)
+            points = make_point_set(lo, hi, fmt, kind, seed, n=None if kind != "final" else FINAL_SAMPLE_POINTS)
     return dataset_from_points(target, points, cache_dir)
 
 

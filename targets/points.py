@@ -21,7 +21,7 @@ from primitives.floatbits import FloatFormat, bits_to_float, float_to_bits, from
 
 SEARCH_POINTS = 4096
 SELECT_POINTS = 65536
-FINAL_SAMPLE_POINTS = 1 << 24
+FINAL_SAMPLE_POINTS = 1 << 20
 EXHAUSTIVE_LIMIT = 1 << 31
 KIND_SALT = {"search": 1, "select": 2, "final": 3}
 

@@ -1,0 +1,311 @@
+"""RunConfig: every setting of a run, resolved from defaults, a TOML file, flags and ``--set`` overrides.
+
+The resolved config is saved verbatim in the run directory (``config.json``); together with
+``meta.json`` it is enough to replay a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from evo.errors import UsageError
+from primitives.ops import get_op
+
+MUTATION_KINDS = ("insert", "remove", "rewire", "change_op", "perturb_const", "redraw_const", "refit")
+DEFAULT_MUTATION_WEIGHTS = (
+    ("insert", 3.0),
+    ("remove", 2.0),
+    ("rewire", 2.0),
+    ("change_op", 2.0),
+    ("perturb_const", 2.0),
+    ("redraw_const", 1.0),
+    ("refit", 1.0),
+)
+MODES = ("float32", "real")
+BACKENDS = ("serial", "ray")
+SEEDINGS = ("identity", "anchors")
+SIGNOFFS = ("front", "best", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """All settings of a search run (see ``evo evolve --help`` and the README for their meaning)."""
+
+    # what to approximate
+    target: str | None = "exp2"
+    expr: str | None = None
+    domain: str | None = None
+    name: str | None = None
+    mode: str = "float32"
+    # the search space and the objective
+    ops: tuple[str, ...] = ("add", "sub", "mul", "div", "fma")
+    cost_weights: tuple[tuple[str, float], ...] = ()
+    max_ops: int = 8
+    target_ulp: float | None = None
+    # budget and seed
+    max_evals: int | None = None
+    max_seconds: float | None = None
+    seed: int | None = None
+    seed_from: str = "identity"
+    # regularized evolution
+    population_size: int = 100
+    tournament_size: int = 10
+    mutation_weights: tuple[tuple[str, float], ...] = DEFAULT_MUTATION_WEIGHTS
+    mutation_retries: int = 20
+    # constant fitting
+    fit: bool = True
+    fit_iterations: int = 40
+    fit_points: int = 512
+    polish_budget: int = 96
+    polish_below: float = 16.0
+    # point sets
+    search_points: int = 4096
+    select_points: int = 65536
+    data_seed: int = 0
+    # run directory and logging
+    runs_dir: str = "runs"
+    checkpoint_every: int = 5000
+    progress_every: int = 1000
+    log_every_eval: int = 0
+    signoff: str = "front"
+    cache_size: int = 20000
+    # distribution
+    backend: str = "serial"
+    workers: int | None = None
+    ray_address: str | None = None
+    in_flight_per_worker: int = 2
+    sync_batch: int = 0
+
+    # ----------------------------------------------------------------- views
+    @property
+    def weights(self) -> dict[str, float]:
+        return dict(self.mutation_weights)
+
+    @property
+    def costs(self) -> dict[str, float]:
+        """Cost weight of every allowed op (op-table default unless overridden)."""
+        overrides = dict(self.cost_weights)
+        return {op: overrides.get(op, get_op(op).cost) for op in self.ops}
+
+    @property
+    def dtype(self) -> str:
+        return "float64" if self.mode == "real" else "float32"
+
+    @property
+    def objective(self) -> str:
+        return "cost" if self.target_ulp is not None else "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["ops"] = list(self.ops)
+        data["cost_weights"] = dict(self.cost_weights)
+        data["mutation_weights"] = dict(self.mutation_weights)
+        return data
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return from_mapping({**self.to_dict(), **changes})
+
+
+def _field_names() -> list[str]:
+    return [f.name for f in fields(RunConfig)]
+
+
+def _default(name: str) -> Any:
+    return next(f for f in fields(RunConfig) if f.name == name).default
+
+
+def _unknown_key(key: str) -> UsageError:
+    close = difflib.get_close_matches(key, _field_names(), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return UsageError(f"unknown config key {key!r}{hint}")
+
+
+def _as_int(key: str, value: Any, minimum: int | None = None, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not value.is_integer()):
+        raise UsageError(f"config {key!r} must be an integer, got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise UsageError(f"config {key!r} must be >= {minimum}, got {value}")
+    return value
+
+
+def _as_float(key: str, value: Any, optional: bool = False, positive: bool = True) -> float | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise UsageError(f"config {key!r} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise UsageError(f"config {key!r} must be positive, got {value!r}")
+    return float(value)
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise UsageError(f"config {key!r} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _weights(key: str, value: Any, allowed: tuple[str, ...] | None) -> tuple[tuple[str, float], ...]:
+    if isinstance(value, Mapping):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = [tuple(item) for item in value]
+    else:
+        raise UsageError(f"config {key!r} must be a table of name = weight")
+    result = []
+    for name, weight in items:
+        if allowed is not None and name not in allowed:
+            raise UsageError(f"config {key!r}: unknown entry {name!r} (known: {', '.join(allowed)})")
+        if allowed is None:
+            get_op(name)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
+            raise UsageError(f"config {key}.{name} must be a number >= 0, got {weight!r}")
+        result.append((str(name), float(weight)))
+    return tuple(sorted(result))
+
+
+def from_mapping(data: Mapping[str, Any]) -> RunConfig:
+    """A validated RunConfig from a plain mapping (unknown keys and bad values raise UsageError)."""
+    for key in data:
+        if key not in _field_names():
+            raise _unknown_key(key)
+    merged = {name: data.get(name, _default(name)) for name in _field_names()}
+    c = merged
+    out: dict[str, Any] = {}
+    for key in ("target", "expr", "domain", "name", "ray_address"):
+        if c[key] is not None and not isinstance(c[key], str):
+            raise UsageError(f"config {key!r} must be text, got {c[key]!r}")
+        out[key] = c[key]
+    if out["expr"] is not None:
+        out["target"] = None if data.get("target") is None else out["target"]
+    if out["target"] is not None and out["expr"] is not None:
+        raise UsageError("give either a target or an expression, not both")
+    if out["target"] is None and out["expr"] is None:
+        raise UsageError("no target: give a target name or an expression with a domain")
+    if out["expr"] is not None and out["domain"] is None:
+        raise UsageError("an expression target needs a domain 'lo,hi'")
+    out["mode"] = _choice("mode", c["mode"], MODES)
+    ops = c["ops"]
+    if isinstance(ops, str):
+        ops = [p.strip() for p in ops.split(",") if p.strip()]
+    if not isinstance(ops, list | tuple) or not ops:
+        raise UsageError("config 'ops' must be a non-empty list of op names")
+    for op in ops:
+        get_op(op)
+    if len(set(ops)) != len(ops):
+        raise UsageError(f"config 'ops' lists an op twice: {list(ops)}")
+    out["ops"] = tuple(ops)
+    out["cost_weights"] = _weights("cost_weights", c["cost_weights"], None)
+    out["max_ops"] = _as_int("max_ops", c["max_ops"], minimum=1)
+    out["target_ulp"] = _as_float("target_ulp", c["target_ulp"], optional=True)
+    out["max_evals"] = _as_int("max_evals", c["max_evals"], minimum=1, optional=True)
+    out["max_seconds"] = _as_float("max_seconds", c["max_seconds"], optional=True)
+    seed = c["seed"]
+    if seed is not None:
+        seed = _as_int("seed", seed, minimum=0)
+    out["seed"] = seed
+    out["seed_from"] = _choice("seed_from", c["seed_from"], SEEDINGS)
+    out["population_size"] = _as_int("population_size", c["population_size"], minimum=2)
+    out["tournament_size"] = _as_int("tournament_size", c["tournament_size"], minimum=1)
+    if out["tournament_size"] > out["population_size"]:
+        raise UsageError("tournament_size cannot exceed population_size")
+    weights = _weights("mutation_weights", c["mutation_weights"], MUTATION_KINDS)
+    if not any(w > 0 for _, w in weights):
+        raise UsageError("at least one mutation weight must be positive")
+    out["mutation_weights"] = weights
+    out["mutation_retries"] = _as_int("mutation_retries", c["mutation_retries"], minimum=1)
+    if not isinstance(c["fit"], bool):
+        raise UsageError(f"config 'fit' must be true or false, got {c['fit']!r}")
+    out["fit"] = c["fit"]
+    out["fit_iterations"] = _as_int("fit_iterations", c["fit_iterations"], minimum=0)
+    out["fit_points"] = _as_int("fit_points", c["fit_points"], minimum=8)
+    out["polish_budget"] = _as_int("polish_budget", c["polish_budget"], minimum=0)
+    out["polish_below"] = _as_float("polish_below", c["polish_below"])
+    out["search_points"] = _as_int("search_points", c["search_points"], minimum=16)
+    out["select_points"] = _as_int("select_points", c["select_points"], minimum=16)
+    out["data_seed"] = _as_int("data_seed", c["data_seed"], minimum=0)
+    if not isinstance(c["runs_dir"], str) or not c["runs_dir"]:
+        raise UsageError("config 'runs_dir' must be a directory path")
+    out["runs_dir"] = c["runs_dir"]
+    out["checkpoint_every"] = _as_int("checkpoint_every", c["checkpoint_every"], minimum=1)
+    out["progress_every"] = _as_int("progress_every", c["progress_every"], minimum=1)
+    out["log_every_eval"] = _as_int("log_every_eval", c["log_every_eval"], minimum=0)
+    out["signoff"] = _choice("signoff", c["signoff"], SIGNOFFS)
+    out["cache_size"] = _as_int("cache_size", c["cache_size"], minimum=0)
+    out["backend"] = _choice("backend", c["backend"], BACKENDS)
+    out["workers"] = _as_int("workers", c["workers"], minimum=1, optional=True)
+    out["in_flight_per_worker"] = _as_int("in_flight_per_worker", c["in_flight_per_worker"], minimum=1)
+    out["sync_batch"] = _as_int("sync_batch", c["sync_batch"], minimum=0)
+    return RunConfig(**out)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` (value in TOML syntax, bare words as strings; ``a.b=v`` for table entries)."""
+    if "=" not in text:
+        raise UsageError(f"--set expects key=value, got {text!r}")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    if not key:
+        raise UsageError(f"--set expects key=value, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``--set`` overrides to a plain config mapping (dotted keys reach into tables)."""
+    result = dict(data)
+    for text in overrides:
+        key, value = parse_override(text)
+        if "." in key:
+            table, entry = key.split(".", 1)
+            if table not in ("mutation_weights", "cost_weights"):
+                raise _unknown_key(key)
+            current = result.get(table)
+            current = dict(_default(table) if current is None else current)
+            current[entry] = value
+            result[table] = current
+        else:
+            if key not in _field_names():
+                raise _unknown_key(key)
+            result[key] = value
+    return result
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """The mapping in a TOML config file (one-line errors for missing or malformed files)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"config file {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    for key in data:
+        if key not in _field_names():
+            raise _unknown_key(key)
+    return data
+
+
+def resolve(base: Mapping[str, Any] | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Defaults, then ``base`` (file + flags), then ``--set`` overrides, validated."""
+    data = dict(base or {})
+    return from_mapping(apply_overrides(data, overrides or []))
+
+
+def with_seed(config: RunConfig, seed: int) -> RunConfig:
+    return dataclasses.replace(config, seed=seed)

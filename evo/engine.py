@@ -1,0 +1,399 @@
+"""The search loop: regularized evolution written as ask/tell around an executor.
+
+The driver alone owns the state (population, front, RNG, counters). ``ask`` draws a tournament
+winner and mutates it (each child's mutation has its own RNG stream, seeded from the run seed and
+the child id); ``tell`` files a result: the child joins the population and the oldest member
+retires; a new best is logged; a child that looks like a front improvement on the search set is
+re-scored on the select set before it may enter the front. Progress events and checkpoints are
+triggered by evaluation counts (never by the clock), so serial runs are reproducible event by event.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evo.config import RunConfig
+from evo.evaluate import EvalResult, Evaluator, Job
+from evo.executors import Executor
+from evo.front import ParetoFront
+from evo.mutate import FIT_KINDS, SearchSpace, mutate
+from evo.population import Individual, Population, fitness_key
+from evo.runlog import RunWriter
+from primitives.jsonform import from_dict as program_from_dict
+from primitives.jsonform import to_dict as program_to_dict
+from primitives.program import Program
+from targets.dataset import Dataset, Sweep
+from targets.scoring import Score, score
+from targets.target import Target
+
+CHECKPOINT_SCHEMA = "evo.checkpoint/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """The target and its datasets (the final set is built on first use: it can be large)."""
+
+    target: Target
+    search: Dataset
+    select: Dataset
+    final: Callable[[], Dataset | Sweep]
+
+
+def driver_rng(seed: int) -> np.random.Generator:
+    """The driver's RNG (tournaments); saved in checkpoints."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
+
+
+def child_rng(seed: int, child_id: int) -> np.random.Generator:
+    """The RNG of one child's mutation: a function of (seed, child id) only."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1, child_id))))
+
+
+@dataclass
+class SearchState:
+    """Everything a checkpoint must hold to continue the search exactly."""
+
+    population: Population
+    front: ParetoFront
+    rng: np.random.Generator
+    next_id: int = 0
+    n_evals: int = 0
+    best: Individual | None = None
+    pending_seeds: list[Program] = field(default_factory=list)
+    certified_cost: float = math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_SCHEMA,
+            "n_evals": self.n_evals,
+            "next_id": self.next_id,
+            "rng": self.rng.bit_generator.state,
+            "population": [ind.to_dict() for ind in self.population],
+            "front": self.front.to_list(),
+            "best": None if self.best is None else self.best.to_dict(),
+            "pending_seeds": [program_to_dict(p) for p in self.pending_seeds],
+            "certified_cost": self.certified_cost,
+        }
+
+    @staticmethod
+    def from_dict(data: dict[str, Any], capacity: int) -> SearchState:
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = data["rng"]
+        certified = data.get("certified_cost", math.inf)
+        return SearchState(
+            population=Population(capacity, (Individual.from_dict(d) for d in data["population"])),
+            front=ParetoFront.from_list(data["front"]),
+            rng=rng,
+            next_id=int(data["next_id"]),
+            n_evals=int(data["n_evals"]),
+            best=None if data.get("best") is None else Individual.from_dict(data["best"]),
+            pending_seeds=[program_from_dict(p) for p in data.get("pending_seeds", [])],
+            certified_cost=math.inf if certified in ("inf", None) else float(certified),
+        )
+
+
+def summary_of(individual: Individual) -> dict[str, Any]:
+    return {
+        "id": individual.id,
+        "hash": individual.program.canonical_hash(),
+        "cost": individual.cost,
+        "ops": individual.program.op_count(),
+        "max_err": individual.score.max_err,
+        "mean_err": individual.score.mean_err,
+    }
+
+
+class Engine:
+    """Runs the search until a budget is spent or a stop is requested."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        problem: Problem,
+        writer: RunWriter,
+        executor: Executor,
+        state: SearchState,
+        select_evaluator: Evaluator,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        if config.seed is None:
+            raise ValueError("the engine needs a resolved seed")
+        self.config = config
+        self.problem = problem
+        self.writer = writer
+        self.executor = executor
+        self.state = state
+        self.select_evaluator = select_evaluator
+        self.on_progress = on_progress
+        self.space = SearchSpace(config.ops, config.max_ops, config.mutation_weights, config.dtype, config.mutation_retries)
+        self.costs = config.costs
+        self._cache: OrderedDict[tuple[Program, bool], EvalResult] = OrderedDict()
+        self._stop_reason: str | None = None
+        self._in_flight: dict[int, tuple[int | None, str]] = {}
+        self._rate_mark = (time.monotonic(), state.n_evals)
+        self._eval_ms_total = 0.0
+        self._evaluated = 0
+        self.cache_hits = 0
+        self._final_data: Dataset | Sweep | None = None
+
+    # ------------------------------------------------------------------ control
+    def request_stop(self, reason: str = "interrupted") -> None:
+        self._stop_reason = self._stop_reason or reason
+
+    def _budget_reason(self) -> str | None:
+        c = self.config
+        if c.max_evals is not None and self.state.n_evals >= c.max_evals:
+            return "max_evals"
+        if c.max_seconds is not None and self.writer.elapsed >= c.max_seconds:
+            return "max_seconds"
+        return None
+
+    def _can_submit(self) -> bool:
+        c = self.config
+        if self._stop_reason or self._budget_reason():
+            return False
+        if c.max_evals is not None and self.state.n_evals + len(self._in_flight) >= c.max_evals:
+            return False
+        return len(self._in_flight) < self.executor.capacity
+
+    # ------------------------------------------------------------------ ask / tell
+    def ask(self) -> tuple[Job, int | None, str]:
+        """The next job: a pending seed, or a mutated tournament winner."""
+        state = self.state
+        child_id = state.next_id
+        state.next_id += 1
+        if state.pending_seeds:
+            return Job(child_id, state.pending_seeds.pop(0), True), None, "seed"
+        parent = state.population.tournament(self.config.tournament_size, state.rng, self.config.target_ulp)
+        child, kind = mutate(parent.program, child_rng(self.config.seed, child_id), self.space)
+        return Job(child_id, child, kind in FIT_KINDS), parent.id, kind
+
+    def tell(self, result: EvalResult, parent: int | None, kind: str, cached: bool = False) -> Individual:
+        """File one result (in the order results are handed over)."""
+        state = self.state
+        ind = Individual(result.child_id, result.program, result.score, result.program.cost(self.costs), parent, kind)
+        state.n_evals += 1
+        state.population.add(ind)
+        if not cached:
+            self._eval_ms_total += result.eval_ms
+            self._evaluated += 1
+        c = self.config
+        if c.log_every_eval and state.n_evals % c.log_every_eval == 0:
+            self.writer.event(
+                "eval", n_evals=state.n_evals, parent=parent, mutation=kind, **summary_of(ind),
+                fit_evals=result.fit_evals, eval_ms=round(result.eval_ms, 3), cached=cached, worker=result.worker,
+            )
+        if state.best is None or fitness_key(ind, c.target_ulp) < fitness_key(state.best, c.target_ulp):
+            state.best = ind
+            self.writer.event(
+                "improve", n_evals=state.n_evals, parent=parent, mutation=kind, **summary_of(ind),
+                program=program_to_dict(ind.program),
+            )
+            self.writer.log(f"eval {state.n_evals}: new best {ind.score.max_err:.6g} at cost {ind.cost:g} ({kind})")
+        if state.front.worth_checking(ind):
+            self._consider_for_front(ind)
+        if state.n_evals % c.progress_every == 0:
+            self._progress_event()
+        if state.n_evals % c.checkpoint_every == 0:
+            self.checkpoint()
+        if self.on_progress is not None:
+            self.on_progress(self.snapshot())
+        return ind
+
+    def _consider_for_front(self, ind: Individual) -> None:
+        state = self.state
+        select = self.select_evaluator.score_program(ind.program)
+        front, changed = state.front.updated(ind, select)
+        if not changed:
+            return
+        state.front = front
+        self.writer.event(
+            "front", n_evals=state.n_evals, **summary_of(ind), select_err=select.max_err,
+            program=program_to_dict(ind.program),
+            front=[[e.cost, e.select.max_err, e.individual.program.canonical_hash()] for e in front.entries],
+        )
+        self.writer.write_front(front.to_list())
+        target = self.config.target_ulp
+        if target is not None and select.max_err <= target and ind.cost < state.certified_cost:
+            self._sign_off(ind.program.canonical_hash(), during_search=True)
+
+    # ------------------------------------------------------------------ sign-off
+    def final_data(self) -> Dataset | Sweep:
+        if self._final_data is None:
+            self._final_data = self.problem.final()
+        return self._final_data
+
+    def _sign_off(self, program_hash: str, during_search: bool = False) -> Score | None:
+        state = self.state
+        entry = next((e for e in state.front.entries if e.individual.program.canonical_hash() == program_hash), None)
+        if entry is None or entry.final is not None:
+            return None if entry is None else entry.final
+        started = time.monotonic()
+        data = self.final_data()
+        final = score(entry.individual.program, data)
+        state.front = state.front.with_final(program_hash, final)
+        target = self.config.target_ulp
+        certified = target is not None and final.max_err <= target
+        if certified:
+            state.certified_cost = min(state.certified_cost, entry.cost)
+        extra = {}
+        if isinstance(data, Sweep):
+            extra["reference_deviation"] = data.reference_deviation
+        self.writer.event(
+            "signoff", n_evals=state.n_evals, **summary_of(entry.individual), select_err=entry.select.max_err,
+            final=final.to_dict(), certified=certified, during_search=during_search,
+            signoff_s=round(time.monotonic() - started, 3), **extra,
+        )
+        self.writer.write_front(state.front.to_list())
+        self.writer.log(
+            f"signed off {program_hash[:10]} (cost {entry.cost:g}): final {final.max_err:.6g} on {final.points}"
+        )
+        return final
+
+    def sign_off_front(self) -> None:
+        mode = self.config.signoff
+        if mode == "none" or not len(self.state.front):
+            return
+        if mode == "best":
+            best = self.state.front.best(self.config.target_ulp)
+            hashes = [] if best is None else [best.individual.program.canonical_hash()]
+        else:
+            hashes = [e.individual.program.canonical_hash() for e in self.state.front.entries]
+        for program_hash in hashes:
+            if self._stop_reason == "killed":
+                break
+            self._sign_off(program_hash)
+
+    # ------------------------------------------------------------------ records
+    def snapshot(self) -> dict[str, Any]:
+        state = self.state
+        best = state.best
+        return {
+            "n_evals": state.n_evals,
+            "elapsed": self.writer.elapsed,
+            "best_err": None if best is None else best.score.max_err,
+            "best_cost": None if best is None else best.cost,
+            "front_size": len(state.front),
+            "max_evals": self.config.max_evals,
+            "max_seconds": self.config.max_seconds,
+            "metric": self.problem.search.metric,
+        }
+
+    def _progress_event(self) -> None:
+        now, n = time.monotonic(), self.state.n_evals
+        mark_time, mark_n = self._rate_mark
+        rate = (n - mark_n) / (now - mark_time) if now > mark_time else 0.0
+        self._rate_mark = (now, n)
+        errors = np.array([ind.score.max_err for ind in self.state.population], dtype=np.float64)
+        finite = errors[np.isfinite(errors)]
+        best = self.state.best
+        self.writer.event(
+            "progress", n_evals=n, evals_per_s=round(rate, 2),
+            best_err=None if best is None else best.score.max_err,
+            best_cost=None if best is None else best.cost,
+            front_size=len(self.state.front),
+            population_median_err=float(np.median(finite)) if finite.size else None,
+            population_finite=int(finite.size),
+            cache_hits=self.cache_hits,
+            eval_ms=round(self._eval_ms_total / self._evaluated, 4) if self._evaluated else None,
+            front=[[e.cost, e.select.max_err] for e in self.state.front.entries],
+        )
+        self.writer.log(
+            f"eval {n}: {rate:.0f} evals/s, best {best.score.max_err if best else float('nan'):.6g}, "
+            f"front {len(self.state.front)}"
+        )
+
+    def checkpoint(self) -> None:
+        self.writer.event("checkpoint", n_evals=self.state.n_evals)
+        self.writer.checkpoint(self.state.to_dict())
+
+    # ------------------------------------------------------------------ the loop
+    def _evaluate_or_recall(self, job: Job, parent: int | None, kind: str) -> bool:
+        """Tell a cached result at once; otherwise submit. Returns True if it was cached."""
+        key = (job.program, job.fit)
+        if self.config.cache_size and key in self._cache:
+            self._cache.move_to_end(key)
+            hit = self._cache[key]
+            self.cache_hits += 1
+            result = EvalResult(job.child_id, hit.program, hit.score, 0, 0.0, hit.worker)
+            self.tell(result, parent, kind, cached=True)
+            return True
+        self._in_flight[job.child_id] = (parent, kind)
+        self.executor.submit(job)
+        return False
+
+    def _remember(self, job_program: Program, fit: bool, result: EvalResult) -> None:
+        if not self.config.cache_size:
+            return
+        self._cache[(job_program, fit)] = result
+        if len(self._cache) > self.config.cache_size:
+            self._cache.popitem(last=False)
+
+    def run(self) -> str:
+        """Search until a budget is spent or a stop is requested; returns the end reason."""
+        submitted: dict[int, Job] = {}
+        with _StopOnSignal(self):
+            while True:
+                while self._can_submit():
+                    job, parent, kind = self.ask()
+                    if not self._evaluate_or_recall(job, parent, kind):
+                        submitted[job.child_id] = job
+                if not self._in_flight:
+                    break
+                result = self.executor.next_result()
+                parent, kind = self._in_flight.pop(result.child_id)
+                job = submitted.pop(result.child_id)
+                self._remember(job.program, job.fit, result)
+                self.tell(result, parent, kind)
+                if self._stop_reason and self.config.backend == "ray":
+                    break  # in-flight jobs of an async run are dropped; their ids stay unused
+        return self._stop_reason or self._budget_reason() or "max_evals"
+
+    def finish(self, reason: str) -> None:
+        """Sign off the front on the final set, then write the end event and a last checkpoint."""
+        self.sign_off_front()
+        best = self.state.front.best(self.config.target_ulp)
+        self.writer.write_front(self.state.front.to_list())
+        self.writer.event(
+            "end", reason=reason, n_evals=self.state.n_evals,
+            best=None if best is None else {**summary_of(best.individual), "select_err": best.select.max_err,
+                                            "final_err": None if best.final is None else best.final.max_err},
+            front=[[e.cost, e.select.max_err, None if e.final is None else e.final.max_err,
+                    e.individual.program.canonical_hash()] for e in self.state.front.entries],
+        )
+        self.writer.checkpoint(self.state.to_dict())
+        self.writer.log(f"end ({reason}) after {self.state.n_evals} evaluations")
+
+
+class _StopOnSignal:
+    """Ctrl-C (SIGINT) or SIGTERM asks the engine to stop after the current evaluation; a second
+    Ctrl-C interrupts at once. Only installed in the main thread.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.engine._stop_reason is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.engine.request_stop("interrupted")
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,236 @@
+"""Summaries of run directories for ``evo inspect``: pure functions from the run log to dicts and text."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from evo.errors import RunError
+from evo.runlog import CONFIG, RunReader
+from primitives.jsonform import from_dict as program_from_dict
+from primitives.mathform import to_latex, to_pretty
+from primitives.textform import to_text
+
+
+def _num(value: Any) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, str):
+        return float(value)
+    return float(value)
+
+
+def run_summary(run_dir: str | Path) -> dict[str, Any]:
+    """Everything ``evo inspect RUN`` shows, as JSON-ready data."""
+    reader = RunReader(run_dir)
+    config = reader.config
+    events = list(reader.events())
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        by_kind.setdefault(event.get("kind", "?"), []).append(event)
+    front = reader.front()
+    end = by_kind.get("end", [])
+    progress = by_kind.get("progress", [])
+    last_t = events[-1]["t"] if events else 0.0
+    n_evals = max((e.get("n_evals", 0) for e in events), default=0)
+    rates = [e["evals_per_s"] for e in progress if e.get("evals_per_s")]
+    metric = "ulp" if config.mode == "float32" else "rel"
+    return {
+        "run": str(reader.run_dir),
+        "status": "finished" if end else ("stopped" if reader.checkpoint() else "incomplete"),
+        "end_reason": end[-1]["reason"] if end else None,
+        "seed": config.seed,
+        "target": (reader.meta.get("target") or {}).get("name", config.target or config.expr),
+        "domain": (reader.meta.get("target") or {}).get("domain", config.domain),
+        "mode": config.mode,
+        "metric": metric,
+        "ops": list(config.ops),
+        "max_ops": config.max_ops,
+        "target_ulp": config.target_ulp,
+        "n_evals": n_evals,
+        "seconds": last_t,
+        "evals_per_s": {"mean": sum(rates) / len(rates) if rates else None, "last": rates[-1] if rates else None},
+        "resumes": len(by_kind.get("resume", [])),
+        "front": [
+            {
+                "cost": e["cost"],
+                "ops": e["ops"],
+                "hash": e["hash"],
+                "search": _num(e["score"]["max_err"]),
+                "select": _num(e["select"]["max_err"]),
+                "final": None if e.get("final") is None else _num(e["final"]["max_err"]),
+                "final_points": None if e.get("final") is None else e["final"]["points"],
+                "mutation": e["mutation"],
+                "id": e["id"],
+            }
+            for e in front
+        ],
+        "best_over_time": [
+            {"n_evals": e["n_evals"], "t": e["t"], "max_err": _num(e["max_err"]), "cost": e["cost"], "ops": e["ops"]}
+            for e in by_kind.get("improve", [])
+        ],
+        "signoffs": [
+            {"hash": e["hash"], "cost": e["cost"], "final": _num(e["final"]["max_err"]), "t": e["t"],
+             "n_evals": e["n_evals"], "certified": e.get("certified", False)}
+            for e in by_kind.get("signoff", [])
+        ],
+        "throughput": [{"n_evals": e["n_evals"], "t": e["t"], "evals_per_s": e["evals_per_s"]} for e in progress],
+    }
+
+
+def find_program(run_dir: str | Path, which: str):
+    """A program of the run: ``best`` (front), a front index, or a (prefix of a) hash."""
+    reader = RunReader(run_dir)
+    front = reader.front()
+    candidates = [(e["hash"], e["program"], e) for e in front]
+    if which == "best":
+        if not front:
+            raise RunError(f"{run_dir} has no front yet")
+        config = reader.config
+
+        def key(e):
+            final = e.get("final")
+            err = _num((final or e["select"])["max_err"])
+            if config.target_ulp is not None and err <= config.target_ulp:
+                return (0, e["cost"], err)
+            return (1, err, e["cost"])
+
+        chosen = min(front, key=key)
+        return program_from_dict(chosen["program"]), chosen
+    for event in reader.events():
+        if "program" in event and "hash" in event:
+            candidates.append((event["hash"], event["program"], event))
+    matches = {h: (p, e) for h, p, e in candidates if h.startswith(which)}
+    if not matches:
+        raise RunError(f"no program with hash {which!r} in {run_dir}")
+    if len(matches) > 1:
+        raise RunError(f"hash prefix {which!r} is ambiguous in {run_dir} ({len(matches)} programs)")
+    program, entry = next(iter(matches.values()))
+    return program_from_dict(program), entry
+
+
+def format_error(value: float | None, metric: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.4g}" if metric == "ulp" else f"{value:.3e}"
+
+
+def front_table(front: list[dict[str, Any]], metric: str) -> str:
+    unit = "ULP" if metric == "ulp" else "relative error"
+    lines = [f"{'cost':>5} {'ops':>4} {'search':>12} {'select':>12} {'final':>12}  hash          ({unit})"]
+    for e in front:
+        lines.append(
+            f"{e['cost']:>5g} {e['ops']:>4d} {format_error(e['search'], metric):>12} "
+            f"{format_error(e['select'], metric):>12} {format_error(e['final'], metric):>12}  {e['hash'][:12]}"
+        )
+    return "\n".join(lines)
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    metric = summary["metric"]
+    rate = summary["evals_per_s"]["mean"]
+    lines = [
+        f"run      {summary['run']}  ({summary['status']}"
+        + (f", {summary['end_reason']}" if summary["end_reason"] else "") + ")",
+        f"target   {summary['target']} on {summary['domain']}  mode {summary['mode']}  seed {summary['seed']}",
+        f"search   ops {','.join(summary['ops'])}  max ops {summary['max_ops']}"
+        + (f"  target {summary['target_ulp']} ULP" if summary["target_ulp"] is not None else ""),
+        f"budget   {summary['n_evals']:,d} evaluations in {summary['seconds']:.0f} s"
+        + (f" ({rate:,.0f} evals/s)" if rate else "") + (f", {summary['resumes']} resume(s)" if summary["resumes"] else ""),
+        "",
+        "front (final = every float32 of the domain where feasible, else a large sample)",
+        front_table(summary["front"], metric),
+    ]
+    if summary["best_over_time"]:
+        lines += ["", "best over time", f"{'evals':>10} {'seconds':>9} {'error':>12} {'cost':>5}"]
+        history = summary["best_over_time"]
+        shown = history if len(history) <= 16 else history[:4] + history[-12:]
+        for h in shown:
+            lines.append(f"{h['n_evals']:>10,d} {h['t']:>9.1f} {format_error(h['max_err'], metric):>12} {h['cost']:>5g}")
+    if summary["signoffs"]:
+        lines += ["", "sign-offs on the final set"]
+        for s in summary["signoffs"]:
+            mark = "  certified" if s["certified"] else ""
+            lines.append(f"  {s['hash'][:12]} cost {s['cost']:g}: {format_error(s['final'], metric)} at {s['t']:.0f} s{mark}")
+    return "\n".join(lines)
+
+
+def program_text(program, latex: bool = False) -> str:
+    parts = [to_text(program).rstrip(), "", to_pretty(program)]
+    if latex:
+        parts += ["", to_latex(program)]
+    return "\n".join(parts)
+
+
+def list_runs(root: str | Path) -> list[dict[str, Any]]:
+    """One summary line per run directory under ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise RunError(f"{str(root)!r} is not a directory")
+    rows = []
+    for path in sorted(p for p in root.iterdir() if (p / CONFIG).exists()):
+        try:
+            s = run_summary(path)
+        except RunError as exc:
+            rows.append({"run": path.name, "status": f"unreadable: {exc}"})
+            continue
+        best = min(s["front"], key=lambda e: (e["final"] if e["final"] is not None else e["select"]), default=None)
+        rows.append(
+            {
+                "run": path.name, "status": s["status"], "target": s["target"], "seed": s["seed"], "n_evals": s["n_evals"],
+                "best": None if best is None else (best["final"] if best["final"] is not None else best["select"]),
+                "best_cost": None if best is None else best["cost"], "metric": s["metric"],
+            }
+        )
+    return rows
+
+
+def is_run_dir(path: str | Path) -> bool:
+    return (Path(path) / CONFIG).exists()
+
+
+def plot_run(summary: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """PNG plots of the front and of the best error over evaluations (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RunError("--plot needs matplotlib: pip install 'evo[plot]'") from None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    unit = "max ULP error" if summary["metric"] == "ulp" else "max relative error"
+    written = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, marker in (("search", "o"), ("select", "s"), ("final", "^")):
+        pts = [(e["cost"], e[key]) for e in summary["front"] if e[key] is not None and e[key] > 0]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker=marker, linestyle="-" if key == "select" else "", label=key)
+    if summary["metric"] == "ulp":
+        ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_yscale("log")
+    ax.set_xlabel("cost (weighted ops)")
+    ax.set_ylabel(unit)
+    ax.set_title(f"front: {summary['target']} ({summary['mode']})")
+    ax.legend()
+    fig.tight_layout()
+    path = out / "front.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
+    history = summary["best_over_time"]
+    if history:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.step([h["n_evals"] for h in history], [max(h["max_err"], 1e-300) for h in history], where="post")
+        ax.set_yscale("log")
+        ax.set_xlabel("evaluations")
+        ax.set_ylabel(f"best {unit} (search set)")
+        ax.set_title("best over time")
+        fig.tight_layout()
+        path = out / "best_over_time.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written
