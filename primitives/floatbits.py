@@ -52,14 +52,15 @@ def get_format(name: str) -> FloatFormat:
     """The format called ``name`` ("float32" or "float64")."""
     try:
         return FORMATS[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(f"unknown float format {name!r} (known: float32, float64)") from None
 
 
 def float_to_bits(value: float, fmt: FloatFormat = FLOAT32) -> int:
     """Bit pattern of ``value``, which must be exactly representable in ``fmt`` (or a NaN)."""
     if fmt.width == 32:
-        as32 = np.float32(value)
+        with np.errstate(over="ignore"):
+            as32 = np.float32(value)
         if not (np.isnan(as32) or float(as32) == float(value)):
             raise ValueError(f"{float(value)!r} is not exactly representable as float32")
         return int(as32.view(np.uint32))
@@ -143,9 +144,14 @@ def parse_hex(text: str, fmt: FloatFormat = FLOAT32) -> float:
     A trailing C ``f`` suffix is accepted. Raises ValueError with the offending text otherwise.
     """
     raw = text.strip()
-    body = raw[:-1] if raw.lower().endswith("f") and raw.lower().startswith(("0x", "-0x", "+0x")) else raw
+    lower = raw.lower()
+    is_hex = "0x" in lower
+    # A C float suffix: after the exponent of a hex float (in the mantissa 'f' is a digit), or
+    # after a decimal number.
+    has_suffix = lower.endswith("f") and ("p" in lower if is_hex else not lower.endswith(("inf", "nan")))
+    body = raw[:-1] if has_suffix else raw
     try:
-        value = float.fromhex(body) if "0x" in body.lower() else float(body)
+        value = float.fromhex(body) if is_hex else float(body)
     except ValueError:
         raise ValueError(f"cannot parse {text!r} as a number") from None
     if value != value or value in (float("inf"), float("-inf")):

@@ -138,7 +138,7 @@ def score_kernel(opcodes, args, consts, out, x, ref_hi, ref_lo, inv_scale, round
             err[j] = e
             nonfinite += not (abs(y[j]) < limit)
             exact += y[j] == rounded[k]
-            over_one += e > one
+            over_one += not (e <= one)  # NaN counts: a non-finite output has infinite error
         block_best = np.int64(-1)
         for j in range(n):
             block_best = max(block_best, err_bits[j])
@@ -245,3 +245,52 @@ def sweep_kernel(opcodes, args, consts, out, ord_lo, count, reference):
                 worst = start + j
     max_error = best if best >= zero else zero
     return max_error, total_error, worst, nonfinite, exact, over_one
+
+
+@njit(nogil=True, error_model="numpy")
+def sweep_worst_kernel(opcodes, args, consts, out, ord_lo, count, stride, reference, cap):
+    """The ``cap`` points of largest error among every ``stride``-th float32 of an ordinal range.
+
+    Same error metric as ``sweep_kernel``; NaN/inf outputs count as infinite error. Returns
+    (points, errors), unsorted. Used to find where a program is worst (hard-point mining).
+    """
+    regs = new_registers(consts, opcodes.shape[0], consts)
+    first = 1 + consts.shape[0]
+    xrow = regs[0]
+    y = regs[out]
+    x_bits = np.empty(BLOCK, np.uint32)
+    x_vals = x_bits.view(np.float32)
+    cell = np.empty(1, np.float32)
+    cell_bits = cell.view(np.uint32)
+    scale_cell = np.empty(1, np.int64)
+    scale = scale_cell.view(np.float64)
+    found_x = np.empty(cap, np.float32)
+    found_e = np.full(cap, np.float64(-1))
+    zero = np.float64(0)
+    limit = np.float32(np.inf)
+    sign = np.uint32(0x80000000)
+    lowest = 0
+    n_total = (count + stride - 1) // stride
+    for start in range(0, n_total, BLOCK):
+        n = min(BLOCK, n_total - start)
+        for j in range(n):
+            o = ord_lo + (start + j) * stride
+            x_bits[j] = np.uint32(o) if o >= 0 else (sign | np.uint32(-o))
+            xrow[j] = x_vals[j]
+        execute_block(opcodes, args, regs, first, n)
+        for j in range(n):
+            hi = reference(np.float64(xrow[j]))
+            cell[0] = np.float32(hi)
+            biased = np.int64((cell_bits[0] >> np.uint32(23)) & np.uint32(0xFF))
+            scale_cell[0] = (np.int64(1023 + 150) - max(biased, np.int64(1))) << np.int64(52)
+            e = error_of(y[j], hi, zero, scale[0])
+            if not (abs(y[j]) < limit):
+                e = np.float64(np.inf)
+            if e > found_e[lowest]:
+                found_e[lowest] = e
+                found_x[lowest] = xrow[j]
+                for k in range(cap):
+                    if found_e[k] < found_e[lowest]:
+                        lowest = k
+    keep = found_e >= zero
+    return found_x[keep], found_e[keep]

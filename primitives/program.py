@@ -208,6 +208,8 @@ class Program:
 
     def replaced(self, position: int, instr: Instr) -> Program:
         """``body[position]`` replaced by ``instr`` (operands must refer to earlier registers)."""
+        if not 0 <= position < len(self.body):
+            raise ProgramError(f"replace position {position} out of range")
         body = list(self.body)
         body[position] = instr
         return Program(tuple(body), self.out, self.dtype)

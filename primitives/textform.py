@@ -46,6 +46,8 @@ def parse_text(text: str) -> Program:
     for number, raw in enumerate(text.splitlines(), start=1):
         header = re.match(r"^#\s*evo program\s*\((float32|float64)\)", raw.strip())
         if header:
+            if body:
+                raise ProgramError(f"line {number}: the format header must come before the instructions")
             dtype = header.group(1)
             continue
         line = raw.split("#", 1)[0].strip()

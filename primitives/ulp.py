@@ -76,5 +76,10 @@ def ulp_error(y: float, ref_hi: float, ref_lo: float = 0.0, rounded_ref: float |
     """Scalar ULP error of a float32 output against f(x) = ref_hi + ref_lo (for tests and reports)."""
     if not math.isfinite(y):
         return math.inf
-    rn = float(np.float32(ref_hi)) if rounded_ref is None else rounded_ref
-    return abs((float(y) - ref_hi) - ref_lo) / ulp32(rn)
+    if rounded_ref is None:  # round the whole pair once (rounding hi alone can cross a binade)
+        from fractions import Fraction
+
+        from primitives.rounding import round_fraction
+
+        rounded_ref = round_fraction(Fraction(ref_hi) + Fraction(ref_lo))
+    return abs((float(y) - ref_hi) - ref_lo) / ulp32(rounded_ref)

@@ -7,6 +7,7 @@ a fast float64 reference whose accuracy has been measured against mpmath on the 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from primitives.floatbits import get_format
 from primitives.ulp import inv_rel_scale, inv_ulp32
 from targets.fastref import MAX_DEVIATION_ULP, NoFastReference, fast_reference, reference_deviation
 from targets.points import FINAL_SAMPLE_POINTS, PointSet, make_point_set
-from targets.reference import cached_references
+from targets.reference import cached_references, compute_references
 from targets.target import Target, TargetError
 
 MODES = {"float32": "ulp", "float64": "rel"}  # working format -> error metric
@@ -165,3 +166,28 @@ def build_sweep(target: Target, points: PointSet, seed: int = 0, cache_dir: Path
             f"the float64 reference of {target.expr} deviates {deviation:.3g} ULP from mpmath"
         )
     return Sweep(target, points, reference, deviation, check.size)
+
+
+def with_extra_points(data: Dataset, xs: np.ndarray) -> Dataset:
+    """``data`` plus the points ``xs`` (e.g. hard points mined from a program's worst cases).
+
+    References for the new points come from mpmath like all others; the result is sorted and
+    distinct, with a new digest. Points already present are ignored.
+    """
+    fmt = get_format(data.dtype)
+    extra = np.setdiff1d(np.asarray(xs, dtype=fmt.dtype), data.x)
+    if extra.size == 0:
+        return data
+    refs = compute_references(data.target, extra, fmt)
+    metric_scale = inv_ulp32(refs.rounded) if data.metric == "ulp" else inv_rel_scale(refs.hi)
+    x = np.concatenate([data.x, extra])
+    order = np.argsort(x, kind="stable")
+    merged = [np.ascontiguousarray(np.concatenate(pair)[order]) for pair in (
+        (data.x, extra), (data.ref_hi, refs.hi), (data.ref_lo, refs.lo), (data.inv_scale, metric_scale),
+        (data.rounded, refs.rounded),
+    )]
+    x, hi, lo, inv_scale, rounded = merged
+    _readonly(x, hi, lo, inv_scale, rounded)
+    digest = hashlib.blake2b(x.tobytes(), digest_size=16).hexdigest()
+    points = PointSet(data.points.kind, data.dtype, x, data.points.ord_lo, data.points.ord_hi, False, digest)
+    return Dataset(data.target, points, data.metric, x, hi, lo, inv_scale, rounded)

@@ -107,29 +107,32 @@ def sample_ordinals(o_lo: int, o_hi: int, lo: float, hi: float, fmt: FloatFormat
     count = o_hi - o_lo + 1
     if count <= n:
         return np.arange(o_lo, o_hi + 1, dtype=np.int64)
-    chosen = set(_edge_ordinals(o_lo, o_hi, lo, hi, fmt, n // 10))
+    structured = set(_edge_ordinals(o_lo, o_hi, lo, hi, fmt, n // 10))  # always kept
     n_value = int(n * 0.6)
     n_ordinal = int(n * 0.25)
+    sampled: set[int] = set()
     # Stratified in value: one uniform draw inside each of n_value equal slices.
     slices = (np.arange(n_value) + rng.random(n_value)) / n_value
     values = np.clip(lo + (hi - lo) * slices, lo, hi).astype(fmt.dtype)
-    chosen.update(_ordinals_of(values, fmt).tolist())
+    sampled.update(_ordinals_of(values, fmt).tolist())
     # Stratified in ordinal (bit pattern) space.
     width = count / n_ordinal
     offsets = np.floor((np.arange(n_ordinal) + rng.random(n_ordinal)) * width).astype(np.int64)
-    chosen.update((o_lo + np.minimum(offsets, count - 1)).tolist())
-    while len(chosen) < n:
-        extra = n - len(chosen)
-        draws = rng.random(extra + 16)
-        values = np.clip(lo + (hi - lo) * draws, lo, hi).astype(fmt.dtype)
-        chosen.update(_ordinals_of(values, fmt).tolist())
-        if len(chosen) < n:  # very narrow domains in value: also draw ordinals directly
-            chosen.update(rng.integers(o_lo, o_hi + 1, size=extra).tolist())
-    ords = np.array(sorted(chosen), dtype=np.int64)
-    if len(ords) > n:  # only for tiny n, where the structured parts alone exceed n
-        keep = np.sort(rng.choice(len(ords), size=n, replace=False))
-        ords = ords[keep]
-    return ords
+    sampled.update((o_lo + np.minimum(offsets, count - 1)).tolist())
+    sampled -= structured
+    while len(structured) + len(sampled) < n:
+        extra = n - len(structured) - len(sampled)
+        values = np.clip(lo + (hi - lo) * rng.random(extra), lo, hi).astype(fmt.dtype)
+        sampled.update(o for o in _ordinals_of(values, fmt).tolist() if o not in structured)
+        if len(structured) + len(sampled) < n:  # very narrow domains in value: draw ordinals too
+            sampled.update(o for o in rng.integers(o_lo, o_hi + 1, size=extra).tolist() if o not in structured)
+    room = n - len(structured)
+    random_part = np.array(sorted(sampled), dtype=np.int64)
+    if room <= 0:  # only for tiny n: the structured points alone fill it
+        random_part = random_part[:0]
+    elif len(random_part) > room:  # trim the random surplus only, never the structured points
+        random_part = np.sort(random_part[rng.choice(len(random_part), size=room, replace=False)])
+    return np.union1d(np.array(sorted(structured), dtype=np.int64), random_part)
 
 
 def make_point_set(lo: float, hi: float, fmt: FloatFormat, kind: str, seed: int, n: int | None = None) -> PointSet:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from primitives.encode import Encoded, encode
-from primitives.interp import score_kernel, sweep_kernel
+from primitives.interp import evaluate, score_kernel, sweep_kernel, sweep_worst_kernel
 from primitives.program import Program
 from targets.dataset import Dataset, Sweep
 from targets.points import float_at
@@ -138,3 +138,28 @@ def _score_sweep(encoded: Encoded, sweep: Sweep, threads: int | None) -> Score:
         over_one += int(ov)
     stats = (best if nonfinite == 0 else math.inf, total, worst, nonfinite, exact, over_one)
     return _finish(stats, count, lambda i: float_at(sweep.points, i), sweep.metric, sweep.label)
+
+
+def worst_points(program: Program, data: Dataset | Sweep, count: int = 32, budget: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` points of ``data`` where ``program`` errs most (points, errors), worst first.
+
+    On an exhaustive sweep at most about ``budget`` points are examined (every k-th float of the
+    domain), so this is a cheap way to find where a program's tail lies.
+    """
+    if isinstance(data, Sweep):
+        encoded = encode(program)
+        consts = encoded.consts.astype(np.float32)
+        stride = max(1, -(-data.size // budget))
+        xs, errors = sweep_worst_kernel(
+            encoded.opcodes, encoded.args, consts, encoded.out, data.points.ord_lo, data.size, stride, data.reference, count
+        )
+    else:
+        y = evaluate(program, data.x, data.dtype)
+        with np.errstate(invalid="ignore", over="ignore"):
+            errors = np.abs((y.astype(np.float64) - data.ref_hi) - data.ref_lo) * data.inv_scale
+        errors = np.where(np.isfinite(y), errors, np.inf)
+        errors = np.where(np.isnan(errors), np.inf, errors)
+        top = np.argsort(-errors, kind="stable")[:count]
+        xs, errors = data.x[top], errors[top]
+    order = np.argsort(-errors, kind="stable")
+    return np.asarray(xs)[order], np.asarray(errors)[order]
