@@ -197,6 +197,7 @@ def resume(
     try:
         writer = RunWriter.reopen(Path(run_dir), checkpoint)
         engine = _start_engine(config, problem, writer, executor, state, on_progress)
+        engine.restore_hard_points()
         writer.event("resume", n_evals=state.n_evals, max_evals=config.max_evals, max_seconds=config.max_seconds, **executor.describe())
         writer.log(f"resume at {state.n_evals} evaluations")
         reason = engine.run()

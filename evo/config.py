@@ -49,6 +49,7 @@ class RunConfig:
     cost_weights: tuple[tuple[str, float], ...] = ()
     max_ops: int = 8
     target_ulp: float | None = None
+    stop_when_certified: bool = False
     # budget and seed
     max_evals: int | None = None
     max_seconds: float | None = None
@@ -65,6 +66,11 @@ class RunConfig:
     fit_points: int = 512
     polish_budget: int = 96
     polish_below: float = 16.0
+    # hard-point mining: every mine_every evaluations, the best program's worst points join the search set
+    mine_every: int = 5000
+    mine_points: int = 32
+    mine_below: float = 64.0
+    max_hard_points: int = 2048
     # point sets
     search_points: int = 4096
     select_points: int = 65536
@@ -207,6 +213,11 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     out["cost_weights"] = _weights("cost_weights", c["cost_weights"], None)
     out["max_ops"] = _as_int("max_ops", c["max_ops"], minimum=1)
     out["target_ulp"] = _as_float("target_ulp", c["target_ulp"], optional=True)
+    if not isinstance(c["stop_when_certified"], bool):
+        raise UsageError("config 'stop_when_certified' must be true or false")
+    if c["stop_when_certified"] and out["target_ulp"] is None:
+        raise UsageError("stop_when_certified needs target_ulp")
+    out["stop_when_certified"] = c["stop_when_certified"]
     out["max_evals"] = _as_int("max_evals", c["max_evals"], minimum=1, optional=True)
     out["max_seconds"] = _as_float("max_seconds", c["max_seconds"], optional=True)
     seed = c["seed"]
@@ -230,6 +241,10 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     out["fit_points"] = _as_int("fit_points", c["fit_points"], minimum=8)
     out["polish_budget"] = _as_int("polish_budget", c["polish_budget"], minimum=0)
     out["polish_below"] = _as_float("polish_below", c["polish_below"])
+    out["mine_every"] = _as_int("mine_every", c["mine_every"], minimum=0)
+    out["mine_points"] = _as_int("mine_points", c["mine_points"], minimum=1)
+    out["mine_below"] = _as_float("mine_below", c["mine_below"])
+    out["max_hard_points"] = _as_int("max_hard_points", c["max_hard_points"], minimum=0)
     out["search_points"] = _as_int("search_points", c["search_points"], minimum=16)
     out["select_points"] = _as_int("select_points", c["select_points"], minimum=16)
     out["data_seed"] = _as_int("data_seed", c["data_seed"], minimum=0)

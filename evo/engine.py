@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,9 +30,10 @@ from evo.population import Individual, Population, fitness_key
 from evo.runlog import RunWriter
 from primitives.jsonform import from_dict as program_from_dict
 from primitives.jsonform import to_dict as program_to_dict
+from primitives.floatbits import format_hex, get_format, parse_hex
 from primitives.program import Program
-from targets.dataset import Dataset, Sweep
-from targets.scoring import Score, score
+from targets.dataset import Dataset, Sweep, with_extra_points
+from targets.scoring import Score, score, worst_points
 from targets.target import Target
 
 CHECKPOINT_SCHEMA = "evo.checkpoint/1"
@@ -70,6 +71,7 @@ class SearchState:
     best: Individual | None = None
     pending_seeds: list[Program] = field(default_factory=list)
     certified_cost: float = math.inf
+    hard_points: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +84,7 @@ class SearchState:
             "best": None if self.best is None else self.best.to_dict(),
             "pending_seeds": [program_to_dict(p) for p in self.pending_seeds],
             "certified_cost": self.certified_cost,
+            "hard_points": [format_hex(x) for x in self.hard_points],
         }
 
     @staticmethod
@@ -98,6 +101,7 @@ class SearchState:
             best=None if data.get("best") is None else Individual.from_dict(data["best"]),
             pending_seeds=[program_from_dict(p) for p in data.get("pending_seeds", [])],
             certified_cost=math.inf if certified in ("inf", None) else float(certified),
+            hard_points=[parse_hex(t, get_format("float64")) for t in data.get("hard_points", [])],
         )
 
 
@@ -133,6 +137,7 @@ class Engine:
         self.executor = executor
         self.state = state
         self.select_evaluator = select_evaluator
+        self.search_evaluator = select_evaluator.with_search(problem.search)
         self.on_progress = on_progress
         self.space = SearchSpace(config.ops, config.max_ops, config.mutation_weights, config.dtype, config.mutation_retries)
         self.costs = config.costs
@@ -155,6 +160,8 @@ class Engine:
             return "max_evals"
         if c.max_seconds is not None and self.writer.elapsed >= c.max_seconds:
             return "max_seconds"
+        if c.stop_when_certified and self.state.certified_cost < math.inf:
+            return "certified"
         return None
 
     def _can_submit(self) -> bool:
@@ -201,6 +208,8 @@ class Engine:
             self.writer.log(f"eval {state.n_evals}: new best {ind.score.max_err:.6g} at cost {ind.cost:g} ({kind})")
         if state.front.worth_checking(ind):
             self._consider_for_front(ind)
+        if c.mine_every and state.n_evals % c.mine_every == 0:
+            self._mine_hard_points()
         if state.n_evals % c.progress_every == 0:
             self._progress_event()
         if state.n_evals % c.checkpoint_every == 0:
@@ -225,6 +234,63 @@ class Engine:
         target = self.config.target_ulp
         if target is not None and select.max_err <= target and ind.cost < state.certified_cost:
             self._sign_off(ind.program.canonical_hash(), during_search=True)
+
+    # ------------------------------------------------------------------ hard points
+    def _mining_data(self) -> Sweep | None:
+        """Where to look for a program's worst points: the exhaustive final sweep, scanned with its
+        fast reference. Without one there is no mining (the select set must stay unseen by the
+        search, and a large mpmath sample would cost more than it saves).
+        """
+        if self.config.mode != "float32" or self.problem.target.fast_ref is None:
+            return None
+        data = self.final_data()
+        return data if isinstance(data, Sweep) else None
+
+    def _mine_hard_points(self) -> None:
+        """Add the current best program's worst points to the search set, so the search optimises
+        the tail that a small sample cannot see; the population is re-scored on the new set.
+        """
+        state, c = self.state, self.config
+        best = state.best
+        room = c.max_hard_points - len(state.hard_points)
+        if best is None or room <= 0 or not best.score.max_err <= c.mine_below:
+            return
+        data = self._mining_data()
+        if data is None:
+            return
+        search = self.search_evaluator.search
+        xs, errors = worst_points(best.program, data, c.mine_points)
+        fresh = [float(x) for x in xs if not np.any(search.x == x)][:room]
+        if not fresh:
+            return
+        state.hard_points.extend(fresh)
+        self._use_search(with_extra_points(search, np.array(fresh)))
+        self.writer.event(
+            "harden", n_evals=state.n_evals, added=len(fresh), hard_points=len(state.hard_points),
+            source=best.program.canonical_hash(), worst_err=float(errors[0]) if len(errors) else None,
+            search=self.search_evaluator.search.label,
+            best_err=None if state.best is None else state.best.score.max_err,
+        )
+
+    def _use_search(self, search: Dataset) -> None:
+        """Switch every scorer to a new search set and re-score the population and the best."""
+        state = self.state
+        self.search_evaluator = self.search_evaluator.with_search(search)
+        self.executor.update_search(search)
+        self._cache.clear()
+        members = [replace(ind, score=self.search_evaluator.score_program(ind.program)) for ind in state.population]
+        state.population = Population(state.population.capacity, members)
+        candidates = list(members)
+        if state.best is not None:
+            candidates.append(replace(state.best, score=self.search_evaluator.score_program(state.best.program)))
+        state.best = min(candidates, key=lambda ind: fitness_key(ind, self.config.target_ulp)) if candidates else None
+
+    def restore_hard_points(self) -> None:
+        """After a resume: rebuild the search set with the hard points the checkpoint lists."""
+        if self.state.hard_points:
+            search = with_extra_points(self.problem.search, np.array(self.state.hard_points))
+            self.search_evaluator = self.search_evaluator.with_search(search)
+            self.executor.update_search(search)
 
     # ------------------------------------------------------------------ sign-off
     def final_data(self) -> Dataset | Sweep:

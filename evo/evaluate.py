@@ -58,6 +58,10 @@ class Evaluator:
         self._fit_lo = np.ascontiguousarray(search.ref_lo[index])
         self._fit_inv = np.ascontiguousarray(search.inv_scale[index])
 
+    def with_search(self, search: Dataset) -> Evaluator:
+        """The same evaluator on another search set."""
+        return Evaluator(search, self.settings, self.fit_enabled)
+
     def score_program(self, program: Program) -> Score:
         return self._to_score(score_encoded(encode(program), self.search))
 

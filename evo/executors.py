@@ -12,6 +12,7 @@ from collections import deque
 from typing import Protocol
 
 from evo.evaluate import EvalResult, Evaluator, Job
+from targets.dataset import Dataset
 
 
 class Executor(Protocol):
@@ -26,6 +27,10 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
     def describe(self) -> dict: ...
+
+    def update_search(self, search: Dataset) -> None:
+        """Score later jobs on ``search`` (the search set grew: hard points were mined)."""
+        ...
 
 
 class SerialExecutor:
@@ -47,3 +52,6 @@ class SerialExecutor:
 
     def describe(self) -> dict:
         return {"backend": "serial", "workers": 1}
+
+    def update_search(self, search: Dataset) -> None:
+        self.evaluator = self.evaluator.with_search(search)

@@ -85,8 +85,32 @@ def _solve(a, b):
 
 
 @njit(**_KERNEL)
+def _normal_equations(jac, r, w):
+    n, k = jac.shape
+    a = np.zeros((k, k), np.float64)
+    g = np.zeros(k, np.float64)
+    s = np.float64(0)
+    for j in range(n):
+        wj = w[j]
+        s += wj * r[j] * r[j]
+        for p in range(k):
+            g[p] += wj * jac[j, p] * r[j]
+            for q in range(p + 1):
+                a[p, q] += wj * jac[j, p] * jac[j, q]
+    for p in range(k):
+        for q in range(p):
+            a[q, p] = a[p, q]
+    return a, g, s
+
+
+@njit(**_KERNEL)
 def minimax_fit(opcodes, args, consts0, out, x, hi, lo, inv, iterations):
-    """Fit float64 constants; returns (constants, max |error| of the float64 model, evaluations)."""
+    """Fit float64 constants; returns (constants, max |error| of the float64 model, evaluations).
+
+    Phase 1 is a plain least-squares fit (uniform weights) that finds the basin; phase 2 switches
+    on Lawson's weights to move from the L2 to the minimax solution. Each phase runs at most
+    ``iterations`` Levenberg-Marquardt steps; phase 2 stops once the max error stalls.
+    """
     n = x.shape[0]
     k = consts0.shape[0]
     y = np.empty(n, np.float64)
@@ -104,53 +128,57 @@ def minimax_fit(opcodes, args, consts0, out, x, hi, lo, inv, iterations):
     best = np.max(np.abs(r))
     lam = np.float64(1e-3)
     stall = 0
-    for _ in range(iterations):
-        a = np.zeros((k, k), np.float64)
-        g = np.zeros(k, np.float64)
-        s = np.float64(0)
-        for j in range(n):
-            wj = w[j]
-            s += wj * r[j] * r[j]
-            for p in range(k):
-                g[p] += wj * jac[j, p] * r[j]
-                for q in range(p + 1):
-                    a[p, q] += wj * jac[j, p] * jac[j, q]
-        for p in range(k):
-            for q in range(p):
-                a[q, p] = a[p, q]
+    lawson = False
+    steps = 0
+    while True:
+        if steps >= iterations:
+            if lawson:
+                break
+            lawson = True
+            steps = 0
+        steps += 1
+        a, g, s = _normal_equations(jac, r, w)
         accepted = False
-        for _attempt in range(10):
+        s_try = s
+        for _attempt in range(12):
             m = a.copy()
             for p in range(k):
                 m[p, p] += lam * (a[p, p] + np.float64(1e-300))
             delta, solved = _solve(m, -g)
-            if not solved:
-                lam *= np.float64(8)
-                continue
-            c_try = c + delta
-            evaluations += 1
-            if _residuals(opcodes, args, c_try, out, x, hi, lo, inv, y_try, jac_try, r_try):
-                s_try = np.float64(0)
-                for j in range(n):
-                    s_try += w[j] * r_try[j] * r_try[j]
-                if s_try < s:
-                    accepted = True
-                    lam = max(lam / np.float64(3), np.float64(1e-15))
-                    break
+            if solved:
+                c_try = c + delta
+                evaluations += 1
+                if _residuals(opcodes, args, c_try, out, x, hi, lo, inv, y_try, jac_try, r_try):
+                    s_try = np.float64(0)
+                    for j in range(n):
+                        s_try += w[j] * r_try[j] * r_try[j]
+                    if s_try < s:
+                        accepted = True
+                        lam = max(lam / np.float64(3), np.float64(1e-15))
+                        break
             lam *= np.float64(8)
         if not accepted:
-            break
+            if lawson:
+                break
+            lawson = True  # least squares has converged as far as it can: go for the minimax
+            steps = 0
+            continue
         c = c_try
         r[:] = r_try
         jac[:, :] = jac_try
         current = np.max(np.abs(r))
-        if current < best * np.float64(0.999):
-            stall = 0
-        else:
-            stall += 1
         if current < best:
             best = current
             best_c[:] = c
+        if not lawson:
+            if s - s_try <= np.float64(1e-9) * s:
+                lawson = True
+                steps = 0
+            continue
+        if current < best * np.float64(0.999) or current <= best:
+            stall = 0 if current < best * np.float64(0.999) else stall + 1
+        else:
+            stall += 1
         if stall >= 6:
             break
         total = np.float64(0)  # Lawson's update pulls the weighted L2 fit towards the minimax fit
