@@ -15,6 +15,7 @@ from evo.evaluate import Evaluator
 from evo.executors import Executor, SerialExecutor
 from evo.fit import FitSettings
 from evo.front import FrontEntry, ParetoFront
+from evo.mutate import SearchSpace
 from evo.population import Population
 from evo.problem import build_problem, run_meta
 from evo.runlog import RunReader, RunWriter, new_run_dir
@@ -66,7 +67,13 @@ def make_executor(config: RunConfig, problem: Problem) -> Executor:
         from evo.ray_executor import RayExecutor
 
         return RayExecutor(config, problem)
-    return SerialExecutor(Evaluator(problem.search, fit_settings(config), config.fit))
+    return SerialExecutor(make_evaluator(config, problem.search))
+
+
+def make_evaluator(config: RunConfig, search, worker: int = 0) -> Evaluator:
+    """The evaluator a worker holds: search set, fit settings, search space, seed and cache."""
+    space = SearchSpace(config.ops, config.max_ops, config.mutation_weights, config.dtype, config.mutation_retries)
+    return Evaluator(search, fit_settings(config), config.fit, space, config.seed, config.cache_size, worker)
 
 
 def initial_state(config: RunConfig, problem: Problem) -> SearchState:
@@ -106,7 +113,9 @@ def _widened(program: Program) -> Program:
 
 def _start_engine(config, problem, writer, executor, state, on_progress) -> Engine:
     select = Evaluator(problem.select, fit_settings(config), fit_enabled=False)
-    return Engine(config, problem, writer, executor, state, select, on_progress)
+    engine = Engine(config, problem, writer, executor, state, select, on_progress)
+    engine.restart_seeds = initial_state(config, problem).pending_seeds
+    return engine
 
 
 def evolve(

@@ -60,6 +60,7 @@ class RunConfig:
     tournament_size: int = 10
     mutation_weights: tuple[tuple[str, float], ...] = DEFAULT_MUTATION_WEIGHTS
     mutation_retries: int = 20
+    restart_after: int = 30000
     # constant fitting
     fit: bool = True
     fit_iterations: int = 40
@@ -234,6 +235,7 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
         raise UsageError("at least one mutation weight must be positive")
     out["mutation_weights"] = weights
     out["mutation_retries"] = _as_int("mutation_retries", c["mutation_retries"], minimum=1)
+    out["restart_after"] = _as_int("restart_after", c["restart_after"], minimum=0)
     if not isinstance(c["fit"], bool):
         raise UsageError(f"config 'fit' must be true or false, got {c['fit']!r}")
     out["fit"] = c["fit"]

@@ -14,7 +14,6 @@ import math
 import signal
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,10 +21,9 @@ from typing import Any
 import numpy as np
 
 from evo.config import RunConfig
-from evo.evaluate import EvalResult, Evaluator, Job
+from evo.evaluate import EvalResult, Evaluator, Job, Lost
 from evo.executors import Executor
 from evo.front import ParetoFront
-from evo.mutate import FIT_KINDS, SearchSpace, mutate
 from evo.population import Individual, Population, fitness_key
 from evo.runlog import RunWriter
 from primitives.jsonform import from_dict as program_from_dict
@@ -54,11 +52,6 @@ def driver_rng(seed: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
 
 
-def child_rng(seed: int, child_id: int) -> np.random.Generator:
-    """The RNG of one child's mutation: a function of (seed, child id) only."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1, child_id))))
-
-
 @dataclass
 class SearchState:
     """Everything a checkpoint must hold to continue the search exactly."""
@@ -72,6 +65,10 @@ class SearchState:
     pending_seeds: list[Program] = field(default_factory=list)
     certified_cost: float = math.inf
     hard_points: list[float] = field(default_factory=list)
+    epoch: int = 0
+    epoch_best: Individual | None = None
+    epoch_mark: int = 0  # n_evals when the epoch best last improved by at least 1%
+    finals: dict[str, Score] = field(default_factory=dict)  # final-set scores by program hash
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +82,10 @@ class SearchState:
             "pending_seeds": [program_to_dict(p) for p in self.pending_seeds],
             "certified_cost": self.certified_cost,
             "hard_points": [format_hex(x) for x in self.hard_points],
+            "epoch": self.epoch,
+            "epoch_best": None if self.epoch_best is None else self.epoch_best.to_dict(),
+            "epoch_mark": self.epoch_mark,
+            "finals": {h: score.to_dict() for h, score in self.finals.items()},
         }
 
     @staticmethod
@@ -102,7 +103,25 @@ class SearchState:
             pending_seeds=[program_from_dict(p) for p in data.get("pending_seeds", [])],
             certified_cost=math.inf if certified in ("inf", None) else float(certified),
             hard_points=[parse_hex(t, get_format("float64")) for t in data.get("hard_points", [])],
+            epoch=int(data.get("epoch", 0)),
+            epoch_best=None if data.get("epoch_best") is None else Individual.from_dict(data["epoch_best"]),
+            epoch_mark=int(data.get("epoch_mark", 0)),
+            finals={h: Score.from_dict(d) for h, d in data.get("finals", {}).items()},
         )
+
+
+def _meaningfully_better(ind: Individual, reference: Individual | None, target_error: float | None) -> bool:
+    """Better by the fitness order, with errors compared at a 1% resolution."""
+    if reference is None:
+        return True
+    a, b = fitness_key(ind, target_error), fitness_key(reference, target_error)
+    if target_error is not None and a[0] != b[0]:
+        return a[0] < b[0]
+    if target_error is not None and a[0] == 0 and a[1] != b[1]:
+        return a[1] < b[1]  # within the target: cheaper is progress
+    error_a = a[2] if target_error is not None and a[0] == 0 else (a[1] if target_error is not None else a[0])
+    error_b = b[2] if target_error is not None and b[0] == 0 else (b[1] if target_error is not None else b[0])
+    return error_a < 0.99 * error_b
 
 
 def summary_of(individual: Individual) -> dict[str, Any]:
@@ -139,16 +158,19 @@ class Engine:
         self.select_evaluator = select_evaluator
         self.search_evaluator = select_evaluator.with_search(problem.search)
         self.on_progress = on_progress
-        self.space = SearchSpace(config.ops, config.max_ops, config.mutation_weights, config.dtype, config.mutation_retries)
         self.costs = config.costs
-        self._cache: OrderedDict[tuple[Program, bool], EvalResult] = OrderedDict()
         self._stop_reason: str | None = None
-        self._in_flight: dict[int, tuple[int | None, str]] = {}
+        self._in_flight: dict[int, int | None] = {}  # child id -> parent id
         self._rate_mark = (time.monotonic(), state.n_evals)
         self._eval_ms_total = 0.0
         self._evaluated = 0
         self.cache_hits = 0
         self._final_data: Dataset | Sweep | None = None
+        if hasattr(executor, "notify"):
+            executor.notify = self._executor_event
+        self.restart_seeds: list[Program] = []
+        self.driver_seconds = 0.0  # time spent in ask/tell: the driver's own cost per evaluation
+        self._driver_mark = (0.0, state.n_evals)
 
     # ------------------------------------------------------------------ control
     def request_stop(self, reason: str = "interrupted") -> None:
@@ -172,25 +194,50 @@ class Engine:
             return False
         return len(self._in_flight) < self.executor.capacity
 
+    def _executor_event(self, kind: str, **fields: Any) -> None:
+        self.writer.event(kind, n_evals=self.state.n_evals, **fields)
+        self.writer.log(f"{kind}: {fields}")
+
     # ------------------------------------------------------------------ ask / tell
-    def ask(self) -> tuple[Job, int | None, str]:
-        """The next job: a pending seed, or a mutated tournament winner."""
+    def ask(self) -> tuple[Job, int | None]:
+        """The next job: a pending seed, or a tournament winner to be mutated (by the worker)."""
+        started = time.perf_counter()
+        try:
+            return self._ask()
+        finally:
+            self.driver_seconds += time.perf_counter() - started
+
+    def _ask(self) -> tuple[Job, int | None]:
         state = self.state
         child_id = state.next_id
         state.next_id += 1
         if state.pending_seeds:
-            return Job(child_id, state.pending_seeds.pop(0), True), None, "seed"
+            return Job(child_id, state.pending_seeds.pop(0), mutate=False), None
         parent = state.population.tournament(self.config.tournament_size, state.rng, self.config.target_ulp)
-        child, kind = mutate(parent.program, child_rng(self.config.seed, child_id), self.space)
-        return Job(child_id, child, kind in FIT_KINDS), parent.id, kind
+        return Job(child_id, parent.program, mutate=True), parent.id
 
-    def tell(self, result: EvalResult, parent: int | None, kind: str, cached: bool = False) -> Individual:
+    def tell(self, result: EvalResult, parent: int | None) -> Individual:
         """File one result (in the order results are handed over)."""
+        started = time.perf_counter()
+        try:
+            return self._tell(result, parent)
+        finally:
+            self.driver_seconds += time.perf_counter() - started
+
+    def _tell(self, result: EvalResult, parent: int | None) -> Individual:
         state = self.state
-        ind = Individual(result.child_id, result.program, result.score, result.program.cost(self.costs), parent, kind)
+        kind = result.mutation
+        child_score = result.score
+        if result.search_digest != self.search_evaluator.search.digest:
+            # scored on a search set that has since grown (hard points): re-score here, it is cheap
+            child_score = self.search_evaluator.score_program(result.program)
+        ind = Individual(result.child_id, result.program, child_score, result.program.cost(self.costs), parent, kind)
         state.n_evals += 1
         state.population.add(ind)
-        if not cached:
+        cached = result.cached
+        if cached:
+            self.cache_hits += 1
+        else:
             self._eval_ms_total += result.eval_ms
             self._evaluated += 1
         c = self.config
@@ -208,6 +255,7 @@ class Engine:
             self.writer.log(f"eval {state.n_evals}: new best {ind.score.max_err:.6g} at cost {ind.cost:g} ({kind})")
         if state.front.worth_checking(ind):
             self._consider_for_front(ind)
+        self._track_stagnation(ind)
         if c.mine_every and state.n_evals % c.mine_every == 0:
             self._mine_hard_points()
         if state.n_evals % c.progress_every == 0:
@@ -221,7 +269,8 @@ class Engine:
     def _consider_for_front(self, ind: Individual) -> None:
         state = self.state
         select = self.select_evaluator.score_program(ind.program)
-        front, changed = state.front.updated(ind, select)
+        known = state.finals.get(ind.program.canonical_hash())  # signed off before: no second sweep
+        front, changed = state.front.updated(ind, select, known)
         if not changed:
             return
         state.front = front
@@ -234,6 +283,29 @@ class Engine:
         target = self.config.target_ulp
         if target is not None and select.max_err <= target and ind.cost < state.certified_cost:
             self._sign_off(ind.program.canonical_hash(), during_search=True)
+
+    # ------------------------------------------------------------------ restarts
+    def _track_stagnation(self, ind: Individual) -> None:
+        """Restart the population (keeping the front, the best and the hard points) when the best
+        of the current epoch has not improved by 1% for ``restart_after`` evaluations: regularized
+        evolution can commit early to a structure family that cannot reach the goal, and a fresh
+        start from f(x) = x, now with a tail-aware search set, is cheaper than waiting.
+        """
+        state, c = self.state, self.config
+        if _meaningfully_better(ind, state.epoch_best, c.target_ulp):
+            state.epoch_best = ind
+            state.epoch_mark = state.n_evals
+        elif c.restart_after and state.n_evals - state.epoch_mark >= c.restart_after and not state.pending_seeds:
+            self.writer.event(
+                "restart", n_evals=state.n_evals, epoch=state.epoch + 1, stagnant_for=state.n_evals - state.epoch_mark,
+                epoch_best=None if state.epoch_best is None else summary_of(state.epoch_best),
+            )
+            self.writer.log(f"eval {state.n_evals}: no progress for {c.restart_after} evaluations, restarting the population")
+            state.epoch += 1
+            state.epoch_best = None
+            state.epoch_mark = state.n_evals
+            state.population = Population(state.population.capacity)
+            state.pending_seeds = list(self.restart_seeds)
 
     # ------------------------------------------------------------------ hard points
     def _mining_data(self) -> Sweep | None:
@@ -277,7 +349,6 @@ class Engine:
         state = self.state
         self.search_evaluator = self.search_evaluator.with_search(search)
         self.executor.update_search(search)
-        self._cache.clear()
         members = [replace(ind, score=self.search_evaluator.score_program(ind.program)) for ind in state.population]
         state.population = Population(state.population.capacity, members)
         candidates = list(members)
@@ -306,6 +377,7 @@ class Engine:
         started = time.monotonic()
         data = self.final_data()
         final = score(entry.individual.program, data)
+        state.finals[program_hash] = final
         state.front = state.front.with_final(program_hash, final)
         target = self.config.target_ulp
         certified = target is not None and final.max_err <= target
@@ -359,6 +431,9 @@ class Engine:
         mark_time, mark_n = self._rate_mark
         rate = (n - mark_n) / (now - mark_time) if now > mark_time else 0.0
         self._rate_mark = (now, n)
+        driver_before, driver_n = self._driver_mark
+        driver_ms = 1e3 * (self.driver_seconds - driver_before) / max(1, n - driver_n)
+        self._driver_mark = (self.driver_seconds, n)
         errors = np.array([ind.score.max_err for ind in self.state.population], dtype=np.float64)
         finite = errors[np.isfinite(errors)]
         best = self.state.best
@@ -371,7 +446,8 @@ class Engine:
             population_finite=int(finite.size),
             cache_hits=self.cache_hits,
             eval_ms=round(self._eval_ms_total / self._evaluated, 4) if self._evaluated else None,
-            front=[[e.cost, e.select.max_err] for e in self.state.front.entries],
+            driver_ms=round(driver_ms, 4),
+            front=[[e.cost, e.error] for e in self.state.front.entries],
         )
         self.writer.log(
             f"eval {n}: {rate:.0f} evals/s, best {best.score.max_err if best else float('nan'):.6g}, "
@@ -383,46 +459,50 @@ class Engine:
         self.writer.checkpoint(self.state.to_dict())
 
     # ------------------------------------------------------------------ the loop
-    def _evaluate_or_recall(self, job: Job, parent: int | None, kind: str) -> bool:
-        """Tell a cached result at once; otherwise submit. Returns True if it was cached."""
-        key = (job.program, job.fit)
-        if self.config.cache_size and key in self._cache:
-            self._cache.move_to_end(key)
-            hit = self._cache[key]
-            self.cache_hits += 1
-            result = EvalResult(job.child_id, hit.program, hit.score, 0, 0.0, hit.worker)
-            self.tell(result, parent, kind, cached=True)
-            return True
-        self._in_flight[job.child_id] = (parent, kind)
-        self.executor.submit(job)
-        return False
-
-    def _remember(self, job_program: Program, fit: bool, result: EvalResult) -> None:
-        if not self.config.cache_size:
-            return
-        self._cache[(job_program, fit)] = result
-        if len(self._cache) > self.config.cache_size:
-            self._cache.popitem(last=False)
-
     def run(self) -> str:
         """Search until a budget is spent or a stop is requested; returns the end reason."""
-        submitted: dict[int, Job] = {}
         with _StopOnSignal(self):
-            while True:
-                while self._can_submit():
-                    job, parent, kind = self.ask()
-                    if not self._evaluate_or_recall(job, parent, kind):
-                        submitted[job.child_id] = job
-                if not self._in_flight:
-                    break
-                result = self.executor.next_result()
-                parent, kind = self._in_flight.pop(result.child_id)
-                job = submitted.pop(result.child_id)
-                self._remember(job.program, job.fit, result)
-                self.tell(result, parent, kind)
-                if self._stop_reason and self.config.backend == "ray":
-                    break  # in-flight jobs of an async run are dropped; their ids stay unused
+            if self.config.sync_batch:
+                self._run_batches(self.config.sync_batch)
+            else:
+                self._run_steady()
         return self._stop_reason or self._budget_reason() or "max_evals"
+
+    def _run_steady(self) -> None:
+        """Steady state: keep the executor full, file results in the order they finish."""
+        while True:
+            while self._can_submit():
+                job, parent = self.ask()
+                self._in_flight[job.child_id] = parent
+                self.executor.submit(job)
+            if not self._in_flight:
+                return
+            result = self.executor.next_result()
+            parent = self._in_flight.pop(result.child_id)
+            if isinstance(result, Lost):
+                continue
+            self.tell(result, parent)
+            if self._stop_reason and len(self._in_flight):
+                self.executor.cancel_all()  # an interrupted async run drops what is in flight
+                self._in_flight.clear()
+                return
+
+    def _run_batches(self, size: int) -> None:
+        """Synchronous batches: ask ``size`` children from one population snapshot, wait for all,
+        file them in child-id order. Deterministic whatever the number of workers or arrival order.
+        """
+        while not (self._stop_reason or self._budget_reason()):
+            count = size
+            if self.config.max_evals is not None:
+                count = min(count, self.config.max_evals - self.state.n_evals)
+            parents: dict[int, int | None] = {}
+            for _ in range(count):
+                job, parent = self.ask()
+                parents[job.child_id] = parent
+                self.executor.submit(job)
+            results = [self.executor.next_result() for _ in range(count)]
+            for result in sorted((r for r in results if not isinstance(r, Lost)), key=lambda r: r.child_id):
+                self.tell(result, parents[result.child_id])
 
     def finish(self, reason: str) -> None:
         """Sign off the front on the final set, then write the end event and a last checkpoint."""

@@ -1,18 +1,23 @@
-"""Evaluating one child: fit its constants, polish them in float32, score it on the search set.
+"""Making and evaluating one child: mutate the parent, fit the constants, polish them in float32,
+score the child on the search set.
 
-``Evaluator`` is pure apart from its read-only datasets: the same job always gives the same result
-(which is what makes caching, resuming and distributed evaluation safe). It is what a worker holds.
+``Evaluator`` is what a worker holds. It is pure apart from its read-only datasets and a cache: the
+same job always gives the same result, because the child's mutation uses an RNG seeded only from
+the run seed and the child id. That is what makes caching, resuming and distributed evaluation
+safe, and it lets workers do all the per-child work while the driver only runs tournaments.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from evo.fit import FitSettings, minimax_fit, polish
+from evo.mutate import FIT_KINDS, SearchSpace, mutate
 from primitives.encode import encode
 from primitives.interp import score_kernel
 from primitives.floatbits import float_to_bits, get_format
@@ -23,34 +28,63 @@ from targets.scoring import Score, score_encoded
 RAW_STATS = tuple  # (max, sum, worst index, nonfinite, exact, over_one) from the scoring kernel
 
 
+def child_rng(seed: int, child_id: int) -> np.random.Generator:
+    """The RNG of one child's mutation: a function of (seed, child id) only."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1, child_id))))
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One evaluation request: a child program, and whether its constants should be fitted."""
+    """One child to make: mutate ``program`` (the parent) or, for a seed, evaluate it as it is."""
 
     child_id: int
     program: Program
-    fit: bool
+    mutate: bool
 
 
 @dataclass(frozen=True, slots=True)
 class EvalResult:
-    """What came back: the (possibly re-fitted) program and its search-set score."""
+    """What came back: the child (constants after fitting), how it was made, and its score."""
 
     child_id: int
     program: Program
+    mutation: str
     score: Score
+    search_digest: str
     fit_evals: int
     eval_ms: float
+    cached: bool = False
     worker: int = 0
 
 
-class Evaluator:
-    """Scores children on the search set, fitting constants first when asked."""
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """A job that could not be evaluated (its worker died twice); the child id stays unused."""
 
-    def __init__(self, search: Dataset, settings: FitSettings, fit_enabled: bool = True) -> None:
+    child_id: int
+
+
+class Evaluator:
+    """Makes children (mutation) and scores them on the search set, fitting constants first."""
+
+    def __init__(
+        self,
+        search: Dataset,
+        settings: FitSettings,
+        fit_enabled: bool = True,
+        space: SearchSpace | None = None,
+        seed: int = 0,
+        cache_size: int = 0,
+        worker: int = 0,
+    ) -> None:
         self.search = search
         self.settings = settings
         self.fit_enabled = fit_enabled
+        self.space = space
+        self.seed = seed
+        self.cache_size = cache_size
+        self.worker = worker
+        self._cache: OrderedDict[tuple[Program, bool], tuple[Program, RAW_STATS, int]] = OrderedDict()
         step = max(1, search.size // settings.fit_points)
         index = np.unique(np.concatenate([np.arange(0, search.size, step), [search.size - 1]]))
         self._fit_x = np.ascontiguousarray(search.x[index], dtype=np.float64)
@@ -59,8 +93,8 @@ class Evaluator:
         self._fit_inv = np.ascontiguousarray(search.inv_scale[index])
 
     def with_search(self, search: Dataset) -> Evaluator:
-        """The same evaluator on another search set."""
-        return Evaluator(search, self.settings, self.fit_enabled)
+        """The same evaluator on another search set (with an empty cache)."""
+        return Evaluator(search, self.settings, self.fit_enabled, self.space, self.seed, self.cache_size, self.worker)
 
     def score_program(self, program: Program) -> Score:
         return self._to_score(score_encoded(encode(program), self.search))
@@ -74,14 +108,38 @@ class Evaluator:
 
     def run(self, job: Job) -> EvalResult:
         start = time.perf_counter()
-        program, stats, evals = job.program, score_encoded(encode(job.program), self.search), 1
-        if job.fit and self.fit_enabled and program.constants():
+        if job.mutate:
+            if self.space is None:
+                raise ValueError("this evaluator has no search space: it cannot mutate")
+            child, kind = mutate(job.program, child_rng(self.seed, job.child_id), self.space)
+        else:
+            child, kind = job.program, "seed"
+        fit = kind in FIT_KINDS and self.fit_enabled
+        key = (child, fit)
+        cached = self._cache.get(key) if self.cache_size else None
+        if cached is not None:
+            self._cache.move_to_end(key)
+            program, stats, evals = cached
+        else:
+            program, stats, evals = self._evaluate(child, fit)
+            if self.cache_size:
+                self._cache[key] = (program, stats, evals)
+                if len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        elapsed = (time.perf_counter() - start) * 1e3
+        return EvalResult(
+            job.child_id, program, kind, self._to_score(stats), self.search.digest, 0 if cached else evals,
+            elapsed, cached is not None, self.worker,
+        )
+
+    def _evaluate(self, child: Program, fit: bool) -> tuple[Program, RAW_STATS, int]:
+        program, stats, evals = child, score_encoded(encode(child), self.search), 1
+        if fit and program.constants():
             fitted, fitted_stats, fit_evals = self._fit(program)
             evals += fit_evals
             if fitted is not None and _better(fitted_stats, stats):
                 program, stats = fitted, fitted_stats
-        elapsed = (time.perf_counter() - start) * 1e3
-        return EvalResult(job.child_id, program, self._to_score(stats), evals, elapsed)
+        return program, stats, evals
 
     def _fit(self, program: Program) -> tuple[Program | None, RAW_STATS | None, int]:
         free = encode(program, share_constants=False)

@@ -32,6 +32,10 @@ class Executor(Protocol):
         """Score later jobs on ``search`` (the search set grew: hard points were mined)."""
         ...
 
+    def cancel_all(self) -> None:
+        """Forget every job in flight (their results will never be asked for)."""
+        ...
+
 
 class SerialExecutor:
     """Evaluates each job in this process when its result is asked for."""
@@ -55,3 +59,6 @@ class SerialExecutor:
 
     def update_search(self, search: Dataset) -> None:
         self.evaluator = self.evaluator.with_search(search)
+
+    def cancel_all(self) -> None:
+        self._queue.clear()

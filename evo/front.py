@@ -3,7 +3,8 @@
 A child enters in two steps. ``worth_checking`` is the cheap gate on search-set errors (it must beat
 every entry that costs no more). Only then is it re-scored on the select set, and ``updated`` admits
 it if its select error beats every entry that costs no more, dropping entries it dominates. This is
-the overfitting guard: the front is ranked by points the search never optimised against.
+the overfitting guard: the front is ranked by points the search never optimised against. Entries
+signed off on the final set are compared by their final error, the most trustworthy figure.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ class FrontEntry:
         """The best available estimate: final if signed off, else select."""
         return (self.final or self.select).max_err
 
+    @property
+    def gate_error(self) -> float:
+        """What a newcomer's search error must beat: final if signed off, else the search error."""
+        return self.final.max_err if self.final is not None else self.individual.score.max_err
+
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.individual.to_dict(),
@@ -48,35 +54,54 @@ class FrontEntry:
         )
 
 
+def _dominates(a: FrontEntry, b: FrontEntry) -> bool:
+    """a is no costlier and no worse than b (strictly better in one), and may evict it: an entry
+    known only from samples cannot evict one verified on the final set."""
+    if b.final is not None and a.final is None:
+        return False
+    no_worse = a.cost <= b.cost and a.error <= b.error
+    return no_worse and (a.cost < b.cost or a.error < b.error)
+
+
+def _non_dominated(entries: list[FrontEntry]) -> list[FrontEntry]:
+    kept = [e for e in entries if not any(_dominates(other, e) for other in entries if other is not e)]
+    return sorted(kept, key=lambda e: (e.cost, e.error))
+
+
 @dataclass(frozen=True, slots=True)
 class ParetoFront:
-    """Entries sorted by increasing cost and strictly decreasing select error."""
+    """Entries sorted by cost; non-dominated in (cost, error) except that verified entries stay
+    until another verified entry dominates them (see ``updated``)."""
 
     entries: tuple[FrontEntry, ...] = ()
 
     def worth_checking(self, individual: Individual) -> bool:
-        """True if the individual's search error beats every entry costing no more (and is finite)."""
+        """True if the individual's search error beats every entry costing no more (and is finite).
+
+        An entry already signed off is judged by its final error: a program that looked good on the
+        samples but failed the sweep must not block a better one.
+        """
         error = individual.score.max_err
         if not error < float("inf"):
             return False
-        return all(error < e.individual.score.max_err for e in self.entries if e.cost <= individual.cost)
+        return all(error < e.gate_error for e in self.entries if e.cost <= individual.cost)
 
-    def updated(self, individual: Individual, select: Score) -> tuple[ParetoFront, bool]:
-        """The front with ``individual`` admitted if it is non-dominated on the select set."""
-        error = select.max_err
+    def updated(self, individual: Individual, select: Score, final: Score | None = None) -> tuple[ParetoFront, bool]:
+        """The front with ``individual`` admitted if it is non-dominated (by its select error, or its
+        final error when that is already known)."""
+        error = (final or select).max_err
         if not error < float("inf"):
             return self, False
-        if any(e.select.max_err <= error for e in self.entries if e.cost <= individual.cost):
+        if any(e.error <= error for e in self.entries if e.cost <= individual.cost):
             return self, False
-        kept = [e for e in self.entries if not (e.cost >= individual.cost and e.select.max_err >= error)]
-        kept.append(FrontEntry(individual, select))
-        kept.sort(key=lambda e: (e.cost, e.select.max_err))
-        return ParetoFront(tuple(kept)), True
+        return ParetoFront(tuple(_non_dominated([*self.entries, FrontEntry(individual, select, final)]))), True
 
     def with_final(self, program_hash: str, final: Score) -> ParetoFront:
-        return ParetoFront(
-            tuple(replace(e, final=final) if e.individual.program.canonical_hash() == program_hash else e for e in self.entries)
-        )
+        """The front with one entry's final score recorded, then re-pruned by the best estimates."""
+        entries = [
+            replace(e, final=final) if e.individual.program.canonical_hash() == program_hash else e for e in self.entries
+        ]
+        return ParetoFront(tuple(_non_dominated(entries)))
 
     def best(self, target_error: float | None = None) -> FrontEntry | None:
         """Lowest error (ties: cheaper); with a target, the cheapest entry within it if any."""

@@ -162,7 +162,8 @@ def _moved(bits: int, rng: np.random.Generator, space: SearchSpace) -> Const:
             return Const(candidate)
         return Const(bits)
     factor = 1.0 + rng.standard_normal() * 10.0 ** rng.uniform(-7, -1)
-    moved = float(fmt.dtype.type(value * factor))
+    with np.errstate(over="ignore"):
+        moved = float(fmt.dtype.type(value * factor))
     return Const(float_to_bits(moved, fmt)) if math.isfinite(moved) else Const(bits)
 
 
@@ -190,7 +191,8 @@ def refit(program: Program, rng: np.random.Generator, space: SearchSpace) -> Pro
     jittered = []
     for bits in constants:
         value = bits_to_float(bits, fmt) * math.exp(0.1 * rng.standard_normal())
-        value = float(fmt.dtype.type(value))
+        with np.errstate(over="ignore"):
+            value = float(fmt.dtype.type(value))
         jittered.append(float_to_bits(value, fmt) if math.isfinite(value) else bits)
     return program.with_constants(jittered)
 

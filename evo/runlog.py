@@ -37,8 +37,8 @@ CONFIG, META, EVENTS, CHECKPOINT, FRONT, LOG = (
     "run.log",
 )
 NONDETERMINISTIC_FIELDS = frozenset(
-    {"t", "wall", "elapsed", "evals_per_s", "eval_ms", "fit_ms", "signoff_s", "cached", "cache_hits", "worker",
-     "host", "pid", "workers_lost", "in_flight"}
+    {"t", "wall", "elapsed", "evals_per_s", "eval_ms", "driver_ms", "fit_ms", "signoff_s", "cached", "cache_hits",
+     "worker", "host", "pid", "workers_lost", "in_flight"}
 )
 
 
