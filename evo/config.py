@@ -88,6 +88,7 @@ class RunConfig:
     workers: int | None = None
     ray_address: str | None = None
     in_flight_per_worker: int = 2
+    ray_batch: int = 16
     sync_batch: int = 0
 
     # ----------------------------------------------------------------- views
@@ -261,6 +262,7 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     out["backend"] = _choice("backend", c["backend"], BACKENDS)
     out["workers"] = _as_int("workers", c["workers"], minimum=1, optional=True)
     out["in_flight_per_worker"] = _as_int("in_flight_per_worker", c["in_flight_per_worker"], minimum=1)
+    out["ray_batch"] = _as_int("ray_batch", c["ray_batch"], minimum=1)
     out["sync_batch"] = _as_int("sync_batch", c["sync_batch"], minimum=0)
     return RunConfig(**out)
 

@@ -192,6 +192,8 @@ class Engine:
             return False
         if c.max_evals is not None and self.state.n_evals + len(self._in_flight) >= c.max_evals:
             return False
+        if not self.state.pending_seeds and not len(self.state.population):
+            return False  # every seed is still in flight: nothing to run a tournament on yet
         return len(self._in_flight) < self.executor.capacity
 
     def _executor_event(self, kind: str, **fields: Any) -> None:
@@ -492,7 +494,7 @@ class Engine:
         file them in child-id order. Deterministic whatever the number of workers or arrival order.
         """
         while not (self._stop_reason or self._budget_reason()):
-            count = size
+            count = min(size, len(self.state.pending_seeds)) if self.state.pending_seeds else size
             if self.config.max_evals is not None:
                 count = min(count, self.config.max_evals - self.state.n_evals)
             parents: dict[int, int | None] = {}

@@ -41,6 +41,9 @@ class Job:
     program: Program
     mutate: bool
 
+    def __reduce__(self):
+        return (Job, (self.child_id, self.program, self.mutate))
+
 
 @dataclass(frozen=True, slots=True)
 class EvalResult:
@@ -55,6 +58,10 @@ class EvalResult:
     eval_ms: float
     cached: bool = False
     worker: int = 0
+
+    def __reduce__(self):
+        return (EvalResult, (self.child_id, self.program, self.mutation, self.score, self.search_digest,
+                             self.fit_evals, self.eval_ms, self.cached, self.worker))
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,12 +26,18 @@ class Ref:
 
     index: int
 
+    def __reduce__(self):  # compact pickles: programs travel between processes a lot
+        return (Ref, (self.index,))
+
 
 @dataclass(frozen=True, slots=True)
 class Const:
     """A constant, stored as its IEEE bit pattern in the program's format."""
 
     bits: int
+
+    def __reduce__(self):
+        return (Const, (self.bits,))
 
 
 Operand = Ref | Const
@@ -45,6 +51,9 @@ class Instr:
 
     op: str
     args: tuple[Operand, ...]
+
+    def __reduce__(self):
+        return (Instr, (self.op, self.args))
 
 
 def register_name(index: int) -> str:
@@ -236,6 +245,10 @@ class Program:
         payload = "|".join([self.dtype, _operand_key(self.out, node), *live_nodes])
         return _digest(payload)[:20]
 
+    def __reduce__(self):
+        # A pickled program was validated when it was built; rebuilding it skips the checks.
+        return (_restore_program, (self.body, self.out, self.dtype, self._live))
+
     @staticmethod
     def identity(dtype: str = "float32") -> Program:
         """f(x) = x, the starting point of a search from nothing."""
@@ -245,6 +258,15 @@ class Program:
         from primitives.textform import to_text
 
         return to_text(self)
+
+
+def _restore_program(body: tuple[Instr, ...], out: Operand, dtype: str, live: tuple[bool, ...]) -> Program:
+    program = object.__new__(Program)
+    object.__setattr__(program, "body", body)
+    object.__setattr__(program, "out", out)
+    object.__setattr__(program, "dtype", dtype)
+    object.__setattr__(program, "_live", live)
+    return program
 
 
 def const_of(value: float, dtype: str = "float32") -> Const:

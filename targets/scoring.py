@@ -51,6 +51,9 @@ class Score:
     metric: str
     points: str
 
+    def __reduce__(self):  # compact pickles (scores travel with every result)
+        return (Score, tuple(getattr(self, name) for name in _SCORE_FIELDS))
+
     @property
     def finite(self) -> bool:
         return math.isfinite(self.max_err)
@@ -81,6 +84,9 @@ class Score:
             f"{self.frac_exact:.2%} correctly rounded, {self.n_over_one} over 1, "
             f"{self.n_nonfinite} non-finite, on {self.points}"
         )
+
+
+_SCORE_FIELDS = ("max_err", "mean_err", "worst_x", "n_points", "n_nonfinite", "n_exact", "n_over_one", "metric", "points")
 
 
 def _json_float(value: Any) -> Any:
