@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evo.config import RunConfig, resolve, with_seed
-from evo.engine import Engine, Problem, SearchState, driver_rng
+from evo.engine import Engine
 from evo.errors import RunError, UsageError
 from evo.evaluate import Evaluator
 from evo.executors import Executor, SerialExecutor
@@ -17,7 +17,8 @@ from evo.fit import FitSettings
 from evo.front import FrontEntry, ParetoFront
 from evo.mutate import SearchSpace
 from evo.population import Population
-from evo.problem import build_problem, run_meta
+from evo.state import SearchState, driver_rng
+from evo.problem import Problem, build_problem, run_meta
 from evo.runlog import RunReader, RunWriter, new_run_dir
 from primitives.program import Program
 from targets.dataset import build_dataset

@@ -1,4 +1,4 @@
-"""Building a run's problem (target and datasets) and its metadata from a RunConfig."""
+"""A run's problem (target and datasets), built from a RunConfig, and the metadata recorded with it."""
 
 from __future__ import annotations
 
@@ -8,14 +8,26 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evo.config import RunConfig
-from evo.engine import Problem
 from evo.errors import UsageError
 from evo.loading import resolve_target
-from targets.dataset import Dataset, build_dataset
+from targets.dataset import Dataset, Sweep, build_dataset
+from targets.target import Target
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """The target and its datasets (the final set is built on first use: it can be large)."""
+
+    target: Target
+    search: Dataset
+    select: Dataset
+    final: Callable[[], Dataset | Sweep]
 
 
 def build_problem(config: RunConfig, cache_dir: Path | None = None) -> Problem:
