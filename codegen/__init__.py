@@ -1,1 +1,21 @@
 """How a program becomes source code: C, LLVM IR, JAX and numpy kernels that compute what was scored."""
+
+from __future__ import annotations
+
+from codegen.common import Provenance
+
+
+def emit(program, lang: str, name: str = "kernel", provenance: Provenance | None = None) -> str:
+    """Source text of ``program`` in ``lang`` ("c", "llvm", "jax" or "numpy")."""
+    from codegen.emit_c import emit_c
+    from codegen.emit_jax import emit_jax
+    from codegen.emit_llvm import emit_llvm
+    from codegen.emit_numpy import emit_numpy
+
+    emitters = {"c": emit_c, "llvm": emit_llvm, "jax": emit_jax, "numpy": emit_numpy}
+    if lang not in emitters:
+        raise ValueError(f"unknown language {lang!r} (c, llvm, jax, numpy)")
+    return emitters[lang](program, name, provenance)
+
+
+__all__ = ["Provenance", "emit"]

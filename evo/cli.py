@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--plot", metavar="DIR", help="write PNG plots of the front and best-over-time into DIR")
     inspect.set_defaults(handler=_cmd_inspect)
 
+    from evo.export import register as register_export
+
+    register_export(commands)
+
     anchors = commands.add_parser("anchors", help="list the classical polynomial baselines of a target")
     anchors.add_argument("target", help="built-in target name")
     anchors.add_argument("--all", action="store_true", help="every polynomial, not only the anchors")

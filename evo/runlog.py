@@ -160,6 +160,14 @@ class RunWriter:
         self._log.close()
 
 
+def append_event(run_dir: str | Path, kind: str, **fields: Any) -> dict[str, Any]:
+    """Append one event to a run that is not running (e.g. an export); ``t`` is then null."""
+    record = {"v": SCHEMA_VERSION, "kind": kind, "t": None, **fields}
+    with open(Path(run_dir) / EVENTS, "a", encoding="utf-8") as handle:
+        handle.write(dumps(record) + "\n")
+    return record
+
+
 class RunReader:
     """Reads a run directory, with one-line RunErrors for missing or corrupt files."""
 

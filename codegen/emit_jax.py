@@ -1,0 +1,50 @@
+"""JAX kernels: float32 ``jnp`` code, jit-friendly, with no Python scalars.
+
+XLA has no explicit fused multiply-add, so fma is written ``a * b + c``: XLA may fuse it or not
+(backend and flags decide), and a JAX export is therefore not guaranteed bit-exact. The header says
+so; verification reports the mismatch count instead of promising zero.
+"""
+
+from __future__ import annotations
+
+from codegen.common import Provenance, identifier, operand_text, provenance_lines, steps
+from primitives.program import Program
+
+JAX_OPS = {
+    "add": "{a} + {b}",
+    "sub": "{a} - {b}",
+    "mul": "{a} * {b}",
+    "div": "{a} / {b}",
+    "fma": "{a} * {b} + {c}",
+    "neg": "-{a}",
+    "sqrt": "jnp.sqrt({a})",
+}
+
+
+def emit_jax(program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True) -> str:
+    """A Python module defining ``NAME(x)`` with jax.numpy (jit it yourself, or use ``NAME_jit``)."""
+    name = identifier(name)
+    dtype = "jnp.float32" if program.dtype == "float32" else "jnp.float64"
+    walk, out = steps(program)
+
+    def literal(hex_text: str, value: float) -> str:
+        return f"{dtype}(float.fromhex('{hex_text}'))"
+
+    lines = []
+    if header:
+        lines.append('"""')
+        lines.extend(provenance_lines(provenance, program))
+        lines += [
+            "",
+            "JAX export: XLA has no explicit FMA; fma is written a * b + c, which XLA may or may not fuse,",
+            "so results can differ from the verified C/LLVM/numpy kernels in the last bit.",
+            '"""',
+        ]
+    lines += ["", "import jax", "import jax.numpy as jnp", "", "", f"def {name}(x):", f'    """The kernel over a {program.dtype} array."""']
+    lines.append(f"    x = jnp.asarray(x, dtype={dtype})")
+    for step in walk:
+        args = [operand_text(a, program, literal) for a in step.operands]
+        lines.append(f"    {step.name} = {JAX_OPS[step.op].format(**dict(zip('abc', args, strict=False)))}")
+    lines.append(f"    return jnp.broadcast_to({operand_text(out, program, literal)}, x.shape).astype({dtype})")
+    lines += ["", "", f"{name}_jit = jax.jit({name})", ""]
+    return "\n".join(lines)

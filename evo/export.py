@@ -1,0 +1,147 @@
+"""``evo export``: write a run's programs as kernels (C, LLVM IR, JAX, numpy), optionally verified.
+
+Verification runs the exported kernel on the run's final point set (every float32 of the domain
+where feasible) and compares it bit for bit with the interpreter; the result goes into the file's
+header and into the run's event log, and a mismatch makes the command exit with code 3.
+Existing files are never overwritten: a numeric suffix is added instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from codegen import emit
+from codegen.common import Provenance
+from codegen.verify import CompilerMissing, VerifyResult, verify
+from evo.errors import RunError, UsageError
+from evo.loading import resolve_target
+from evo.report import find_program
+from evo.runlog import RunReader, append_event
+from primitives.jsonform import from_dict
+from primitives.program import Program
+from targets.dataset import build_dataset
+
+EXTENSIONS = {"c": "c", "llvm": "ll", "jax": "py", "numpy": "py"}
+MISMATCH_EXIT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """One written kernel file and its verification results (empty if not verified)."""
+
+    path: Path
+    program_hash: str
+    lang: str
+    results: tuple[VerifyResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+def _fresh_path(directory: Path, stem: str, extension: str) -> Path:
+    path = directory / f"{stem}.{extension}"
+    k = 1
+    while path.exists():
+        path = directory / f"{stem}-{k}.{extension}"
+        k += 1
+    return path
+
+
+def _picked(reader: RunReader, run_dir: Path, pick: str) -> list[tuple[Program, dict]]:
+    if pick == "front":
+        front = reader.front()
+        if not front:
+            raise RunError(f"{run_dir} has no front yet")
+        return [(from_dict(e["program"]), e) for e in front]
+    return [find_program(run_dir, pick)]
+
+
+def export_run(
+    run_dir: str | Path,
+    pick: str = "best",
+    lang: str = "c",
+    out_dir: str | Path | None = None,
+    verify_kernel: bool = False,
+    name: str | None = None,
+    limit: int | None = None,
+) -> list[Exported]:
+    """Export the picked program(s) of a run; see the module docstring."""
+    if lang not in EXTENSIONS:
+        raise UsageError(f"unknown language {lang!r} (c, llvm, jax, numpy)")
+    run_dir = Path(run_dir)
+    reader = RunReader(run_dir)
+    config = reader.config
+    meta = reader.meta
+    target_info = meta.get("target") or {}
+    directory = Path(out_dir) if out_dir is not None else run_dir / "exports"
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{str(directory)!r} exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    final_data = None
+    written = []
+    for program, entry in _picked(reader, run_dir, pick):
+        program_hash = program.canonical_hash()
+        stem_name = name or f"{target_info.get('name', 'kernel')}_k{program.op_count()}"
+        kernel_name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in stem_name)
+        measured = entry.get("final") or entry.get("select") or entry.get("score")
+        unit = "ULP" if config.mode == "float32" else "relative"
+        provenance = Provenance(
+            program_hash,
+            f"{target_info.get('name', '?')}: {target_info.get('expr', '?')}",
+            target_info.get("domain", "?"),
+            f"{float(measured['max_err']):.6g} {unit}" if measured else "not measured",
+            measured["points"] if measured else "-",
+            str(run_dir),
+        )
+        results: tuple[VerifyResult, ...] = ()
+        if verify_kernel:
+            if final_data is None:
+                target = resolve_target(config.target, config.expr, config.domain, config.name)
+                final_data = build_dataset(target, "final", config.dtype, config.data_seed)
+            try:
+                results = tuple(verify(program, lang, final_data, kernel_name, limit))
+            except CompilerMissing as exc:
+                raise UsageError(f"cannot verify the C export: {exc}") from None
+            except ImportError as exc:
+                raise UsageError(f"cannot verify the {lang} export: {exc}") from None
+            for result in results:
+                provenance = provenance.with_note(f"verified: {result.summary()}")
+        else:
+            provenance = provenance.with_note("not verified (evo export --verify)")
+        path = _fresh_path(directory, f"{kernel_name}_{program_hash[:8]}", EXTENSIONS[lang])
+        path.write_text(emit(program, lang, kernel_name, provenance))
+        append_event(
+            run_dir, "export", lang=lang, file=str(path), hash=program_hash,
+            verified=[{"flags": r.flags, "n_points": r.n_points, "mismatches": r.n_mismatches, "seconds": r.seconds} for r in results],
+        )
+        written.append(Exported(path, program_hash, lang, results))
+    return written
+
+
+def register(commands) -> None:
+    """Add the ``export`` subcommand to the ``evo`` argument parser."""
+    parser = commands.add_parser("export", help="write a run's programs as C, LLVM IR, JAX or numpy kernels")
+    parser.add_argument("run", help="run directory")
+    parser.add_argument("--pick", default="best", help="best (default), front, or a program hash (prefix)")
+    parser.add_argument("--lang", default="c", choices=tuple(EXTENSIONS), help="output language (default c)")
+    parser.add_argument("--out", help="output directory (default RUN/exports)")
+    parser.add_argument("--verify", action="store_true", help="check the kernel bit for bit on the final set (exit 3 on a mismatch)")
+    parser.add_argument("--name", help="kernel function name")
+    parser.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    exported = export_run(args.run, args.pick, args.lang, args.out, args.verify, args.name)
+    status = 0
+    for item in exported:
+        print(f"wrote {item.path}")
+        for result in item.results:
+            print(f"  {result.summary()}")
+            if not result.ok:
+                status = MISMATCH_EXIT
+    if status:
+        print("evo: error: the exported kernel does not compute what was scored", flush=True)
+    return status
