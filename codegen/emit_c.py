@@ -30,22 +30,29 @@ def c_type(program: Program) -> tuple[str, str]:
     return ("float", "f") if program.dtype == "float32" else ("double", "")
 
 
-def emit_c(program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True) -> str:
-    """A self-contained C99 translation unit with ``NAME`` and ``NAME_array``."""
-    name = identifier(name)
+def c_function(program: Program, name: str, storage: str = "static inline") -> list[str]:
+    """The scalar C function ``NAME(x)`` alone (one statement per instruction)."""
     ctype, suffix = c_type(program)
     walk, out = steps(program)
 
     def literal(hex_text: str, value: float) -> str:
         return f"{hex_text}{suffix}" if ctype == "float" else hex_text
 
-    body = []
+    lines = [f"{storage} {ctype} {identifier(name)}({ctype} x)", "{"]
+    if not (out == Ref(0) or any(a == Ref(0) for step in walk for a in step.operands)):
+        lines.append("    (void)x;")
     for step in walk:
         args = [operand_text(a, program, literal) for a in step.operands]
         expression = C_OPS[step.op].format(f=suffix, **dict(zip("abc", args, strict=False)))
-        body.append(f"    const {ctype} {step.name} = {expression};")
-    result = operand_text(out, program, literal)
-    uses_x = out == Ref(0) or any(a == Ref(0) for step in walk for a in step.operands)
+        lines.append(f"    const {ctype} {step.name} = {expression};")
+    lines += [f"    return {operand_text(out, program, literal)};", "}"]
+    return lines
+
+
+def emit_c(program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True) -> str:
+    """A self-contained C99 translation unit with ``NAME`` and ``NAME_array``."""
+    name = identifier(name)
+    ctype, _ = c_type(program)
     lines = []
     if header:
         lines.append("/*")
@@ -63,13 +70,9 @@ def emit_c(program: Program, name: str = "kernel", provenance: Provenance | None
         "",
         "#pragma STDC FP_CONTRACT OFF",
         "",
-        f"static inline {ctype} {name}({ctype} x)",
-        "{",
+        *c_function(program, name),
+        "",
     ]
-    if not uses_x:
-        lines.append("    (void)x;")
-    lines += body
-    lines += [f"    return {result};", "}", ""]
     lines += [
         f"void {name}_array(const {ctype} *restrict x, {ctype} *restrict y, size_t n)",
         "{",

@@ -112,11 +112,29 @@ def parse_constant(text: str):
 
 def parse_domain(text: str) -> tuple[str, str]:
     """Split ``"a,b"`` into endpoint texts (``"-pi/4,pi/4"``, ``"[0, 1]"``)."""
-    body = text.strip().strip("[]() ")
-    parts = [p.strip() for p in body.split(",")]
+    body = text.strip()
+    if len(body) >= 2 and body[0] in "[(" and body[-1] in "])" and body.count(",") == 1:
+        inner = body[1:-1]
+        if inner.count("(") == inner.count(")"):  # "[a, b]" but not "sqrt(2)/2,sqrt(2)"
+            body = inner
+    parts = [p.strip() for p in _split_top_level(body)]
     if len(parts) != 2 or not all(parts):
         raise TargetError(f"domain {text!r} must be two endpoints 'lo,hi'")
     return parts[0], parts[1]
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside parentheses (so endpoints may call functions)."""
+    parts, depth, current = [], 0, []
+    for ch in text:
+        if ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        depth += (ch == "(") - (ch == ")")
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
 
 
 def make_target(

@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from codegen.emit_c import C_OPS
+from codegen.emit_jax import JAX_OPS
+from codegen.emit_llvm import LLVM_OPS
+from codegen.emit_numpy import NUMPY_OPS
+from primitives.gradient import DIFFERENTIATED_OPS
 from primitives.interp import INTERPRETED_OPS
 from primitives.mathform import SYMPY_OPS
 from primitives.ops import OP_BY_NAME, OPS
@@ -20,6 +25,11 @@ CONSUMERS = {
     "interpreter": INTERPRETED_OPS,
     "oracle": EXACT_OPS,
     "math form": SYMPY_OPS,
+    "derivatives": DIFFERENTIATED_OPS,
+    "C emitter": C_OPS,
+    "LLVM emitter": LLVM_OPS,
+    "numpy emitter": NUMPY_OPS,
+    "JAX emitter": JAX_OPS,
 }
 
 
