@@ -67,5 +67,5 @@ def emit_numpy(program: Program, name: str = "kernel", provenance: Provenance | 
         args = [operand_text(a, program, literal) for a in step.operands]
         lines.append(f"        {step.name} = {NUMPY_OPS[step.op].format(**dict(zip('abc', args, strict=False)))}")
     result = operand_text(out, program, literal)
-    lines.append(f"    return np.broadcast_to(np.asarray({result}, dtype={dtype}), x.shape).copy()")
+    lines.append(f"        return np.broadcast_to(np.asarray({result}, dtype={dtype}), x.shape).copy()")
     return "\n".join(lines) + "\n"

@@ -7,15 +7,13 @@ domains), far below what is reported. The ULP error is the project's one definit
 infinity) must be matched exactly; a non-finite output where a finite one is expected counts as a
 special-case failure (infinite error).
 
-    python -m codegen.exhaustive exp2f [--kernel PROGRAM.json | anchor:exp2_m05_05]
+From the command line: ``evo fullrange exp2f [--kernel PROGRAM.json | anchor:exp2_m05_05]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import math
-import os
 import subprocess
 import tempfile
 import time
@@ -34,7 +32,6 @@ from primitives.ulp import ulp32
 
 REFERENCES = {"exp2f": ("exp2", mpmath.exp2 if hasattr(mpmath, "exp2") else (lambda v: mpmath.power(2, v))),
               "expf": ("exp", mpmath.exp), "log2f": ("log2", lambda v: mpmath.log(v, 2))}
-DEFAULT_KERNELS = {"exp2f": "anchor:exp2_m05_05", "expf": "anchor:exp_ln2h", "log2f": "log2-kernel"}
 
 _CHECKER = r"""
 #include <omp.h>
@@ -231,34 +228,3 @@ def check(function: str, kernel: Program) -> ExhaustiveReport:
     first = None if report.special_fail == 0 else float(np.uint32(report.first_special_fail).view(np.float32))
     return ExhaustiveReport(function, kernel.canonical_hash(), report.max_ulp, argmax, int(report.over_one),
                             int(report.exact), int(report.finite), int(report.special_fail), first, specials, seconds)
-
-
-def default_kernel(function: str) -> Program:
-    from targets.baselines import anchor_spec
-
-    spec = DEFAULT_KERNELS[function]
-    if spec == "log2-kernel":
-        from codegen.log2_kernel import LOG2_KERNEL
-
-        return LOG2_KERNEL
-    return anchor_spec(spec).program
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codegen.exhaustive", description=__doc__.splitlines()[0])
-    parser.add_argument("function", choices=sorted(REFERENCES))
-    parser.add_argument("--kernel", help="program file or baseline spec (default: the classical kernel)")
-    args = parser.parse_args(argv)
-    if args.kernel:
-        from evo.loading import load_program
-
-        kernel = load_program(args.kernel)
-    else:
-        kernel = default_kernel(args.function)
-    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-    print(check(args.function, kernel).text())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -25,6 +25,7 @@ from codegen.emit_c import C_FLAG_SETS, emit_c
 from codegen.emit_jax import emit_jax
 from codegen.emit_llvm import jit
 from codegen.emit_numpy import emit_numpy
+from primitives.floatbits import from_ordinals32
 from primitives.interp import evaluate
 from primitives.program import Program
 
@@ -109,9 +110,7 @@ def load_module(source: str, name: str) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def chunks(data, limit: int | None = None) -> Iterator[np.ndarray]:
-    """The points of a dataset (explicit or exhaustive sweep) in chunks."""
-    from targets.points import chunk_points
-
+    """The points of a dataset (explicit, or an exhaustive ordinal range) in chunks."""
     if isinstance(data, np.ndarray):
         total = data.shape[0] if limit is None else min(limit, data.shape[0])
         for start in range(0, total, CHUNK):
@@ -123,7 +122,8 @@ def chunks(data, limit: int | None = None) -> Iterator[np.ndarray]:
         return
     total = points.size if limit is None else min(limit, points.size)
     for start in range(0, total, CHUNK):
-        yield chunk_points(points, start, min(total, start + CHUNK))
+        stop = min(total, start + CHUNK)
+        yield from_ordinals32(np.arange(points.ord_lo + start, points.ord_lo + stop, dtype=np.int64))
 
 
 def compare(program: Program, kernel: Callable[[np.ndarray], np.ndarray], data, lang: str, flags: str = "", limit: int | None = None) -> VerifyResult:

@@ -74,8 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.set_defaults(handler=_cmd_inspect)
 
     from evo.export import register as register_export
+    from evo.export import register_fullrange
 
     register_export(commands)
+    register_fullrange(commands)
 
     anchors = commands.add_parser("anchors", help="list the classical polynomial baselines of a target")
     anchors.add_argument("target", help="built-in target name")

@@ -145,3 +145,41 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if status:
         print("evo: error: the exported kernel does not compute what was scored", flush=True)
     return status
+
+
+DEFAULT_KERNELS = {"exp2f": "anchor:exp2_m05_05", "expf": "anchor:exp_ln2h", "log2f": None}
+
+
+def register_fullrange(commands) -> None:
+    """Add the ``fullrange`` subcommand: build exp2f/expf/log2f around a kernel and check all 2^32 inputs."""
+    parser = commands.add_parser("fullrange", help="wrap a kernel into a full-range exp2f/expf/log2f and check every float32")
+    parser.add_argument("function", choices=sorted(DEFAULT_KERNELS))
+    parser.add_argument("--kernel", help="kernel program (file, or anchor:... spec); default: the classical kernel "
+                                         "(exp2f, expf) or evo's fitted log2 kernel on [sqrt(2)/2, sqrt(2)] (log2f)")
+    parser.add_argument("--out", help="also write the C source to this file (never overwritten)")
+    parser.add_argument("--no-check", action="store_true", help="only write the source")
+    parser.set_defaults(handler=_cmd_fullrange)
+
+
+def _cmd_fullrange(args: argparse.Namespace) -> int:
+    from codegen.exhaustive import check
+    from codegen.fullrange import full_range_c
+    from codegen.log2_kernel import LOG2_KERNEL
+    from evo.loading import load_program
+
+    spec = args.kernel or DEFAULT_KERNELS[args.function]
+    kernel = LOG2_KERNEL if spec is None else load_program(spec)
+    if args.out:
+        out = Path(args.out)
+        if out.exists():
+            raise UsageError(f"{args.out!r} exists; not overwriting it")
+        out.write_text(full_range_c(args.function, kernel).source)
+        print(f"wrote {out}")
+    if args.no_check:
+        return 0
+    try:
+        report = check(args.function, kernel)
+    except CompilerMissing as exc:
+        raise UsageError(f"the exhaustive check needs a C compiler: {exc}") from None
+    print(report.text())
+    return 0 if report.n_special_failures == 0 else MISMATCH_EXIT

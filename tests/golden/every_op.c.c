@@ -1,0 +1,33 @@
+/*
+ * (one operation per statement, no reassociation; constants are exact hex floats).
+ * program   fixed (7 ops, depth 5)
+ * target    exp2_0_1: 2**x
+ * domain    [0x0p+0, 0x1p+0] (outside it the kernel is not an approximation of the target)
+ * max error 0.890877 ULP on final (exhaustive, 1065353217 points)
+ * run       -
+ *
+ * Compile with -ffp-contract=off (GCC contracts a*b+c into an FMA by default in GNU mode,
+ * which would change the rounding). `evo export --verify` checks it bit for bit with: -O2 -ffp-contract=off; -O3 -march=native -ffp-contract=off -fno-math-errno.
+ */
+#include <math.h>
+#include <stddef.h>
+
+#pragma STDC FP_CONTRACT OFF
+
+static inline float kernel(float x)
+{
+    const float t1 = x * x;
+    const float t2 = t1 + 0x1.8p+0f;
+    const float t3 = t2 - x;
+    const float t4 = 0x1p+0f / t3;
+    const float t5 = sqrtf(t2);
+    const float t6 = -t5;
+    const float t7 = fmaf(t4, t6, -0x1.921fb6p+1f);
+    return t7;
+}
+
+void kernel_array(const float *restrict x, float *restrict y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = kernel(x[i]);
+}

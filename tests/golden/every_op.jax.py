@@ -1,0 +1,30 @@
+"""
+(one operation per statement, no reassociation; constants are exact hex floats).
+program   fixed (7 ops, depth 5)
+target    exp2_0_1: 2**x
+domain    [0x0p+0, 0x1p+0] (outside it the kernel is not an approximation of the target)
+max error 0.890877 ULP on final (exhaustive, 1065353217 points)
+run       -
+
+JAX export: XLA has no explicit FMA; fma is written a * b + c, which XLA may or may not fuse,
+so results can differ from the verified C/LLVM/numpy kernels in the last bit.
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def kernel(x):
+    """The kernel over a float32 array."""
+    x = jnp.asarray(x, dtype=jnp.float32)
+    t1 = x * x
+    t2 = t1 + jnp.float32(float.fromhex('0x1.8p+0'))
+    t3 = t2 - x
+    t4 = jnp.float32(float.fromhex('0x1p+0')) / t3
+    t5 = jnp.sqrt(t2)
+    t6 = -t5
+    t7 = t4 * t6 + jnp.float32(float.fromhex('-0x1.921fb6p+1'))
+    return jnp.broadcast_to(t7, x.shape).astype(jnp.float32)
+
+
+kernel_jit = jax.jit(kernel)

@@ -1,0 +1,29 @@
+"""
+(one operation per statement, no reassociation; constants are exact hex floats).
+program   fixed (6 ops, depth 6)
+target    exp2_0_1: 2**x
+domain    [0x0p+0, 0x1p+0] (outside it the kernel is not an approximation of the target)
+max error 0.890877 ULP on final (exhaustive, 1065353217 points)
+run       -
+
+JAX export: XLA has no explicit FMA; fma is written a * b + c, which XLA may or may not fuse,
+so results can differ from the verified C/LLVM/numpy kernels in the last bit.
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def kernel(x):
+    """The kernel over a float32 array."""
+    x = jnp.asarray(x, dtype=jnp.float32)
+    t1 = x * jnp.float32(float.fromhex('0x1.c4456ep-13')) + jnp.float32(float.fromhex('0x1.47373ap-10'))
+    t2 = t1 * x + jnp.float32(float.fromhex('0x1.3cfd82p-7'))
+    t3 = t2 * x + jnp.float32(float.fromhex('0x1.c68af6p-5'))
+    t4 = t3 * x + jnp.float32(float.fromhex('0x1.ebfd3ap-3'))
+    t5 = t4 * x + jnp.float32(float.fromhex('0x1.62e42cp-1'))
+    t6 = t5 * x + jnp.float32(float.fromhex('0x1p+0'))
+    return jnp.broadcast_to(t6, x.shape).astype(jnp.float32)
+
+
+kernel_jit = jax.jit(kernel)
