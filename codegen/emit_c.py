@@ -11,7 +11,11 @@ from codegen.common import Provenance, identifier, operand_text, provenance_line
 from primitives.program import Program, Ref
 
 C_FLAGS_REQUIRED = "-ffp-contract=off"
-C_FLAG_SETS = (("-O2", "-ffp-contract=off"), ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno"))
+C_FLAG_SETS = (
+    ("-O2", "-ffp-contract=off"),
+    ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno"),
+    ("-O3", "-march=native", "-mprefer-vector-width=512", "-ffp-contract=off", "-fno-math-errno"),
+)
 
 # Spelling of every op, keyed by the op table (a test checks coverage). {f} is the float suffix.
 C_OPS = {

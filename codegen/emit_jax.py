@@ -1,8 +1,11 @@
 """JAX kernels: float32 ``jnp`` code, jit-friendly, with no Python scalars.
 
-XLA has no explicit fused multiply-add, so fma is written ``a * b + c``: XLA may fuse it or not
-(backend and flags decide), and a JAX export is therefore not guaranteed bit-exact. The header says
-so; verification reports the mismatch count instead of promising zero.
+XLA has no explicit fused multiply-add, so fma is written ``a * b + c``. XLA decides the rounding of
+the compiled code, not the program: on CPU it contracts *any* multiply feeding an add into an FMA
+(also where the program rounds in between) and rewrites division by a constant into multiplication
+by its reciprocal; GPU and TPU backends have rules of their own. A JAX export is therefore not
+bit-exact: the header says so, and verification reports how many outputs differ and by how many
+float32 steps at most. Ship the C, LLVM or numpy export where the bits matter.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ def emit_jax(program: Program, name: str = "kernel", provenance: Provenance | No
         lines.extend(provenance_lines(provenance, program))
         lines += [
             "",
-            "JAX export: XLA has no explicit FMA; fma is written a * b + c, which XLA may or may not fuse,",
-            "so results can differ from the verified C/LLVM/numpy kernels in the last bit.",
+            "JAX export: XLA has no explicit FMA; fma is written a * b + c. XLA chooses the rounding of the",
+            "compiled code (on CPU it fuses any a * b + c and turns division by a constant into a",
+            "multiplication), so results can differ from the verified C/LLVM/numpy kernels in the last bits.",
             '"""',
         ]
     lines += ["", "import jax", "import jax.numpy as jnp", "", "", f"def {name}(x):", f'    """The kernel over a {program.dtype} array."""']

@@ -11,7 +11,8 @@
 
 Reconstruction multiplies by powers of two built from their bits: exact in the normal range, and a
 single rounding for subnormal results (the product is formed at 2^64 scale and then scaled down
-once). Overflow gives +inf, underflow gives +0 or the correctly rounded subnormal, NaN propagates,
+once). Special cases are handled with selects rather than early returns, so array loops over these
+functions vectorise. Overflow gives +inf, underflow gives +0 or the correctly rounded subnormal, NaN propagates,
 and for log2f: log2(+-0) = -inf, log2(negative) = NaN, log2(+inf) = +inf. Everything is float32.
 """
 
@@ -32,6 +33,7 @@ _COMMON = r"""
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <stddef.h>
 
 #pragma STDC FP_CONTRACT OFF
 
@@ -43,82 +45,68 @@ static inline float evo_pow2i(int n) /* 2^n for n in [-126, 127], from its bits 
     return f;
 }
 
-static inline float evo_scale(float k, int n) /* k * 2^n with one rounding at most */
+static inline float evo_scale(float k, int n) /* k * 2^n, n in [-151, 128], with one rounding at most */
 {
-    if (n > 127)
-        return (k * evo_pow2i(n - 1)) * 2.0f;        /* may overflow to +inf */
-    if (n >= -126)
-        return k * evo_pow2i(n);                     /* exact */
-    return (k * evo_pow2i(n + 64)) * 0x1p-64f;        /* subnormal: the only rounding */
+    /* k * 2^(n - b) is exact; the multiplication by 2^b is the only one that can round (to a
+       subnormal, b = -64) or overflow (b = 1). Selects, not branches, so loops vectorise. */
+    int b = n < -126 ? -64 : (n > 127 ? 1 : 0);
+    return (k * evo_pow2i(n - b)) * evo_pow2i(b);
 }
 """
 
 _EXP2F = r"""
-float {name}(float x)
+static inline float {name}_inline(float x)
 {{
-    if (isnan(x))
-        return x + x;
-    if (x >= 128.0f)
-        return INFINITY;
-    if (x < -151.0f)
-        return 0.0f;
-    float n = rintf(x);   /* ties to even */
-    float r = x - n;      /* exact, in [-0.5, 0.5] */
-    return evo_scale({kernel}(r), (int)n);
+    float c = x >= -151.0f ? x : -151.0f;   /* NaN and -inf go to -151 here, fixed below */
+    c = c <= 128.0f ? c : 128.0f;            /* 2^128 overflows to +inf, 2^-151 rounds to +0 */
+    float n = rintf(c);                      /* ties to even */
+    float r = c - n;                         /* exact, in [-0.5, 0.5] */
+    float y = evo_scale({kernel}(r), (int)n);
+    return x != x ? x + x : y;
 }}
 """
 
 _EXPF = r"""
-float {name}(float x)
+static inline float {name}_inline(float x)
 {{
-    if (isnan(x))
-        return x + x;
-    if (x > {overflow})
-        return INFINITY;
-    if (x < {underflow})
-        return 0.0f;
-    float n = rintf(x * 0x1.715476p+0f);
-    float r = fmaf(-n, {hi}, x);          /* exact: n*LN2_HI is exact, and Sterbenz */
-    r = fmaf(-n, {lo}, r);                 /* the one rounding of the reduced argument */
-    if (r > 0x1.62e43p-2f) {{               /* n off by one near a half-integer: fix it */
-        n += 1.0f;
-        r = fmaf(-n, {lo}, fmaf(-n, {hi}, x));
-    }} else if (r < -0x1.62e43p-2f) {{
-        n -= 1.0f;
-        r = fmaf(-n, {lo}, fmaf(-n, {hi}, x));
-    }}
-    return evo_scale({kernel}(r), (int)n);
+    float c = x >= -104.0f ? x : -104.0f;    /* NaN and -inf go to -104 here, fixed below */
+    c = c <= 89.0f ? c : 89.0f;
+    float n = rintf(c * 0x1.715476p+0f);     /* about x / ln2 */
+    float r = fmaf(-n, {hi}, c);             /* exact: n*LN2_HI is exact, and Sterbenz */
+    r = fmaf(-n, {lo}, r);                    /* the one rounding of the reduced argument */
+    float fix = r > 0x1.62e43p-2f ? 1.0f : (r < -0x1.62e43p-2f ? -1.0f : 0.0f);
+    n += fix;                                /* n was off by one near a half-integer */
+    r = fmaf(-n, {lo}, fmaf(-n, {hi}, c));
+    float y = evo_scale({kernel}(r), (int)n);
+    y = x > {overflow} ? INFINITY : (x < {underflow} ? 0.0f : y);
+    return x != x ? x + x : y;
 }}
 """
 
 _LOG2F = r"""
-float {name}(float x)
+static inline float {name}_core(float x) /* positive finite x; anything else is fixed by the caller */
 {{
-    if (isnan(x))
-        return x + x;
-    if (x == 0.0f)
-        return -INFINITY;
-    if (x < 0.0f)
-        return NAN;
-    if (isinf(x))
-        return x;
-    int e = 0;
-    if (x < 0x1p-126f) {{                  /* subnormal: normalise exactly */
-        x *= 0x1p+23f;
-        e = -23;
-    }}
+    int tiny = x < 0x1p-126f;                /* subnormal (or zero/negative): normalise exactly */
+    float s = x * (tiny ? 0x1p+23f : 1.0f);  /* always multiply: a select, not a branch */
     uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    e += (int)((u >> 23) & 0xff) - 127;
-    u = (u & 0x007fffffu) | 0x3f800000u;   /* m in [1, 2) */
+    memcpy(&u, &s, sizeof u);
+    int e = (int)((u >> 23) & 0xff) - 127 - (tiny ? 23 : 0);
+    u = (u & 0x007fffffu) | 0x3f800000u;     /* m in [1, 2) */
     float m;
     memcpy(&m, &u, sizeof m);
-    if (m >= 0x1.6a09e6p+0f) {{             /* sqrt(2): use m/2 in [sqrt(2)/2, 1) */
-        m *= 0.5f;
-        e += 1;
-    }}
-    float k = {kernel}(m);
-    return e == 0 ? k : (float)e + k;
+    int high = m >= 0x1.6a09e6p+0f;           /* above sqrt(2): use m/2 in [sqrt(2)/2, 1) */
+    m *= high ? 0.5f : 1.0f;
+    e += high;
+    return (float)e + {kernel}(m);            /* exact when e == 0: 0 + k = k */
+}}
+
+static inline float {name}_inline(float x)
+{{
+    float y = {name}_core(x);
+    y = x == 0.0f ? -INFINITY : y;
+    y = x < 0.0f ? NAN : y;
+    y = x == INFINITY ? x : y;
+    return x != x ? x + x : y;
 }}
 """
 
@@ -151,7 +139,13 @@ def full_range_c(function: str, kernel: Program, name: str | None = None) -> Ful
         "Compile with -ffp-contract=off. */\n"
     )
     source = header + _COMMON + "\n" + "\n".join(c_function(kernel, kernel_name)) + "\n" + body
+    # The public scalar function wraps an inline one, so the array loop inlines it and vectorises.
+    source += f"\nfloat {name}(float x)\n{{\n    return {name}_inline(x);\n}}\n"
     source += f"\nvoid {name}_array(const float *restrict x, float *restrict y, size_t n)\n{{\n"
-    source += f"    for (size_t i = 0; i < n; i++)\n        y[i] = {name}(x[i]);\n}}\n"
-    source = source.replace("#include <string.h>", "#include <string.h>\n#include <stddef.h>", 1)
+    if function == "log2f":  # gcc does not if-convert the special cases here: a second, cheap pass
+        source += f"    for (size_t i = 0; i < n; i++)\n        y[i] = {name}_core(x[i]);\n"
+        source += "    for (size_t i = 0; i < n; i++)\n        if (!(x[i] > 0.0f) || x[i] == INFINITY)\n"
+        source += f"            y[i] = {name}_inline(x[i]);\n}}\n"
+    else:
+        source += f"    for (size_t i = 0; i < n; i++)\n        y[i] = {name}_inline(x[i]);\n}}\n"
     return FullRange(function, name, kernel, source)

@@ -25,7 +25,7 @@ from codegen.emit_c import C_FLAG_SETS, emit_c
 from codegen.emit_jax import emit_jax
 from codegen.emit_llvm import jit
 from codegen.emit_numpy import emit_numpy
-from primitives.floatbits import from_ordinals32
+from primitives.floatbits import from_ordinals32, ordinals32
 from primitives.interp import evaluate
 from primitives.program import Program
 
@@ -47,6 +47,7 @@ class VerifyResult:
     first_mismatch_x: float | None
     seconds: float
     points: str
+    max_apart: int = 0  # largest distance, in float32 steps, between kernel and interpreter (float32 only)
 
     @property
     def ok(self) -> bool:
@@ -54,7 +55,8 @@ class VerifyResult:
 
     def summary(self) -> str:
         verdict = "bit-identical to the interpreter" if self.ok else (
-            f"{self.n_mismatches} MISMATCHES (first at x = {self.first_mismatch_x!r})"
+            f"{self.n_mismatches} MISMATCHES (first at x = {self.first_mismatch_x!r}"
+            + (f", at most {self.max_apart} float32 steps apart)" if self.max_apart else ")")
         )
         flags = f" [{self.flags}]" if self.flags else ""
         return f"{self.lang}{flags}: {verdict} on {self.n_points:,d} points ({self.points}), {self.seconds:.1f} s"
@@ -130,7 +132,7 @@ def compare(program: Program, kernel: Callable[[np.ndarray], np.ndarray], data, 
     """Run ``kernel`` and the interpreter on every point of ``data``; count bit differences."""
     started = time.perf_counter()
     uint = np.uint32 if program.dtype == "float32" else np.uint64
-    n, mismatches, first = 0, 0, None
+    n, mismatches, first, apart = 0, 0, None, 0
     for x in chunks(data, limit):
         x = np.ascontiguousarray(x, dtype=program.dtype)
         got = np.asarray(kernel(x), dtype=program.dtype)
@@ -139,12 +141,17 @@ def compare(program: Program, kernel: Callable[[np.ndarray], np.ndarray], data, 
         count = int(np.count_nonzero(differ))
         if count and first is None:
             first = float(x[np.argmax(differ)])
+        if count and program.dtype == "float32":
+            both = differ & ~np.isnan(got) & ~np.isnan(want)
+            if both.any():
+                gap = np.abs(ordinals32(got[both]) - ordinals32(want[both]))
+                apart = max(apart, int(gap.max()))
         mismatches += count
         n += x.shape[0]
     label = data.label if hasattr(data, "label") else f"{n} given points"
     if limit is not None and hasattr(data, "size") and n < data.size:
         label = f"the first {n} points of {label}"
-    return VerifyResult(lang, flags, n, mismatches, first, time.perf_counter() - started, label)
+    return VerifyResult(lang, flags, n, mismatches, first, time.perf_counter() - started, label, apart)
 
 
 def build_kernel(program: Program, lang: str, name: str, flags: tuple[str, ...] = ()) -> Callable[[np.ndarray], np.ndarray]:

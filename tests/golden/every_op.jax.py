@@ -6,8 +6,9 @@ domain    [0x0p+0, 0x1p+0] (outside it the kernel is not an approximation of the
 max error 0.890877 ULP on final (exhaustive, 1065353217 points)
 run       -
 
-JAX export: XLA has no explicit FMA; fma is written a * b + c, which XLA may or may not fuse,
-so results can differ from the verified C/LLVM/numpy kernels in the last bit.
+JAX export: XLA has no explicit FMA; fma is written a * b + c. XLA chooses the rounding of the
+compiled code (on CPU it fuses any a * b + c and turns division by a constant into a
+multiplication), so results can differ from the verified C/LLVM/numpy kernels in the last bits.
 """
 
 import jax

@@ -7,7 +7,7 @@
  * run       -
  *
  * Compile with -ffp-contract=off (GCC contracts a*b+c into an FMA by default in GNU mode,
- * which would change the rounding). `evo export --verify` checks it bit for bit with: -O2 -ffp-contract=off; -O3 -march=native -ffp-contract=off -fno-math-errno.
+ * which would change the rounding). `evo export --verify` checks it bit for bit with: -O2 -ffp-contract=off; -O3 -march=native -ffp-contract=off -fno-math-errno; -O3 -march=native -mprefer-vector-width=512 -ffp-contract=off -fno-math-errno.
  */
 #include <math.h>
 #include <stddef.h>
