@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evo.errors import UsageError
-from primitives.ops import get_op
+from primitives.ops import UnknownOpError, get_op
 
 MUTATION_KINDS = ("insert", "remove", "rewire", "change_op", "perturb_const", "redraw_const", "refit")
 DEFAULT_MUTATION_WEIGHTS = (
@@ -174,11 +174,18 @@ def _weights(key: str, value: Any, allowed: tuple[str, ...] | None) -> tuple[tup
         if allowed is not None and name not in allowed:
             raise UsageError(f"config {key!r}: unknown entry {name!r} (known: {', '.join(allowed)})")
         if allowed is None:
-            get_op(name)
+            _known_op(key, name)
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
             raise UsageError(f"config {key}.{name} must be a number >= 0, got {weight!r}")
         result.append((str(name), float(weight)))
     return tuple(sorted(result))
+
+
+def _known_op(key: str, name: str) -> None:
+    try:
+        get_op(name)
+    except UnknownOpError as exc:
+        raise UsageError(f"config {key!r}: {exc}") from None
 
 
 def from_mapping(data: Mapping[str, Any]) -> RunConfig:
@@ -208,7 +215,7 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     if not isinstance(ops, list | tuple) or not ops:
         raise UsageError("config 'ops' must be a non-empty list of op names")
     for op in ops:
-        get_op(op)
+        _known_op("ops", op)
     if len(set(ops)) != len(ops):
         raise UsageError(f"config 'ops' lists an op twice: {list(ops)}")
     out["ops"] = tuple(ops)

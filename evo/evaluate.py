@@ -135,8 +135,8 @@ class Evaluator:
                     self._cache.popitem(last=False)
         elapsed = (time.perf_counter() - start) * 1e3
         return EvalResult(
-            job.child_id, program, kind, self._to_score(stats), self.search.digest, 0 if cached else evals,
-            elapsed, cached is not None, self.worker,
+            # a cache hit reports the evaluations its result cost, so events do not depend on cache state
+            job.child_id, program, kind, self._to_score(stats), self.search.digest, evals, elapsed, cached is not None, self.worker,
         )
 
     def _evaluate(self, child: Program, fit: bool) -> tuple[Program, RAW_STATS, int]:
