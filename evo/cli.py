@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     targets.set_defaults(handler=_cmd_targets)
 
     score = commands.add_parser("score", help="score a program (file or baseline) on a target")
-    score.add_argument("program", help="PROGRAM.json, a text-form file, '-', or anchor:TARGET[:fma|plain]")
+    score.add_argument("program", help="PROGRAM.json, a text-form file, '-', anchor:TARGET[:fma|plain], or a run: RUN (its best) or RUN:HASH")
     _add_target_arguments(score)
     score.add_argument(
         "--points", choices=("search", "select", "final"), default="select",

@@ -154,7 +154,7 @@ def register_fullrange(commands) -> None:
     """Add the ``fullrange`` subcommand: build exp2f/expf/log2f around a kernel and check all 2^32 inputs."""
     parser = commands.add_parser("fullrange", help="wrap a kernel into a full-range exp2f/expf/log2f and check every float32")
     parser.add_argument("function", choices=sorted(DEFAULT_KERNELS))
-    parser.add_argument("--kernel", help="kernel program (file, or anchor:... spec); default: the classical kernel "
+    parser.add_argument("--kernel", help="kernel program (file, RUN or RUN:HASH, or anchor:... spec); default: the classical kernel "
                                          "(exp2f, expf) or evo's fitted log2 kernel on [sqrt(2)/2, sqrt(2)] (log2f)")
     parser.add_argument("--out", help="also write the C source to this file (never overwritten)")
     parser.add_argument("--no-check", action="store_true", help="only write the source")

@@ -14,13 +14,19 @@ from targets.target import Target
 
 
 def load_program(spec: str) -> Program:
-    """A program from a JSON file, a text-form file, ``-`` (stdin), or a baseline spec
-    (``anchor:exp2``, ``anchor:exp:plain``, ``poly:exp2_0_1:horner:7:fma``).
+    """A program from a JSON file, a text-form file, ``-`` (stdin), a baseline spec
+    (``anchor:exp2``, ``anchor:exp:plain``, ``poly:exp2_0_1:horner:7:fma``), or a run directory
+    (``runs/RUN`` for its best program, ``runs/RUN:HASH`` for one by hash prefix).
     """
     if spec.startswith(("anchor:", "poly:")):
         from targets.baselines import anchor_spec
 
         return anchor_spec(spec).program
+    run_dir, _, which = spec.rpartition(":") if ":" in spec else (spec, "", "best")
+    if Path(run_dir).is_dir() and (Path(run_dir) / "config.json").exists():
+        from evo.report import find_program
+
+        return find_program(run_dir, which or "best")[0]
     if spec == "-":
         text = sys.stdin.read()
         where = "stdin"

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from primitives.floatbits import bits_to_float
 from primitives.ops import MAX_ARITY, get_op
 from primitives.program import Const, Operand, Program
 
@@ -57,18 +56,17 @@ def encode(program: Program, share_constants: bool = True) -> Encoded:
     next_constant = iter(range(1, first))
 
     def register(a: Operand) -> int:
-        if isinstance(a, Const):
+        if type(a) is Const:
             return pool[a.bits] if share_constants else next(next_constant)
         return 0 if a.index == 0 else first + a.index - 1
 
-    n = len(program.body)
-    opcodes = np.empty(n, dtype=np.int32)
-    args = np.zeros((n, MAX_ARITY), dtype=np.int32)
-    for i, ins in enumerate(program.body):
-        opcodes[i] = get_op(ins.op).opcode
-        for slot, a in enumerate(ins.args):
-            args[i, slot] = register(a)
-    consts = np.array([bits_to_float(b, fmt) for b in values], dtype=fmt.dtype)
+    # build Python lists and convert once: element-wise numpy stores cost more than the rest of encode
+    width = MAX_ARITY
+    opcode_list = [get_op(ins.op).opcode for ins in program.body]
+    arg_rows = [[register(a) for a in ins.args] + [0] * (width - len(ins.args)) for ins in program.body]
+    opcodes = np.array(opcode_list, dtype=np.int32)
+    args = np.array(arg_rows, dtype=np.int32).reshape(len(arg_rows), width)
+    consts = np.array(values, dtype=fmt.uint_dtype).view(fmt.dtype)  # bit patterns, reinterpreted exactly
     out = register(program.out)
     for array in (opcodes, args, consts):
         array.setflags(write=False)

@@ -116,10 +116,12 @@ def score_kernel(opcodes, args, consts, out, x, ref_hi, ref_lo, inv_scale, round
     first = 1 + consts.shape[0]
     xrow = regs[0]
     y = regs[out]
-    err = np.empty(BLOCK, np.float64)
+    scratch = np.zeros(BLOCK + 8, np.float64)  # one allocation: the block's errors, then 8 sum lanes
+    err = scratch[:BLOCK]
+    lanes = scratch[BLOCK:]
     err_bits = err.view(np.int64)  # errors are >= 0 (or +NaN): their bits order like the values
-    lanes = np.zeros(8, np.float64)
     best_bits = np.int64(-1)
+    max_error = np.float64(0)
     worst = -1
     nonfinite = 0
     exact = 0
@@ -132,13 +134,17 @@ def score_kernel(opcodes, args, consts, out, x, ref_hi, ref_lo, inv_scale, round
         for j in range(n):
             xrow[j] = x[start + j]
         execute_block(opcodes, args, regs, first, n)
+        # separate simple loops (not one fused loop): each vectorises, which halves the error stage
+        hi = ref_hi[start : start + n]
+        lo = ref_lo[start : start + n]
+        scale = inv_scale[start : start + n]
+        correct = rounded[start : start + n]
         for j in range(n):
-            k = start + j
-            e = error_of(y[j], ref_hi[k], ref_lo[k], inv_scale[k])
-            err[j] = e
+            err[j] = error_of(y[j], hi[j], lo[j], scale[j])
+        for j in range(n):
             nonfinite += not (abs(y[j]) < limit)
-            exact += y[j] == rounded[k]
-            over_one += not (e <= one)  # NaN counts: a non-finite output has infinite error
+            exact += y[j] == correct[j]
+            over_one += not (err[j] <= one)  # NaN counts: a non-finite output has infinite error
         block_best = np.int64(-1)
         for j in range(n):
             block_best = max(block_best, err_bits[j])
@@ -147,6 +153,7 @@ def score_kernel(opcodes, args, consts, out, x, ref_hi, ref_lo, inv_scale, round
             for j in range(n):
                 if err_bits[j] == block_best:
                     worst = start + j
+                    max_error = err[j]
                     break
         full = n - n % 8
         for j in range(0, full, 8):
@@ -154,9 +161,6 @@ def score_kernel(opcodes, args, consts, out, x, ref_hi, ref_lo, inv_scale, round
                 lanes[lane] += err[j + lane]
         for j in range(full, n):
             lanes[0] += err[j]
-    best = np.empty(1, np.int64)
-    best[0] = best_bits
-    max_error = best.view(np.float64)[0] if best_bits >= 0 else np.float64(0)
     if nonfinite > 0 or max_error != max_error:
         max_error = np.float64(np.inf)
     return max_error, lanes.sum(), worst, nonfinite, exact, over_one

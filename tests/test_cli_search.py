@@ -180,6 +180,20 @@ def test_score_an_exported_program(capsys, cli_run, tmp_path):
     assert info["score"]["n_points"] == signed["final"]["n_points"]
 
 
+def test_score_a_run_program_by_directory_and_hash(capsys, cli_run):
+    run_dir = cli_run["run"]
+    (signed,) = [e for e in front_of(run_dir) if e["final"] is not None]
+    for spec in (f"{run_dir}:{signed['hash'][:10]}", str(run_dir)):
+        code, out, err = run(capsys, "score", spec, "--target", "exp2", "--points", "final", "--json")
+        assert code == 0, err
+        info = json.loads(out)
+        if spec != str(run_dir):
+            assert info["program"]["hash"] == signed["hash"]
+            assert info["score"]["max_err"] == signed["final"]["max_err"]
+    code, out, err = run(capsys, "score", f"{run_dir}:ffffffffffff", "--target", "exp2")
+    assert_one_line_error(code, out, err, "no program with hash")
+
+
 def test_resume_command(capsys, cli_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(cli_run["run"], copy)
