@@ -93,3 +93,8 @@ def identifier(name: str) -> str:
 
         raise ProgramError(f"kernel name {name!r} is not a valid identifier")
     return name
+
+
+def module_docstring(provenance: Provenance | None, program: Program, notes: list[str]) -> list[str]:
+    """The docstring lines opening a generated Python module: provenance, a blank line, ``notes``."""
+    return ['"""', *provenance_lines(provenance, program), "", *notes, '"""']

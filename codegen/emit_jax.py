@@ -10,7 +10,7 @@ float32 steps at most. Ship the C, LLVM or numpy export where the bits matter.
 
 from __future__ import annotations
 
-from codegen.common import Provenance, identifier, operand_text, provenance_lines, steps
+from codegen.common import Provenance, identifier, module_docstring, operand_text, steps
 from primitives.program import Program
 
 JAX_OPS = {
@@ -35,15 +35,11 @@ def emit_jax(program: Program, name: str = "kernel", provenance: Provenance | No
 
     lines = []
     if header:
-        lines.append('"""')
-        lines.extend(provenance_lines(provenance, program))
-        lines += [
-            "",
+        lines += module_docstring(provenance, program, [
             "JAX export: XLA has no explicit FMA; fma is written a * b + c. XLA chooses the rounding of the",
             "compiled code (on CPU it fuses any a * b + c and turns division by a constant into a",
             "multiplication), so results can differ from the verified C/LLVM/numpy kernels in the last bits.",
-            '"""',
-        ]
+        ])
     lines += ["", "import jax", "import jax.numpy as jnp", "", "", f"def {name}(x):", f'    """The kernel over a {program.dtype} array."""']
     lines.append(f"    x = jnp.asarray(x, dtype={dtype})")
     for step in walk:

@@ -9,7 +9,7 @@ is the correctly rounded a*b + c, special values included.
 
 from __future__ import annotations
 
-from codegen.common import Provenance, identifier, operand_text, provenance_lines, steps
+from codegen.common import Provenance, identifier, module_docstring, operand_text, steps
 from primitives.program import Program
 
 NUMPY_OPS = {
@@ -55,9 +55,7 @@ def emit_numpy(program: Program, name: str = "kernel", provenance: Provenance | 
 
     lines = []
     if header:
-        lines.append('"""')
-        lines.extend(provenance_lines(provenance, program))
-        lines += ["", "numpy export: bit-exact (fma emulated exactly with float64 and round-to-odd).", '"""']
+        lines += module_docstring(provenance, program, ["numpy export: bit-exact (fma emulated exactly with float64 and round-to-odd)."])
     lines += ["", "import numpy as np", ""]
     lines.append((_FMA32 if program.dtype == "float32" else _FMA64).strip("\n"))
     lines += ["", "", f"def {name}(x):", f'    """The kernel, elementwise over an array of {program.dtype} inputs."""']

@@ -119,6 +119,15 @@ def _start_engine(config, problem, writer, executor, state, on_progress) -> Engi
     return engine
 
 
+def _run_to_end(engine, writer, run_dir: Path, config: RunConfig) -> RunResult:
+    """Run the engine until its budget or a stop, write the end of the run, and summarise it."""
+    reason = engine.run()
+    engine.finish(reason)
+    writer.close()
+    state = engine.state
+    return RunResult(run_dir, config, reason, state.n_evals, state.front, state.front.best(config.target_ulp))
+
+
 def evolve(
     config: RunConfig | dict | None = None,
     executor: Executor | None = None,
@@ -157,13 +166,10 @@ def evolve(
             search=problem.search.label, select=problem.select.label, **executor.describe(),
         )
         writer.log(f"start: seed {config.seed}, target {problem.target.name}, run {run_dir}")
-        reason = engine.run()
-        engine.finish(reason)
-        writer.close()
+        return _run_to_end(engine, writer, Path(run_dir), config)
     finally:
         if own_executor:
             executor.close()
-    return RunResult(run_dir, config, reason, engine.state.n_evals, engine.state.front, engine.state.front.best(config.target_ulp))
 
 
 def resume(
@@ -210,13 +216,10 @@ def resume(
         engine.restore_hard_points()
         writer.event("resume", n_evals=state.n_evals, max_evals=config.max_evals, max_seconds=config.max_seconds, **executor.describe())
         writer.log(f"resume at {state.n_evals} evaluations")
-        reason = engine.run()
-        engine.finish(reason)
-        writer.close()
+        return _run_to_end(engine, writer, Path(run_dir), config)
     finally:
         if own_executor:
             executor.close()
-    return RunResult(Path(run_dir), config, reason, engine.state.n_evals, engine.state.front, engine.state.front.best(config.target_ulp))
 
 
 def load_run(run_dir: str | Path) -> Run:
