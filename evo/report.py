@@ -16,9 +16,15 @@ from primitives.textform import to_text
 def _num(value: Any) -> float:
     if value is None:
         return math.nan
-    if isinstance(value, str):
-        return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{value!r} is not a number")
     return float(value)
+
+
+def _count(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{value!r} is not a count")
+    return value
 
 
 def run_summary(run_dir: str | Path) -> dict[str, Any]:
@@ -41,9 +47,10 @@ def _summary(reader: RunReader) -> dict[str, Any]:
     checkpoint = reader.checkpoint()  # validated even when the run has ended: resume would read it
     end = by_kind.get("end", [])
     progress = by_kind.get("progress", [])
-    last_t = events[-1]["t"] if events else 0.0
-    n_evals = max((e.get("n_evals", 0) for e in events), default=0)
-    rates = [e["evals_per_s"] for e in progress if e.get("evals_per_s")]
+    # export events carry no time (t is null): the run's length is its last timed event
+    last_t = max((_num(e["t"]) for e in events if e.get("t") is not None), default=0.0)
+    n_evals = max((_count(e.get("n_evals", 0)) for e in events), default=0)
+    rates = [_num(e["evals_per_s"]) for e in progress if e.get("evals_per_s")]
     metric = "ulp" if config.mode == "float32" else "rel"
     summary = {
         "run": str(reader.run_dir),
@@ -76,15 +83,16 @@ def _summary(reader: RunReader) -> dict[str, Any]:
             for e in front
         ],
         "best_over_time": [
-            {"n_evals": e["n_evals"], "t": e["t"], "max_err": _num(e["max_err"]), "cost": e["cost"], "ops": e["ops"]}
+            {"n_evals": _count(e["n_evals"]), "t": _num(e["t"]), "max_err": _num(e["max_err"]), "cost": _num(e["cost"]),
+             "ops": _count(e["ops"])}
             for e in by_kind.get("improve", [])
         ],
         "signoffs": [
-            {"hash": e["hash"], "cost": e["cost"], "final": _num(e["final"]["max_err"]), "t": e["t"],
-             "n_evals": e["n_evals"], "certified": e.get("certified", False)}
+            {"hash": str(e["hash"]), "cost": _num(e["cost"]), "final": _num(e["final"]["max_err"]), "t": _num(e["t"]),
+             "n_evals": _count(e["n_evals"]), "certified": e.get("certified", False) is True}
             for e in by_kind.get("signoff", [])
         ],
-        "throughput": [{"n_evals": e["n_evals"], "t": e["t"], "evals_per_s": e["evals_per_s"]} for e in progress],
+        "throughput": [{"n_evals": _count(e["n_evals"]), "t": _num(e["t"]), "evals_per_s": _num(e["evals_per_s"])} for e in progress],
     }
     summary["gap"] = search_final_gap(summary["front"])
     return summary

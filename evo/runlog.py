@@ -437,6 +437,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_real(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 _SCORE_KEYS = ("max_err", "mean_err", "worst_x", "n_points", "metric", "points")
 
 
@@ -458,7 +462,7 @@ def check_front_entry(path: Path, index: int, entry: Any) -> None:
     for key in ("program", "hash", "cost", "ops", "id", "score", "select", "mutation"):
         if key not in entry:
             raise _shape_error(path, f"{where} has no {key!r}")
-    if not isinstance(entry["hash"], str) or not _is_number(entry["cost"]) or not _is_count(entry["ops"]) \
+    if not isinstance(entry["hash"], str) or not _is_real(entry["cost"]) or not _is_count(entry["ops"]) \
             or not _is_count(entry["id"]) or not isinstance(entry["mutation"], str):
         raise _shape_error(path, f"{where} has a field of the wrong type")
     _check_score(path, f"{where} score", entry["score"])

@@ -177,6 +177,36 @@ def test_event_append_on_full_disk_leaves_no_torn_line(monkeypatch, tmp_path):
     assert [e["kind"] for e in events_of(tmp_path)] == ["start"]
 
 
+def test_checkpoint_event_follows_the_state(monkeypatch, tmp_path):
+    """Defect 6: the `checkpoint` event is written after checkpoint.json is on disk; a run that
+    stopped between the two is completed by resume (the event is rebuilt), not called damaged."""
+    import evo.runlog as runlog
+    from evo.runlog import RunReader
+
+    (tmp_path / "config.json").write_text("{}")
+    writer = RunWriter(tmp_path)
+    writer.event("start", seed=1)
+    real = runlog._append_line
+
+    def full(fd, data, path, size):
+        if b'"checkpoint"' in data:
+            raise StorageError("no space left on device")
+        return real(fd, data, path, size)
+
+    monkeypatch.setattr(runlog, "_append_line", full)
+    with pytest.raises(StorageError):
+        writer.checkpoint({"n_evals": 7}, announce=True)
+    monkeypatch.undo()
+    writer.close()
+    assert [e["kind"] for e in events_of(tmp_path)] == ["start"]
+    checkpoint = RunReader(tmp_path).checkpoint()
+    assert checkpoint["n_evals"] == 7 and checkpoint["events_offset"] > (tmp_path / "events.jsonl").stat().st_size
+    note = runlog._cut_back_to(tmp_path, checkpoint)
+    assert "wrote the checkpoint event" in note
+    assert (tmp_path / "events.jsonl").stat().st_size == checkpoint["events_offset"]
+    assert [(e["kind"], e.get("n_evals")) for e in events_of(tmp_path)] == [("start", None), ("checkpoint", 7)]
+
+
 def test_disk_filled_mid_run_on_a_tmpfs(tmp_path):
     """Defect 6: a disk filled mid-run (a small tmpfs): one line, exit 1, no temporary files, and the
     last checkpoint resumes once space returns."""
@@ -248,6 +278,16 @@ def test_append_event_ends_a_torn_last_line(tmp_path):
     lines = (tmp_path / "events.jsonl").read_text().splitlines()
     assert lines[1] == '{"v": 1, "kind": "progr'
     assert json.loads(lines[2])["kind"] == "export"
+
+
+def test_inspect_after_an_export(base_run, tmp_path):
+    """Defect 10: a run whose last event is an export (no time, t is null) still inspects."""
+    run_dir = copy_run(base_run, tmp_path)
+    assert run_cli("export", run_dir, "--lang", "numpy")[0] == 0
+    code, out, err = run_cli("inspect", run_dir)
+    assert code == 0, err
+    last_t = max(e["t"] for e in events_of(run_dir) if e["t"] is not None)
+    assert f"300 evaluations in {last_t:.0f} s" in out
 
 
 def test_resume_keeps_export_events_and_says_what_it_set_aside(base_run, tmp_path):
