@@ -381,17 +381,23 @@ def _cut_back_to(run_dir: Path, checkpoint: dict[str, Any]) -> str:
         n_moved = moved.count(b"\n") + (not moved.endswith(b"\n"))
         parts.append(f"moved {n_moved} line(s) written after the checkpoint at {checkpoint['n_evals']} evaluations to {aside.name}")
     if kept:
-        parts.append(f"kept {len(kept.splitlines())} export event(s) written after it")
+        parts.append(f"kept {len(_lines(kept))} export event(s) written after it")
     return "resume: " + "; ".join(parts)
 
 
 def _split_tail(tail: bytes) -> tuple[bytes, bytes]:
     """Events after a checkpoint: complete ``export`` lines (kept) and everything else (moved aside)."""
     kept, moved = [], []
-    for raw in tail.splitlines(keepends=True):
+    for raw in _lines(tail):
         record = _parse_line(raw) if raw.endswith(b"\n") else None
         (kept if isinstance(record, dict) and record.get("kind") == "export" else moved).append(raw)
     return b"".join(kept), b"".join(moved)
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """``data`` cut after each newline (the last piece may lack one); only ``\n`` ends a line."""
+    pieces = data.split(b"\n")
+    return [piece + b"\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
 
 
 def _parse_line(raw: bytes) -> Any:
