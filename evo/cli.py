@@ -7,7 +7,9 @@ import json
 import sys
 from collections.abc import Sequence
 
-from evo.errors import USER_ERRORS
+from evo.errors import USER_ERRORS, StorageError
+
+INTERRUPTED_EXIT = 130  # a stopped run (Ctrl-C, SIGTERM) is resumable but did not finish
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,7 +158,7 @@ def _cmd_evolve(args: argparse.Namespace) -> int:
     with ConsoleProgress(quiet=args.quiet) as progress:
         result = evolve(config, on_progress=progress, on_start=started)
     _print_result(result, "ulp" if config.mode == "float32" else "rel")
-    return 0
+    return INTERRUPTED_EXIT if result.reason == "interrupted" else 0
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -170,7 +172,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     with ConsoleProgress(quiet=args.quiet) as progress:
         result = resume(args.run, max_evals=args.max_evals, max_seconds=args.max_seconds, on_progress=progress, **overrides)
     _print_result(result, "ulp" if result.config.mode == "float32" else "rel")
-    return 0
+    return INTERRUPTED_EXIT if result.reason == "interrupted" else 0
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -327,9 +329,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("evo: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED_EXIT
     except BrokenPipeError:
         return 0
+    except (StorageError, OSError) as exc:  # the disk failed under a write: exit 1, one line
+        print(f"evo: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

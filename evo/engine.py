@@ -383,8 +383,7 @@ class Engine:
         )
 
     def checkpoint(self) -> None:
-        self.writer.event("checkpoint", n_evals=self.state.n_evals)
-        self.writer.checkpoint(self.state.to_dict())
+        self.writer.checkpoint(self.state.to_dict(), announce=True)  # the event follows the state on disk
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> str:
