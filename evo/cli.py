@@ -319,14 +319,14 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:
-    """Let ``--domain -1,1`` work: argparse would take ``-1,1`` for an option."""
+    """Let ``--domain -1,1`` and ``--expr -x`` work: argparse would take ``-1,1`` for an option."""
     joined: list[str] = []
     skip = False
     for i, arg in enumerate(argv):
         if skip:
             skip = False
             continue
-        if arg in ("--domain", "--set") and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+        if arg in ("--domain", "--set", "--expr") and i + 1 < len(argv) and argv[i + 1].startswith("-"):
             joined.append(f"{arg}={argv[i + 1]}")
             skip = True
         else:

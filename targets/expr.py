@@ -21,6 +21,7 @@ import ast
 import math
 import re
 import time
+import warnings
 from collections.abc import Callable
 
 import sympy
@@ -133,6 +134,31 @@ class _Builder:
     def build(self, node: ast.AST) -> sympy.Expr:
         if time.monotonic() > self.deadline:
             raise ExpressionError(f"takes longer than {BUILD_SECONDS:g} s to build")
+        result = self.build_node(node)
+        if not result.is_Rational and result.is_number and result not in (sympy.pi, sympy.E):
+            self.check_constant(result, node)
+        return result
+
+    def check_constant(self, value: sympy.Expr, node: ast.AST) -> None:
+        """A constant sub-expression must be a number of moderate size: sympy evaluates constants
+        numerically when it orders or prints terms, and sin(exp(exp(15))) would never finish."""
+        import mpmath
+
+        if value.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+            raise ExpressionError(f"{self.segment(node)} is not finite")
+        try:
+            with mpmath.workprec(64):
+                magnitude = abs(mp_function(value)(mpmath.mpf(0)))
+                large = mpmath.isfinite(magnitude) and magnitude != 0 and mpmath.mag(magnitude) > MAX_NUMBER_BITS
+                finite = bool(mpmath.isfinite(magnitude))
+        except (ArithmeticError, ValueError, TypeError):
+            raise ExpressionError(f"{self.segment(node)} is not a finite number") from None
+        if not finite:
+            raise ExpressionError(f"{self.segment(node)} is not a finite number")
+        if large:
+            raise ExpressionError(f"{self.segment(node)} is too large (beyond 2^{MAX_NUMBER_BITS})")
+
+    def build_node(self, node: ast.AST) -> sympy.Expr:
         if isinstance(node, ast.Constant):
             return self.number(node)
         if isinstance(node, ast.Name):
@@ -201,7 +227,7 @@ class _Builder:
                 raise ExpressionError(f"exponent of {self.segment(node)} is too large (at most {MAX_EXPONENT})")
             if base.is_number:
                 # sympy multiplies out powers of exact constants: bound the bits that would take
-                bits = sum(max(abs(r.p).bit_length(), r.q.bit_length()) for r in base.atoms(sympy.Rational) if abs(r) != 1)
+                bits = sum(math.log2(max(abs(r.p), r.q)) for r in base.atoms(sympy.Rational) if abs(r) != 1 and r != 0)
                 if bits * abs(exponent) > MAX_NUMBER_BITS:
                     raise ExpressionError(f"{self.segment(node)} is too large (over {MAX_NUMBER_BITS} bits)")
         return base**exponent
@@ -241,7 +267,9 @@ def _checked_tree(text: str) -> ast.AST:
         if not (ch.isascii() and (ch.isprintable() or ch == "\t")):
             raise ExpressionError(f"unsupported character {ch!r}")
     try:
-        tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
+        with warnings.catch_warnings():  # "invalid decimal literal" and friends: the error says it
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
     except SyntaxError as exc:
         where = f" at column {exc.offset}" if exc.offset else ""
         raise ExpressionError(f"invalid syntax{where} ({exc.msg})") from None

@@ -35,7 +35,10 @@ def singular_arguments(expr: sympy.Expr) -> list[sympy.Expr]:
 
 
 def rational_zeros(expr: sympy.Expr) -> list[Fraction]:
-    """The rational zeros of ``expr`` when it is a small polynomial in x with rational coefficients."""
+    """The rational zeros of ``expr`` when it is a small polynomial in x with rational coefficients
+    (or the absolute value of one)."""
+    while isinstance(expr, sympy.Abs):
+        expr = expr.args[0]
     if not expr.has(X) or not expr.is_polynomial(X):
         return []
     try:
