@@ -336,3 +336,22 @@ def test_tampered_config_is_refused_on_resume_export_and_inspect(tiny_run, tmp_p
     assert_refused(*cli("score", f"{run_dir}:best", "--target", "exp2", "--points", "search"))
     assert not sentinel.exists()
     assert snapshot(run_dir) == before  # nothing written, nothing moved aside
+
+
+def test_no_package_code_evaluates_text():
+    """No call of sympify / parse_expr / eval / exec in the packages (exec only for generated code in
+    codegen/verify.py, which compiles evo's own emitted source)."""
+    import ast as python_ast
+
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for package in ("primitives", "targets", "evo", "codegen"):
+        for path in (root / package).rglob("*.py"):
+            for node in python_ast.walk(python_ast.parse(path.read_text())):
+                if isinstance(node, python_ast.Call):
+                    name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                    if name in ("sympify", "parse_expr", "eval", "exec", "S") and not (
+                        name == "exec" and path.name == "verify.py"
+                    ):
+                        found.append(f"{path.relative_to(root)}:{node.lineno} {name}")
+    assert found == []
