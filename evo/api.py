@@ -14,6 +14,7 @@ from evo.errors import RunError, UsageError
 from evo.evaluate import Evaluator
 from evo.executors import Executor, SerialExecutor
 from evo.fit import FitSettings
+from evo.identity import check_resume_identity, identity_record
 from evo.front import FrontEntry, ParetoFront
 from evo.mutate import SearchSpace
 from evo.population import Population
@@ -156,7 +157,7 @@ def evolve(
     run_dir = new_run_dir(config.runs_dir, problem.target.name, config.seed)
     writer = None
     try:
-        writer = RunWriter.create(run_dir, config, run_meta(config, problem, executor.describe()))
+        writer = RunWriter.create(run_dir, config, {**run_meta(config, problem, executor.describe()), "identity": identity_record(config, problem)})
         if on_start is not None:
             on_start(run_dir, config)
         state = initial_state(config, problem)
@@ -211,6 +212,7 @@ def resume(
     if config.max_evals is not None and state.n_evals >= config.max_evals and config.max_seconds is None:
         raise UsageError(f"the run already has {state.n_evals} evaluations; give a larger --max-evals")
     problem = build_problem(config, cache_dir)
+    check_resume_identity(reader, config, problem, state)
     own_executor = executor is None
     executor = make_executor(config, problem) if executor is None else executor
     writer = None
