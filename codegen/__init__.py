@@ -18,4 +18,19 @@ def emit(program, lang: str, name: str = "kernel", provenance: Provenance | None
     return emitters[lang](program, name, provenance)
 
 
-__all__ = ["Provenance", "emit"]
+def emit_files(program, lang: str, name: str, provenance: Provenance | None, stem: str) -> dict[str, str]:
+    """The files of the ``lang`` export, ``{file name: text}``, all named after ``stem``.
+
+    C is a header and a source (``STEM.h``, ``STEM.c``); the others are one file.
+    """
+    from codegen.emit_c import emit_c_files
+
+    if lang == "c":
+        return emit_c_files(program, name, provenance, stem)
+    extension = {"llvm": "ll", "jax": "py", "numpy": "py"}.get(lang)
+    if extension is None:
+        raise ValueError(f"unknown language {lang!r} (c, llvm, jax, numpy)")
+    return {f"{stem}.{extension}": emit(program, lang, name, provenance)}
+
+
+__all__ = ["Provenance", "emit", "emit_files"]

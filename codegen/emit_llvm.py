@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from codegen.common import Provenance, identifier, provenance_lines, steps
+from codegen.common import Provenance, check_name, provenance_lines, steps
 from primitives.floatbits import bits_to_float
 from primitives.program import Const, Operand, Program, Ref
 
@@ -58,7 +58,7 @@ def _emit_body(builder: ir.IRBuilder, program: Program, x: ir.Value) -> ir.Value
 
 def build_module(program: Program, name: str = "kernel") -> ir.Module:
     """The IR module with ``NAME`` (scalar) and ``NAME_array(x, y, n)`` (loop)."""
-    name = identifier(name)
+    name = check_name(name, "llvm")
     float_type = ir.FloatType() if program.dtype == "float32" else ir.DoubleType()
     module = ir.Module(name=name)
     scalar = ir.Function(module, ir.FunctionType(float_type, [float_type]), name=name)

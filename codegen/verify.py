@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.emit_c import C_FLAG_SETS, emit_c
+from codegen.emit_c import C_FLAG_SETS, emit_c_files
 from codegen.emit_jax import emit_jax
 from codegen.emit_llvm import jit
 from codegen.emit_numpy import emit_numpy
@@ -85,16 +85,24 @@ class CKernel:
         return y
 
 
-def compile_c(source: str, name: str, flags: tuple[str, ...], dtype: str = "float32", extra: tuple[str, ...] = ()) -> CKernel:
-    """Compile C source exporting ``NAME_array`` into a shared library and load it."""
+def compile_c(source: str | dict[str, str], name: str, flags: tuple[str, ...], dtype: str = "float32",
+              extra: tuple[str, ...] = ()) -> CKernel:
+    """Compile C source exporting ``NAME_array`` into a shared library and load it.
+
+    ``source`` is one translation unit, or ``{file name: text}`` (headers and sources written side by
+    side; the ``.c`` files are compiled).
+    """
     compiler = find_compiler()
     directory = Path(tempfile.mkdtemp(prefix="evo-cc-"))
-    source_path = directory / f"{name}.c"
+    files = source if isinstance(source, dict) else {f"{name}.c": source}
+    for file_name, text in files.items():
+        (directory / file_name).write_text(text)
     library_path = directory / f"lib{name}.so"
-    source_path.write_text(source)
-    command = [compiler, *flags, "-std=c99", "-shared", "-fPIC", "-o", str(library_path), str(source_path), *extra, "-lm"]
+    sources = [str(directory / f) for f in files if f.endswith(".c")]
+    command = [compiler, *flags, "-std=c99", "-shared", "-fPIC", "-o", str(library_path), *sources, *extra, "-lm"]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
+        shutil.rmtree(directory, ignore_errors=True)
         raise RuntimeError(f"C compilation failed ({' '.join(command)}):\n{done.stderr}")
     library = ctypes.CDLL(str(library_path))
     array = getattr(library, f"{name}_array")
@@ -157,7 +165,7 @@ def compare(program: Program, kernel: Callable[[np.ndarray], np.ndarray], data, 
 def build_kernel(program: Program, lang: str, name: str, flags: tuple[str, ...] = ()) -> Callable[[np.ndarray], np.ndarray]:
     """The exported kernel of ``lang`` as a callable over arrays."""
     if lang == "c":
-        return compile_c(emit_c(program, name, header=False), name, flags, program.dtype)
+        return compile_c(emit_c_files(program, name, None, name, header=False), name, flags, program.dtype)
     if lang == "llvm":
         return jit(program, name)
     if lang == "numpy":

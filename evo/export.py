@@ -12,8 +12,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen import emit
-from codegen.common import Provenance
+from codegen import emit_files
+from codegen.common import KernelNameError, Provenance, check_name
 from codegen.verify import CompilerMissing, VerifyResult, verify
 from evo.errors import RunError, UsageError
 from evo.loading import resolve_target
@@ -24,6 +24,8 @@ from primitives.program import Program
 from targets.dataset import build_dataset
 
 EXTENSIONS = {"c": "c", "llvm": "ll", "jax": "py", "numpy": "py"}
+# The files each export writes (the last is the main one, reported as ``path``).
+SUFFIXES = {"c": (".h", ".c"), "llvm": (".ll",), "jax": (".py",), "numpy": (".py",)}
 MISMATCH_EXIT = 3
 
 
@@ -35,19 +37,35 @@ class Exported:
     program_hash: str
     lang: str
     results: tuple[VerifyResult, ...]
+    files: tuple[Path, ...] = ()
 
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
 
 
-def _fresh_path(directory: Path, stem: str, extension: str) -> Path:
-    path = directory / f"{stem}.{extension}"
-    k = 1
-    while path.exists():
-        path = directory / f"{stem}-{k}.{extension}"
+def _fresh_stem(directory: Path, stem: str, suffixes: tuple[str, ...]) -> str:
+    """``stem``, or ``stem_1``, ``stem_2``... so that none of the export's files exists yet (still an identifier)."""
+    candidate, k = stem, 1
+    while any((directory / f"{candidate}{suffix}").exists() for suffix in suffixes):
+        candidate = f"{stem}_{k}"
         k += 1
-    return path
+    return candidate
+
+
+def kernel_name(requested: str | None, target_name: str, program: Program, lang: str) -> str:
+    """The user's ``--name`` if the language can use it (else a one-line usage error), or a default from the target."""
+    if requested is not None:
+        try:
+            return check_name(requested, lang)
+        except KernelNameError as exc:
+            raise UsageError(str(exc)) from None
+    stem = "".join(ch if ch.isascii() and (ch.isalnum() or ch == "_") else "_" for ch in target_name)
+    default = f"{stem}_k{program.op_count()}"
+    try:
+        return check_name(default if default[0].isalpha() else f"k_{default}", lang)
+    except KernelNameError:
+        return f"kernel_k{program.op_count()}"
 
 
 def _picked(reader: RunReader, run_dir: Path, pick: str) -> list[tuple[Program, dict]]:
@@ -76,16 +94,15 @@ def export_run(
     config = reader.config
     meta = reader.meta
     target_info = meta.get("target") or {}
+    picked = _picked(reader, run_dir, pick)
+    names = [kernel_name(name, str(target_info.get("name", "kernel")), program, lang) for program, _ in picked]
     directory = Path(out_dir) if out_dir is not None else run_dir / "exports"
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{str(directory)!r} exists and is not a directory")
-    directory.mkdir(parents=True, exist_ok=True)
     final_data = None
     written = []
-    for program, entry in _picked(reader, run_dir, pick):
+    for (program, entry), kernel in zip(picked, names, strict=True):
         program_hash = program.canonical_hash()
-        stem_name = name or f"{target_info.get('name', 'kernel')}_k{program.op_count()}"
-        kernel_name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in stem_name)
         measured = entry.get("final") or entry.get("select") or entry.get("score")
         unit = "ULP" if config.mode == "float32" else "relative"
         provenance = Provenance(
@@ -102,7 +119,7 @@ def export_run(
                 target = resolve_target(config.target, config.expr, config.domain, config.name)
                 final_data = build_dataset(target, "final", config.dtype, config.data_seed)
             try:
-                results = tuple(verify(program, lang, final_data, kernel_name, limit))
+                results = tuple(verify(program, lang, final_data, kernel, limit))
             except CompilerMissing as exc:
                 raise UsageError(f"cannot verify the C export: {exc}") from None
             except ImportError as exc:
@@ -111,13 +128,17 @@ def export_run(
                 provenance = provenance.with_note(f"verified: {result.summary()}")
         else:
             provenance = provenance.with_note("not verified (evo export --verify)")
-        path = _fresh_path(directory, f"{kernel_name}_{program_hash[:8]}", EXTENSIONS[lang])
-        path.write_text(emit(program, lang, kernel_name, provenance))
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = _fresh_stem(directory, f"{kernel}_{program_hash[:8]}", SUFFIXES[lang])
+        files = emit_files(program, lang, kernel, provenance, stem)
+        for file_name, text in files.items():
+            (directory / file_name).write_text(text)
+        path = directory / next(iter(f for f in files if f.endswith(SUFFIXES[lang][-1])))
         append_event(
-            run_dir, "export", lang=lang, file=str(path), hash=program_hash,
+            run_dir, "export", lang=lang, file=str(path), files=[str(directory / f) for f in files], hash=program_hash,
             verified=[{"flags": r.flags, "n_points": r.n_points, "mismatches": r.n_mismatches, "seconds": r.seconds} for r in results],
         )
-        written.append(Exported(path, program_hash, lang, results))
+        written.append(Exported(path, program_hash, lang, results, tuple(directory / f for f in files)))
     return written
 
 
@@ -137,7 +158,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     exported = export_run(args.run, args.pick, args.lang, args.out, args.verify, args.name)
     status = 0
     for item in exported:
-        print(f"wrote {item.path}")
+        for path in item.files or (item.path,):
+            print(f"wrote {path}")
         for result in item.results:
             print(f"  {result.summary()}")
             if not result.ok:
