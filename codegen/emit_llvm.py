@@ -106,6 +106,7 @@ class JitKernel:
     array: Callable
     dtype: np.dtype
     asm: str
+    address: int = 0  # of NAME_array(const T *x, T *y, int64 n), for callers outside Python (benchmarks)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=self.dtype)
@@ -138,4 +139,4 @@ def jit(program: Program, name: str = "kernel") -> JitKernel:
     engine.finalize_object()
     address = engine.get_function_address(f"{name}_array")
     array = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)(address)
-    return JitKernel(engine, array, np.dtype(program.dtype), machine.emit_assembly(module))
+    return JitKernel(engine, array, np.dtype(program.dtype), machine.emit_assembly(module), address)

@@ -276,3 +276,22 @@ def test_full_range_functions_exhaustively(function):
     assert report.n_special_failures == 0
     assert report.max_ulp < 1.0 and report.n_over_one == 0
     assert all(case.ok for case in report.specials)
+
+
+def test_llvm_jit_is_built_for_the_host_cpu_and_callable_by_address():
+    """The JIT targets this CPU (its vector width) and NAME_array at ``address`` computes the interpreter's bits."""
+    import ctypes
+
+    import llvmlite.binding as llvm
+
+    features = llvm.get_host_cpu_features()
+    kernel = jit(EVERY_OP, "k")
+    if features.get("avx512f"):
+        assert "zmm" in kernel.asm
+    elif features.get("avx"):
+        assert "ymm" in kernel.asm
+    x = np.concatenate([np.linspace(-3, 3, 1031, dtype=np.float32), np.array(SPECIAL_INPUTS32, dtype=np.float32)])
+    y = np.empty_like(x)
+    ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)(kernel.address)(x.ctypes.data, y.ctypes.data, x.shape[0])
+    want = evaluate(EVERY_OP, x)
+    assert ((y.view(np.uint32) == want.view(np.uint32)) | (np.isnan(y) & np.isnan(want))).all()
