@@ -119,7 +119,15 @@ C_LIBRARY_NAMES = frozenset(
         abort exit malloc calloc realloc free memcpy memmove memset strlen printf
     """.split()
 )
-PYTHON_MODULE_NAMES = frozenset({"np", "jnp", "jax", "_fma", "functools", "ctypes", "pathlib"})
+# The header is also included from C++ (extern "C"), so C++ keywords are refused for C symbols too.
+CXX_KEYWORDS = frozenset("""
+    alignas alignof and and_eq asm bitand bitor catch char8_t char16_t char32_t class compl concept consteval
+    constinit const_cast co_await co_return co_yield decltype delete dynamic_cast explicit export friend
+    mutable namespace new noexcept not not_eq operator or or_eq private protected public reinterpret_cast
+    requires static_cast template this throw try typeid typename using virtual wchar_t xor xor_eq
+    std xla ffi
+""".split())
+PYTHON_MODULE_NAMES = frozenset({"np", "jnp", "jax", "_fma", "functools", "ctypes", "pathlib", "LIBRARY", "TARGET", "_registered"})
 
 
 def _python_reserved(name: str) -> str | None:
@@ -140,6 +148,8 @@ def _python_reserved(name: str) -> str | None:
 def _c_reserved(name: str) -> str | None:
     if name in C_KEYWORDS:
         return "a C keyword"
+    if name in CXX_KEYWORDS:
+        return "a C++ keyword or namespace (the header is also included from C++)"
     if name.startswith("__") or (name.startswith("_") and name[1:2].isupper()):
         return "reserved in C (leading underscore and capital, or double underscore)"
     if name in C_LIBRARY_NAMES:
@@ -153,7 +163,7 @@ DERIVED_SYMBOLS = {
     "llvm": ("{}_array",),
     "numpy": (),
     "jax": ("{}_jit",),
-    "jax-ffi": ("{}_array", "{}_inline", "{}_ffi"),
+    "jax-ffi": ("{}_array", "{}_inline", "{}_ffi", "{}_ffi_impl"),
 }
 RULES = {"c": ("c",), "llvm": ("c",), "numpy": ("python",), "jax": ("python",), "jax-ffi": ("c", "python")}
 

@@ -1,7 +1,8 @@
 """Verification: build an exported kernel, run it on a point set, compare it bit for bit with the interpreter.
 
 C is compiled with the system compiler into a shared library and called through ctypes (with each
-flag set of ``C_FLAG_SETS``); LLVM IR is JIT-compiled in-process; numpy and JAX modules are executed.
+flag set of ``C_FLAG_SETS``); LLVM IR is JIT-compiled in-process; numpy and JAX modules are executed;
+the jax-ffi export is built (C kernel, C++ FFI handler) and called inside ``jax.jit``.
 Exhaustive point sets are streamed in chunks, so a billion inputs take seconds to a minute. NaNs
 compare equal to NaNs (payloads are unspecified); everything else, signed zeros included, must have
 identical bits.
@@ -173,7 +174,46 @@ def build_kernel(program: Program, lang: str, name: str, flags: tuple[str, ...] 
     if lang == "jax":
         function = load_module(emit_jax(program, name, header=False), f"{name}_jit")
         return lambda x: np.asarray(function(x))
+    if lang == "jax-ffi":
+        return build_jaxffi(program, name)
     raise ValueError(f"unknown language {lang!r}")
+
+
+def load_module_file(path: Path, name: str):
+    """Import a generated module from its file (our own generated code) and return its function ``name``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"evo_export_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def jitted_ffi_kernel(module_path: Path, name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The jax-ffi module's ``NAME`` under ``jax.jit``, as a callable over numpy arrays."""
+    import jax
+
+    function = jax.jit(load_module_file(module_path, name))
+    return lambda x: np.asarray(function(x))
+
+
+def build_jaxffi(program: Program, name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """Write the jax-ffi export to a scratch directory, build its library and return it jitted."""
+    import uuid
+
+    from codegen.emit_jaxffi import build, emit_jaxffi_files
+
+    directory = Path(tempfile.mkdtemp(prefix="evo-jaxffi-"))
+    target = f"evo_verify_{uuid.uuid4().hex}"  # a fresh FFI target per build: registrations last the process
+    try:
+        for file_name, text in emit_jaxffi_files(program, name, None, name, header=False, target=target).items():
+            (directory / file_name).write_text(text)
+        build(directory, name)
+        kernel = jitted_ffi_kernel(directory / f"{name}.py", name)
+        kernel(np.zeros(1, dtype=program.dtype))  # load and register now, while the library file exists
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)  # the loaded library stays mapped
+    return kernel
 
 
 def verify(program: Program, lang: str, data, name: str = "kernel", limit: int | None = None) -> list[VerifyResult]:
@@ -183,6 +223,11 @@ def verify(program: Program, lang: str, data, name: str = "kernel", limit: int |
             compare(program, build_kernel(program, "c", name, flags), data, "c", " ".join(flags), limit)
             for flags in C_FLAG_SETS
         ]
+    if lang == "jax-ffi":
+        from codegen.emit_jaxffi import KERNEL_FLAGS
+
+        flags = f"inside jax.jit; C kernel at {' '.join(KERNEL_FLAGS)}"
+        return [compare(program, build_kernel(program, lang, name), data, lang, flags, limit)]
     return [compare(program, build_kernel(program, lang, name), data, lang, "", limit)]
 
 

@@ -1,4 +1,4 @@
-"""``evo export``: write a run's programs as kernels (C, LLVM IR, JAX, numpy), optionally verified.
+"""``evo export``: write a run's programs as kernels (C, LLVM IR, JAX, jax-ffi, numpy), optionally verified.
 
 Verification runs the exported kernel on the run's final point set (every float32 of the domain
 where feasible) and compares it bit for bit with the interpreter; the result goes into the file's
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from codegen import emit_files
 from codegen.common import KernelNameError, Provenance, check_name
+from codegen.emit_jaxffi import BuildError, build, emit_jaxffi_files, include_dir
 from codegen.verify import CompilerMissing, VerifyResult, verify
 from evo.errors import RunError, UsageError
 from evo.loading import resolve_target
@@ -23,9 +24,15 @@ from primitives.jsonform import from_dict
 from primitives.program import Program
 from targets.dataset import build_dataset
 
-EXTENSIONS = {"c": "c", "llvm": "ll", "jax": "py", "numpy": "py"}
-# The files each export writes (the last is the main one, reported as ``path``).
-SUFFIXES = {"c": (".h", ".c"), "llvm": (".ll",), "jax": (".py",), "numpy": (".py",)}
+EXTENSIONS = {"c": "c", "llvm": "ll", "jax": "py", "numpy": "py", "jax-ffi": "py"}
+# The files each export writes, as patterns of its stem (the main one, reported as ``path``, last).
+FILES = {
+    "c": ("{}.h", "{}.c"),
+    "llvm": ("{}.ll",),
+    "jax": ("{}.py",),
+    "numpy": ("{}.py",),
+    "jax-ffi": ("{}.h", "{}.c", "{}_ffi.cc", "lib{}.so", "{}.py"),
+}
 MISMATCH_EXIT = 3
 
 
@@ -44,10 +51,10 @@ class Exported:
         return all(r.ok for r in self.results)
 
 
-def _fresh_stem(directory: Path, stem: str, suffixes: tuple[str, ...]) -> str:
+def _fresh_stem(directory: Path, stem: str, patterns: tuple[str, ...]) -> str:
     """``stem``, or ``stem_1``, ``stem_2``... so that none of the export's files exists yet (still an identifier)."""
     candidate, k = stem, 1
-    while any((directory / f"{candidate}{suffix}").exists() for suffix in suffixes):
+    while any((directory / pattern.format(candidate)).exists() for pattern in patterns):
         candidate = f"{stem}_{k}"
         k += 1
     return candidate
@@ -88,7 +95,12 @@ def export_run(
 ) -> list[Exported]:
     """Export the picked program(s) of a run; see the module docstring."""
     if lang not in EXTENSIONS:
-        raise UsageError(f"unknown language {lang!r} (c, llvm, jax, numpy)")
+        raise UsageError(f"unknown language {lang!r} ({', '.join(EXTENSIONS)})")
+    if lang == "jax-ffi":
+        try:
+            include_dir()
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
     run_dir = Path(run_dir)
     reader = RunReader(run_dir)
     config = reader.config
@@ -122,29 +134,36 @@ def export_run(
                 results = tuple(verify(program, lang, final_data, kernel, limit))
             except CompilerMissing as exc:
                 raise UsageError(f"cannot verify the C export: {exc}") from None
-            except ImportError as exc:
+            except (ImportError, BuildError) as exc:
                 raise UsageError(f"cannot verify the {lang} export: {exc}") from None
             for result in results:
                 provenance = provenance.with_note(f"verified: {result.summary()}")
         else:
             provenance = provenance.with_note("not verified (evo export --verify)")
         directory.mkdir(parents=True, exist_ok=True)
-        stem = _fresh_stem(directory, f"{kernel}_{program_hash[:8]}", SUFFIXES[lang])
-        files = emit_files(program, lang, kernel, provenance, stem)
+        stem = _fresh_stem(directory, f"{kernel}_{program_hash[:8]}", FILES[lang])
+        files = emit_jaxffi_files(program, kernel, provenance, stem) if lang == "jax-ffi" else emit_files(program, lang, kernel, provenance, stem)
         for file_name, text in files.items():
             (directory / file_name).write_text(text)
-        path = directory / next(iter(f for f in files if f.endswith(SUFFIXES[lang][-1])))
+        paths = [directory / pattern.format(stem) for pattern in FILES[lang]]
+        if lang == "jax-ffi":
+            try:
+                build(directory, stem)
+            except (BuildError, ImportError) as exc:
+                raise UsageError(f"wrote the sources to {directory} but did not build the library ({exc}); "
+                                 f"the build commands are in {stem}.py") from None
+        path = paths[-1]
         append_event(
-            run_dir, "export", lang=lang, file=str(path), files=[str(directory / f) for f in files], hash=program_hash,
+            run_dir, "export", lang=lang, file=str(path), files=[str(p) for p in paths], hash=program_hash,
             verified=[{"flags": r.flags, "n_points": r.n_points, "mismatches": r.n_mismatches, "seconds": r.seconds} for r in results],
         )
-        written.append(Exported(path, program_hash, lang, results, tuple(directory / f for f in files)))
+        written.append(Exported(path, program_hash, lang, results, tuple(paths)))
     return written
 
 
 def register(commands) -> None:
     """Add the ``export`` subcommand to the ``evo`` argument parser."""
-    parser = commands.add_parser("export", help="write a run's programs as C, LLVM IR, JAX or numpy kernels")
+    parser = commands.add_parser("export", help="write a run's programs as C, LLVM IR, JAX, jax-ffi or numpy kernels")
     parser.add_argument("run", help="run directory")
     parser.add_argument("--pick", default="best", help="best (default), front, or a program hash (prefix)")
     parser.add_argument("--lang", default="c", choices=tuple(EXTENSIONS), help="output language (default c)")
