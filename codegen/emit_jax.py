@@ -5,7 +5,7 @@ the compiled code, not the program: on CPU it contracts *any* multiply feeding a
 (also where the program rounds in between) and rewrites division by a constant into multiplication
 by its reciprocal; GPU and TPU backends have rules of their own. A JAX export is therefore not
 bit-exact: the header says so, and verification reports how many outputs differ and by how many
-float32 steps at most. Ship the C, LLVM or numpy export where the bits matter.
+float32 steps at most. Ship the C, LLVM, numpy or jax-ffi export where the bits matter.
 """
 
 from __future__ import annotations
