@@ -189,8 +189,12 @@ def test_export_never_overwrites(small_run, capsys):
 
     out_dir = small_run / "again"
     assert main(["export", str(small_run), "--lang", "c", "--out", str(out_dir)]) == 0
+    first = {p: p.read_bytes() for p in out_dir.iterdir()}
     assert main(["export", str(small_run), "--lang", "c", "--out", str(out_dir)]) == 0
-    assert len(list(out_dir.iterdir())) == 2
+    files = list(out_dir.iterdir())
+    assert len(files) == 4 and {p: p.read_bytes() for p in first} == first  # a header and a source each
+    stems = {p.stem for p in files}
+    assert len(stems) == 2 and all(stem.isidentifier() for stem in stems)
 
 
 def test_export_errors(small_run, tmp_path, capsys):
