@@ -163,6 +163,7 @@ def build(directory: Path, stem: str) -> Path:
     for command in build_commands(stem, include_dir(), cc, cxx):
         done = subprocess.run(command, cwd=directory, capture_output=True, text=True)
         if done.returncode != 0:
-            raise BuildError(f"building the jax-ffi library failed ({shlex.join(command)}): {done.stderr.strip()}")
+            first = next((line for line in done.stderr.splitlines() if "error" in line), done.stderr.strip()[:200])
+            raise BuildError(f"building the jax-ffi library failed ({shlex.join(command)}): {first}")
     (directory / f"{stem}.o").unlink(missing_ok=True)
     return directory / library_name(stem)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from codegen import emit_files
 from codegen.common import KernelNameError, Provenance, check_name
-from codegen.emit_jaxffi import BuildError, build, emit_jaxffi_files, include_dir
+from codegen.emit_jaxffi import BuildError, build, include_dir
 from codegen.verify import CompilerMissing, VerifyResult, verify
 from evo.errors import RunError, UsageError
 from evo.loading import resolve_target
@@ -142,7 +142,7 @@ def export_run(
             provenance = provenance.with_note("not verified (evo export --verify)")
         directory.mkdir(parents=True, exist_ok=True)
         stem = _fresh_stem(directory, f"{kernel}_{program_hash[:8]}", FILES[lang])
-        files = emit_jaxffi_files(program, kernel, provenance, stem) if lang == "jax-ffi" else emit_files(program, lang, kernel, provenance, stem)
+        files = emit_files(program, lang, kernel, provenance, stem)
         for file_name, text in files.items():
             (directory / file_name).write_text(text)
         paths = [directory / pattern.format(stem) for pattern in FILES[lang]]
