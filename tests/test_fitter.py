@@ -6,6 +6,7 @@ programs refitted from perturbed constants, the functional-equivalence cache and
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 
 import mpmath
@@ -213,3 +214,41 @@ def test_the_fit_subsample_always_includes_mined_hard_points():
     assert not np.isin(np.float32(0.31415927), grown.search.x)
     again = grown.with_search(with_extra_points(grown.search, np.array([0.31415927], dtype=np.float32)))
     assert np.isin(np.append(hard, np.float32(0.31415927)).astype(np.float64), again.fit_x).all()
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str, str]:
+    from evo.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_evo_fit_refits_a_program_file_and_writes_it_once(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EVO_CACHE_DIR", str(tmp_path / "cache"))
+    source = tmp_path / "f5.txt"
+    start = _perturbed(parse_text(paper_programs()["f5"]["program"]), 0.01, seed=5)
+    from primitives.textform import to_text
+
+    source.write_text(to_text(start))
+    out_file = tmp_path / "fitted.json"
+    code, out, err = _cli(capsys, "fit", str(source), "--target", "exp2", "--mode", "real", "--restarts", "2",
+                          "--no-cma", "--out", str(out_file))
+    assert code == 0, err
+    before, after = (float(v) for v in re.search(r"select max error (\S+) -> (\S+)", out).groups())
+    assert before > 1e-3 and after < 1e-5
+    from evo.loading import load_program
+
+    fitted = load_program(str(out_file))
+    assert fitted.op_count() == start.op_count() and fitted.dtype == "float64"
+    assert score(fitted, build_dataset(get_target("exp2"), "select", "float64")).max_err == pytest.approx(after, rel=1e-5)
+    written = out_file.read_text()
+    code, out, err = _cli(capsys, "fit", str(source), "--target", "exp2", "--out", str(out_file))
+    assert code == 2 and "not overwriting" in err and "Traceback" not in err
+    assert out_file.read_text() == written
+
+
+def test_evo_fit_rejects_a_mode_that_does_not_match_the_program(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EVO_CACHE_DIR", str(tmp_path / "cache"))
+    code, out, err = _cli(capsys, "fit", "anchor:exp2", "--target", "exp2", "--mode", "real")
+    assert code == 2 and err.startswith("evo: error: ") and "float32" in err
