@@ -1,11 +1,12 @@
 """Making and evaluating one child: mutate the parent, fit the constants, polish them in float32,
 score the child on the search set.
 
-Two caches skip work: one keyed by the child itself, and a functional-equivalence cache keyed by
-the child's output bits at a few fixed probe points (with its op count and constant count, so a
-child that adds a neutral instruction, e.g. ``t * 1``, still gets its extra freedom fitted). Both
-keys are taken on the child before fitting and map to the fitted result; a hit is reported as
-``cached``. The fit's subsample of the search set always includes the hard points mined into it.
+Two caches skip work: one keyed by the child itself, and (opt-in, ``equivalence=True``) a
+functional-equivalence cache keyed by the child's output bits at a few fixed probe points (with its
+op count and constant count, so a child that adds a neutral instruction, e.g. ``t * 1``, still gets
+its extra freedom fitted). Both keys are taken on the child before fitting and map to the fitted
+result; a hit is reported as ``cached``. Equivalence hits depend on what was evaluated before, so
+they are off unless a caller accepts runs that do not replay bit for bit on resume. The fit's subsample of the search set always includes the hard points mined into it.
 
 ``Evaluator`` is what a worker holds. It is pure apart from its read-only datasets and a cache: the
 same job always gives the same result, because the child's mutation uses an RNG seeded only from
@@ -91,6 +92,7 @@ class Evaluator:
         cache_size: int = 0,
         worker: int = 0,
         base_x: np.ndarray | None = None,
+        equivalence: bool = False,
     ) -> None:
         self.search = search
         self.settings = settings
@@ -101,6 +103,9 @@ class Evaluator:
         self.worker = worker
         # the search set this evaluator chain started from: points beyond it are mined hard points
         self._base_x = search.x if base_x is None else base_x
+        # off by default: a hit returns the first-seen equivalent's fitted program, so results
+        # depend on cache history and a resumed or distributed run no longer replays bit for bit
+        self.equivalence = equivalence
         self._cache: OrderedDict[tuple, tuple[Program, RAW_STATS, int]] = OrderedDict()
         self.lookups = 0
         self.hits = 0
@@ -114,7 +119,7 @@ class Evaluator:
     def with_search(self, search: Dataset) -> Evaluator:
         """The same evaluator on another search set (with an empty cache)."""
         return Evaluator(search, self.settings, self.fit_enabled, self.space, self.seed, self.cache_size, self.worker,
-                         self._base_x)
+                         self._base_x, self.equivalence)
 
     @property
     def fit_x(self) -> np.ndarray:
@@ -156,7 +161,7 @@ class Evaluator:
         if not self.cache_size:
             return (*self._evaluate(child, fit), False)
         self.lookups += 1
-        keys = ((child, fit), self._equivalence_key(child, fit))
+        keys = ((child, fit), self._equivalence_key(child, fit)) if self.equivalence else ((child, fit),)
         for number, key in enumerate(keys):
             found = self._cache.get(key)
             if found is not None:

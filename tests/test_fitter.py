@@ -176,7 +176,7 @@ def _job(program: Program, child_id: int) -> Job:
 
 def test_functionally_equivalent_children_reuse_the_fitted_result():
     search = build_dataset(get_target("exp2"), "search", "float32")
-    evaluator = Evaluator(search, FitSettings(), cache_size=100)
+    evaluator = Evaluator(search, FitSettings(), cache_size=100, equivalence=True)
     c = Const(float_to_bits(float(np.float32(0.69314718)), get_format("float32")))
     one = Const(float_to_bits(1.0, get_format("float32")))
     first = Program((Instr("fma", (c, X, one)),), Ref(1))
@@ -189,12 +189,15 @@ def test_functionally_equivalent_children_reuse_the_fitted_result():
     assert b.program == a.program and b.score == a.score
     assert evaluator.equivalence_hits == 1 and evaluator.hits == 1 and evaluator.lookups == 3
     assert evaluator.hit_rate == pytest.approx(1 / 3)
+    structural = Evaluator(search, FitSettings(), cache_size=100)
+    structural.run(_job(first, 1))
+    assert not structural.run(_job(commuted, 2)).cached
 
 
 def test_a_neutral_instruction_does_not_hide_new_freedom():
     """t * 1 has the parent's outputs, but one more constant to fit: it must not reuse the parent."""
     search = build_dataset(get_target("exp2"), "search", "float32")
-    evaluator = Evaluator(search, FitSettings(), cache_size=100)
+    evaluator = Evaluator(search, FitSettings(), cache_size=100, equivalence=True)
     fmt = get_format("float32")
     c = Const(float_to_bits(float(np.float32(0.69314718)), fmt))
     one = Const(float_to_bits(1.0, fmt))
