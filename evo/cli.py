@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     register_export(commands)
     register_fullrange(commands)
 
+    from evo.fitcmd import register as register_fit
+
+    register_fit(commands)
+
     anchors = commands.add_parser("anchors", help="list the classical polynomial baselines of a target")
     anchors.add_argument("target", help="built-in target name")
     anchors.add_argument("--all", action="store_true", help="every polynomial, not only the anchors")

@@ -1,6 +1,13 @@
 """Making and evaluating one child: mutate the parent, fit the constants, polish them in float32,
 score the child on the search set.
 
+Two caches skip work: one keyed by the child itself, and (opt-in, ``equivalence=True``) a
+functional-equivalence cache keyed by the child's output bits at a few fixed probe points (with its
+op count and constant count, so a child that adds a neutral instruction, e.g. ``t * 1``, still gets
+its extra freedom fitted). Both keys are taken on the child before fitting and map to the fitted
+result; a hit is reported as ``cached``. Equivalence hits depend on what was evaluated before, so
+they are off unless a caller accepts runs that do not replay bit for bit on resume. The fit's subsample of the search set always includes the hard points mined into it.
+
 ``Evaluator`` is what a worker holds. It is pure apart from its read-only datasets and a cache: the
 same job always gives the same result, because the child's mutation uses an RNG seeded only from
 the run seed and the child id. That is what makes caching, resuming and distributed evaluation
@@ -16,16 +23,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evo.fit import FitSettings, minimax_fit, polish
+from evo.fit import FitSettings, fit_constants, fit_data, polish
 from evo.mutate import FIT_KINDS, SearchSpace, mutate
 from primitives.encode import encode
-from primitives.interp import score_kernel
+from primitives.interp import evaluate_kernel, score_kernel
 from primitives.floatbits import float_to_bits, get_format
 from primitives.program import Program
 from targets.dataset import Dataset
 from targets.scoring import Score, score_encoded
 
 RAW_STATS = tuple  # (max, sum, worst index, nonfinite, exact, over_one) from the scoring kernel
+PROBE_POINTS = 16
 
 
 def child_rng(seed: int, child_id: int) -> np.random.Generator:
@@ -83,6 +91,8 @@ class Evaluator:
         seed: int = 0,
         cache_size: int = 0,
         worker: int = 0,
+        base_x: np.ndarray | None = None,
+        equivalence: bool = False,
     ) -> None:
         self.search = search
         self.settings = settings
@@ -91,17 +101,35 @@ class Evaluator:
         self.seed = seed
         self.cache_size = cache_size
         self.worker = worker
-        self._cache: OrderedDict[tuple[Program, bool], tuple[Program, RAW_STATS, int]] = OrderedDict()
+        # the search set this evaluator chain started from: points beyond it are mined hard points
+        self._base_x = search.x if base_x is None else base_x
+        # off by default: a hit returns the first-seen equivalent's fitted program, so results
+        # depend on cache history and a resumed or distributed run no longer replays bit for bit
+        self.equivalence = equivalence
+        self._cache: OrderedDict[tuple, tuple[Program, RAW_STATS, int]] = OrderedDict()
+        self.lookups = 0
+        self.hits = 0
+        self.equivalence_hits = 0
+        self._probe_x = np.ascontiguousarray(self._base_x[np.linspace(0, self._base_x.shape[0] - 1, PROBE_POINTS).astype(np.int64)])
         step = max(1, search.size // settings.fit_points)
-        index = np.unique(np.concatenate([np.arange(0, search.size, step), [search.size - 1]]))
-        self._fit_x = np.ascontiguousarray(search.x[index], dtype=np.float64)
-        self._fit_hi = np.ascontiguousarray(search.ref_hi[index])
-        self._fit_lo = np.ascontiguousarray(search.ref_lo[index])
-        self._fit_inv = np.ascontiguousarray(search.inv_scale[index])
+        hard = np.flatnonzero(~np.isin(search.x, self._base_x))
+        index = np.unique(np.concatenate([np.arange(0, search.size, step), [search.size - 1], hard]))
+        self._fit = fit_data(search.x[index], search.ref_hi[index], search.ref_lo[index], search.inv_scale[index])
 
     def with_search(self, search: Dataset) -> Evaluator:
         """The same evaluator on another search set (with an empty cache)."""
-        return Evaluator(search, self.settings, self.fit_enabled, self.space, self.seed, self.cache_size, self.worker)
+        return Evaluator(search, self.settings, self.fit_enabled, self.space, self.seed, self.cache_size, self.worker,
+                         self._base_x, self.equivalence)
+
+    @property
+    def fit_x(self) -> np.ndarray:
+        """The points the fit sees (a subsample of the search set plus every mined hard point)."""
+        return self._fit.x
+
+    @property
+    def hit_rate(self) -> float:
+        """Fraction of children answered from a cache (structural or functional-equivalence)."""
+        return self.hits / self.lookups if self.lookups else 0.0
 
     def score_program(self, program: Program) -> Score:
         return self._to_score(score_encoded(encode(program), self.search))
@@ -122,41 +150,58 @@ class Evaluator:
         else:
             child, kind = job.program, "seed"
         fit = kind in FIT_KINDS and self.fit_enabled
-        key = (child, fit)
-        cached = self._cache.get(key) if self.cache_size else None
-        if cached is not None:
-            self._cache.move_to_end(key)
-            program, stats, evals = cached
-        else:
-            program, stats, evals = self._evaluate(child, fit)
-            if self.cache_size:
-                self._cache[key] = (program, stats, evals)
-                if len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+        program, stats, evals, hit = self._cached_evaluate(child, fit)
         elapsed = (time.perf_counter() - start) * 1e3
         return EvalResult(
             # a cache hit reports the evaluations its result cost, so events do not depend on cache state
-            job.child_id, program, kind, self._to_score(stats), self.search.digest, evals, elapsed, cached is not None, self.worker,
+            job.child_id, program, kind, self._to_score(stats), self.search.digest, evals, elapsed, hit, self.worker,
         )
+
+    def _cached_evaluate(self, child: Program, fit: bool) -> tuple[Program, RAW_STATS, int, bool]:
+        if not self.cache_size:
+            return (*self._evaluate(child, fit), False)
+        self.lookups += 1
+        keys = ((child, fit), self._equivalence_key(child, fit)) if self.equivalence else ((child, fit),)
+        for number, key in enumerate(keys):
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                self.equivalence_hits += number
+                return (*found, True)
+        result = self._evaluate(child, fit)
+        for key in keys:
+            self._cache[key] = result
+        while len(self._cache) > 2 * self.cache_size:
+            self._cache.popitem(last=False)
+        return (*result, False)
+
+    def _equivalence_key(self, child: Program, fit: bool) -> tuple:
+        """The child's output bits at the probe points, with what a fit could change about it."""
+        encoded = encode(child)
+        x = self._probe_x.astype(encoded.consts.dtype)
+        y = np.empty_like(x)
+        evaluate_kernel(encoded.opcodes, encoded.args, encoded.consts, encoded.out, x, y)
+        return ("equivalent", y.tobytes(), child.dtype, fit, child.op_count() if fit else 0,
+                len(child.constants()) if fit else 0)
 
     def _evaluate(self, child: Program, fit: bool) -> tuple[Program, RAW_STATS, int]:
         program, stats, evals = child, score_encoded(encode(child), self.search), 1
         if fit and program.constants():
-            fitted, fitted_stats, fit_evals = self._fit(program)
+            fitted, fitted_stats, fit_evals = self._fit_program(program)
             evals += fit_evals
             if fitted is not None and _better(fitted_stats, stats):
                 program, stats = fitted, fitted_stats
         return program, stats, evals
 
-    def _fit(self, program: Program) -> tuple[Program | None, RAW_STATS | None, int]:
+    def _fit_program(self, program: Program) -> tuple[Program | None, RAW_STATS | None, int]:
         free = encode(program, share_constants=False)
         start = np.asarray(free.consts, dtype=np.float64)
-        constants, model_error, evals = minimax_fit(
-            free.opcodes, free.args, start, free.out, self._fit_x, self._fit_hi, self._fit_lo, self._fit_inv,
-            self.settings.iterations,
-        )
-        if not math.isfinite(model_error):
+        result = fit_constants(free, start, self._fit, self.settings)
+        evals = result.evaluations
+        if not np.isfinite(result.max_error):
             return None, None, evals
+        constants = result.constants
         fmt = get_format(program.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
             rounded = constants.astype(fmt.dtype)
@@ -172,7 +217,6 @@ class Evaluator:
         fitted = program.pruned().with_constants([float_to_bits(float(v), fmt) for v in rounded])
         stats = score_encoded(encode(fitted), data)
         return fitted, stats, evals + 1
-
 
     def _rounded_error(self, free, constants: np.ndarray) -> float:
         data = self.search

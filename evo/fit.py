@@ -4,23 +4,36 @@
    follow Lawson's rule (w_i <- w_i |r_i|), which drives the weighted L2 fit towards the minimax
    (smallest max error) solution. Residuals are the errors in the run's unit (ULPs against
    ulp32(RN32(f)), or relative), computed from a float64 evaluation with exact forward-mode
-   derivatives (``primitives.gradient``). This is the smooth surrogate of the true objective.
-2. Round the constants to the program's format.
-3. ``polish``: coordinate search over neighbouring floats of each constant (±1, ±2, ±4, ... ordinal
+   derivatives (``primitives.gradient``) against the double-double reference (``hi + lo``), so
+   the residual keeps its accuracy far below float64 rounding of f. Each step is solved by QR on
+   Jacobian columns scaled to unit norm (Marquardt's diagonal scaling), so constants of very
+   different magnitudes (1 next to 1e4) are as easy to move as each other, and the least-squares
+   problem is never squared into normal equations.
+   Points where an intermediate is non-finite but the output is finite (``c/x`` at x = 0 feeding
+   a reciprocal) stay in the fit; their non-finite Jacobian entries are taken in the limit (0: the
+   output no longer depends on that constant there). Points whose output is non-finite are left
+   out of the step, and a step may not add new ones.
+2. ``fit_constants``: when Levenberg-Marquardt stalls (no step accepted, or nothing gained), it is
+   restarted from jittered copies of the start (seeded by the start itself: deterministic).
+   ``fit_thorough`` (for ``evo fit`` and benchmarks, not for every child) adds more restarts and a
+   CMA-ES search in relative steps on the true max error, each result re-polished by Levenberg-Marquardt.
+3. Round the constants to the program's format.
+4. ``polish``: coordinate search over neighbouring floats of each constant (±1, ±2, ±4, ... ordinal
    steps) on the true objective, the float32 max error on the search points, with the mean error as
    tie-break; it stops when a full pass finds nothing better or the evaluation budget is spent.
 
-Everything runs inside numba (no Python per iteration), so a fit costs about a millisecond.
+The inner loops run inside numba (no Python per iteration), so a fit costs about a millisecond.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
-from primitives.gradient import value_and_jacobian
+from primitives.gradient import value_and_jacobian, value_double_double
 from primitives.interp import score_kernel
 
 _KERNEL = {"nogil": True, "error_model": "numpy", "cache": True}
@@ -31,85 +44,181 @@ class FitSettings:
     """Knobs of the fit (all have sensible defaults; see ``RunConfig``)."""
 
     iterations: int = 40
+    patience: int = 6  # minimax steps without a 0.1% gain before a fit stops
     fit_points: int = 512
     polish_budget: int = 96
     polish_below: float = 16.0  # polish only programs this close (ULPs): it refines, it cannot rescue
+    restarts: int = 2  # jittered restarts, only when Levenberg-Marquardt stalls
+
+
+@dataclass(frozen=True, slots=True)
+class FitData:
+    """The points a fit sees: x with the double-double reference and the inverse error unit;
+    ``precise`` (the real-number setting) evaluates the program in double-double for the residuals."""
+
+    x: np.ndarray
+    hi: np.ndarray
+    lo: np.ndarray
+    inv: np.ndarray
+    precise: bool = False
+
+    @property
+    def size(self) -> int:
+        return int(self.x.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    """The fitted float64 constants, the model's max error on the finite outputs, its count of
+    non-finite outputs, the evaluations spent and the Levenberg-Marquardt steps accepted."""
+
+    constants: np.ndarray
+    max_error: float
+    n_bad: int
+    evaluations: int
+    steps: int
+
+    def better_than(self, other: FitResult) -> bool:
+        return (self.n_bad, self.max_error) < (other.n_bad, other.max_error)
 
 
 @njit(**_KERNEL)
-def _residuals(opcodes, args, consts, out, x, hi, lo, inv, y, jac, r):
+def _residuals(opcodes, args, consts, out, x, hi, lo, inv, y, jac, r, y_lo, precise):
+    """Residuals and their Jacobian; returns how many outputs were non-finite (left out: r = 0).
+    With ``precise``, the residuals come from the double-double value of the program."""
     value_and_jacobian(opcodes, args, consts, out, x, y, jac)
-    ok = True
+    if precise:
+        value_double_double(opcodes, args, consts, out, x, y, y_lo)
+    bad = 0
     for j in range(x.shape[0]):
-        r[j] = ((y[j] - hi[j]) - lo[j]) * inv[j]
+        if precise:
+            r[j] = ((y[j] - hi[j]) + (y_lo[j] - lo[j])) * inv[j]
+        else:
+            r[j] = ((y[j] - hi[j]) - lo[j]) * inv[j]
         if not (abs(r[j]) < np.inf):
-            ok = False
+            bad += 1
+            r[j] = np.float64(0)
+            for k in range(consts.shape[0]):
+                jac[j, k] = np.float64(0)
+            continue
         for k in range(consts.shape[0]):
             jac[j, k] *= inv[j]
             if not (abs(jac[j, k]) < np.inf):
-                ok = False
-    return ok
+                jac[j, k] = np.float64(0)  # the limit: a finite output no longer depends on c_k here
+    return bad
 
 
 @njit(**_KERNEL)
-def _solve(a, b):
-    """Solve a x = b by Gaussian elimination with partial pivoting; (x, False) if singular."""
-    n = b.shape[0]
-    m = a.copy()
-    x = b.copy()
-    for col in range(n):
-        pivot = col
-        for row in range(col + 1, n):
-            if abs(m[row, col]) > abs(m[pivot, col]):
-                pivot = row
-        if not (abs(m[pivot, col]) > np.float64(0)) or not (abs(m[pivot, col]) < np.inf):
-            return x, False
-        if pivot != col:
-            for k in range(n):
-                m[col, k], m[pivot, k] = m[pivot, k], m[col, k]
-            x[col], x[pivot] = x[pivot], x[col]
-        for row in range(col + 1, n):
-            factor = m[row, col] / m[col, col]
-            for k in range(col, n):
-                m[row, k] -= factor * m[col, k]
-            x[row] -= factor * x[col]
-    for col in range(n - 1, -1, -1):
-        total = x[col]
-        for k in range(col + 1, n):
-            total -= m[col, k] * x[k]
-        x[col] = total / m[col, col]
-    for k in range(n):
-        if not (abs(x[k]) < np.inf):
-            return x, False
-    return x, True
+def _householder(a, b):
+    """In place: the top rows of ``a`` (m x k) become R of a = QR, and b becomes Q^T b."""
+    m, k = a.shape
+    for col in range(k):
+        norm2 = np.float64(0)
+        for i in range(col, m):
+            norm2 += a[i, col] * a[i, col]
+        if not (norm2 > np.float64(0)):
+            continue
+        norm = np.sqrt(norm2)
+        alpha = -norm if a[col, col] >= 0 else norm
+        head = a[col, col]
+        a[col, col] = head - alpha  # the column from the diagonal down is now the Householder vector v
+        vnorm2 = norm2 - head * head + a[col, col] * a[col, col]
+        for p in range(col + 1, k):
+            dot = np.float64(0)
+            for i in range(col, m):
+                dot += a[i, col] * a[i, p]
+            f = 2 * dot / vnorm2
+            for i in range(col, m):
+                a[i, p] -= f * a[i, col]
+        dot = np.float64(0)
+        for i in range(col, m):
+            dot += a[i, col] * b[i]
+        f = 2 * dot / vnorm2
+        for i in range(col, m):
+            b[i] -= f * a[i, col]
+        a[col, col] = alpha
+        for i in range(col + 1, m):
+            a[i, col] = np.float64(0)
 
 
 @njit(**_KERNEL)
-def _normal_equations(jac, r, w):
-    n, k = jac.shape
-    a = np.zeros((k, k), np.float64)
-    g = np.zeros(k, np.float64)
-    s = np.float64(0)
-    for j in range(n):
-        wj = w[j]
-        s += wj * r[j] * r[j]
-        for p in range(k):
-            g[p] += wj * jac[j, p] * r[j]
-            for q in range(p + 1):
-                a[p, q] += wj * jac[j, p] * jac[j, q]
+def _damped_step(rr, qtb, lam):
+    """Solve min |[R; sqrt(lam) I] z - [Q^T b; 0]| (the Levenberg-Marquardt step); (z, solved)."""
+    k = qtb.shape[0]
+    m = np.zeros((2 * k, k), np.float64)
+    rhs = np.zeros(2 * k, np.float64)
+    root = np.sqrt(lam)
     for p in range(k):
-        for q in range(p):
-            a[q, p] = a[p, q]
-    return a, g, s
+        for q in range(k):
+            m[p, q] = rr[p, q]
+        m[k + p, p] = root
+        rhs[p] = qtb[p]
+    _householder(m, rhs)
+    z = np.zeros(k, np.float64)
+    for p in range(k - 1, -1, -1):
+        total = rhs[p]
+        for q in range(p + 1, k):
+            total -= m[p, q] * z[q]
+        if not (abs(m[p, p]) > np.float64(0)):
+            return z, False
+        z[p] = total / m[p, p]
+        if not (abs(z[p]) < np.inf):
+            return z, False
+    return z, True
 
 
 @njit(**_KERNEL)
-def minimax_fit(opcodes, args, consts0, out, x, hi, lo, inv, iterations):
-    """Fit float64 constants; returns (constants, max |error| of the float64 model, evaluations).
+def _step_system(jac, r, w):
+    """R and Q^T b of the scaled weighted system sqrt(w) J D^-1 z = -sqrt(w) r, and the scales D."""
+    n, k = jac.shape
+    scale = np.ones(k, np.float64)
+    for p in range(k):
+        total = np.float64(0)
+        for j in range(n):
+            total += w[j] * jac[j, p] * jac[j, p]
+        if total > np.float64(0) and total < np.inf:
+            scale[p] = np.sqrt(total)
+    a = np.empty((n, k), np.float64)
+    b = np.empty(n, np.float64)
+    for j in range(n):
+        root = np.sqrt(w[j])
+        b[j] = -root * r[j]
+        for p in range(k):
+            a[j, p] = root * jac[j, p] / scale[p]
+    _householder(a, b)
+    return a[:k, :].copy(), b[:k].copy(), scale
+
+
+@njit(**_KERNEL)
+def _weighted_sum(w, r):
+    s = np.float64(0)
+    for j in range(r.shape[0]):
+        s += w[j] * r[j] * r[j]
+    return s
+
+
+@njit(**_KERNEL)
+def _lawson_update(w, r):
+    """Lawson's rule w <- w |r| (normalised): it pulls the weighted L2 fit towards the minimax fit."""
+    total = np.float64(0)
+    for j in range(r.shape[0]):
+        w[j] = w[j] * abs(r[j]) + np.float64(1e-300)
+        total += w[j]
+    for j in range(r.shape[0]):
+        w[j] /= total
+
+
+@njit(**_KERNEL)
+def minimax_fit(opcodes, args, consts0, out, x, hi, lo, inv, iterations, patience, relative, precise):
+    """Fit float64 constants; returns (constants, max |error| over the finite outputs, number of
+    non-finite outputs, evaluations, accepted steps).
 
     Phase 1 is a plain least-squares fit (uniform weights) that finds the basin; phase 2 switches
     on Lawson's weights to move from the L2 to the minimax solution. Each phase runs at most
-    ``iterations`` Levenberg-Marquardt steps; phase 2 stops once the max error stalls.
+    ``iterations`` Levenberg-Marquardt steps; phase 2 stops once the max error has not improved
+    by 0.1% for ``patience`` steps. With ``relative``, non-zero constants move in relative steps
+    (c <- c exp(z), a fit in log |c|): the valleys of forms such as c4 / (c3/x + c2 + c1 x/c3)
+    (c1 ~ c3^2, c2 ~ c3, c4 ~ c3) are straight lines there, and signs are kept.
     """
     n = x.shape[0]
     k = consts0.shape[0]
@@ -119,42 +228,57 @@ def minimax_fit(opcodes, args, consts0, out, x, hi, lo, inv, iterations):
     y_try = np.empty(n, np.float64)
     jac_try = np.empty((n, k), np.float64)
     r_try = np.empty(n, np.float64)
+    jac_rel = np.empty((n, k), np.float64)
+    y_lo = np.empty(n, np.float64)
     c = consts0.copy()
+    c_try = c.copy()
     evaluations = 1
-    if not _residuals(opcodes, args, c, out, x, hi, lo, inv, y, jac, r):
-        return c, np.float64(np.inf), evaluations
+    bad = _residuals(opcodes, args, c, out, x, hi, lo, inv, y, jac, r, y_lo, precise)
+    if bad == n:
+        return c, np.float64(np.inf), bad, evaluations, 0
     w = np.full(n, np.float64(1) / n)
     best_c = c.copy()
     best = np.max(np.abs(r))
+    best_bad = bad
     lam = np.float64(1e-3)
     stall = 0
     lawson = False
     steps = 0
+    accepted_steps = 0
     while True:
         if steps >= iterations:
             if lawson:
                 break
             lawson = True
             steps = 0
+            _lawson_update(w, r)
         steps += 1
-        a, g, s = _normal_equations(jac, r, w)
+        s = _weighted_sum(w, r)
+        if relative:
+            for p in range(k):
+                factor = c[p] if c[p] != 0 else np.float64(1)
+                for j in range(n):
+                    jac_rel[j, p] = jac[j, p] * factor
+            rr, qtb, scale = _step_system(jac_rel, r, w)
+        else:
+            rr, qtb, scale = _step_system(jac, r, w)
         accepted = False
         s_try = s
         for _attempt in range(12):
-            m = a.copy()
-            for p in range(k):
-                m[p, p] += lam * (a[p, p] + np.float64(1e-300))
-            delta, solved = _solve(m, -g)
+            z, solved = _damped_step(rr, qtb, lam)
             if solved:
-                c_try = c + delta
+                for p in range(k):
+                    if relative and c[p] != 0:
+                        c_try[p] = c[p] * np.exp(z[p] / scale[p])
+                    else:
+                        c_try[p] = c[p] + z[p] / scale[p]
                 evaluations += 1
-                if _residuals(opcodes, args, c_try, out, x, hi, lo, inv, y_try, jac_try, r_try):
-                    s_try = np.float64(0)
-                    for j in range(n):
-                        s_try += w[j] * r_try[j] * r_try[j]
-                    if s_try < s:
+                bad_try = _residuals(opcodes, args, c_try, out, x, hi, lo, inv, y_try, jac_try, r_try, y_lo, precise)
+                if bad_try <= bad:
+                    s_try = _weighted_sum(w, r_try)
+                    if bad_try < bad or s_try < s:
                         accepted = True
-                        lam = max(lam / np.float64(3), np.float64(1e-15))
+                        lam = max(lam / np.float64(3), np.float64(1e-12))
                         break
             lam *= np.float64(8)
         if not accepted:
@@ -162,32 +286,35 @@ def minimax_fit(opcodes, args, consts0, out, x, hi, lo, inv, iterations):
                 break
             lawson = True  # least squares has converged as far as it can: go for the minimax
             steps = 0
+            lam = np.float64(1e-3)
+            _lawson_update(w, r)
             continue
-        c = c_try
+        accepted_steps += 1
+        improved_bad = bad_try < bad
+        bad = bad_try
+        c[:] = c_try
         r[:] = r_try
         jac[:, :] = jac_try
         current = np.max(np.abs(r))
-        if current < best:
+        if bad < best_bad or (bad == best_bad and current < best):
+            previous = best
             best = current
+            best_bad = bad
             best_c[:] = c
-        if not lawson:
-            if s - s_try <= np.float64(1e-9) * s:
-                lawson = True
-                steps = 0
-            continue
-        if current < best * np.float64(0.999) or current <= best:
-            stall = 0 if current < best * np.float64(0.999) else stall + 1
+            stall = 0 if current < previous * np.float64(0.999) else stall + 1
         else:
             stall += 1
-        if stall >= 6:
+        if not lawson:
+            if not improved_bad and s - s_try <= np.float64(1e-9) * s:
+                lawson = True
+                steps = 0
+                stall = 0
+                _lawson_update(w, r)
+            continue
+        if stall >= patience:
             break
-        total = np.float64(0)  # Lawson's update pulls the weighted L2 fit towards the minimax fit
-        for j in range(n):
-            w[j] = w[j] * abs(r[j]) + np.float64(1e-300)
-            total += w[j]
-        for j in range(n):
-            w[j] /= total
-    return best_c, best, evaluations
+        _lawson_update(w, r)
+    return best_c, best, best_bad, evaluations, accepted_steps
 
 
 @njit(**_KERNEL)
@@ -230,3 +357,98 @@ def polish(opcodes, args, consts, out, x, hi, lo, inv, rounded, budget):
                     improved = True
                     break
     return c, m, mean, evaluations
+
+
+def fit_data(x: np.ndarray, hi: np.ndarray, lo: np.ndarray, inv: np.ndarray, precise: bool = False) -> FitData:
+    """Contiguous float64 copies of a point subset, as the kernels want them."""
+    return FitData(*(np.ascontiguousarray(a, dtype=np.float64) for a in (x, hi, lo, inv)), precise=precise)
+
+
+def _levenberg_marquardt(free, start: np.ndarray, data: FitData, iterations: int, patience: int, relative: bool = False) -> FitResult:
+    c, error, bad, evals, steps = minimax_fit(
+        free.opcodes, free.args, np.ascontiguousarray(start, dtype=np.float64), free.out,
+        data.x, data.hi, data.lo, data.inv, iterations, patience, relative, data.precise,
+    )
+    return FitResult(c, float(error), int(bad), int(evals), int(steps))
+
+
+def _start_rng(start: np.ndarray, salt: int) -> np.random.Generator:
+    """An RNG seeded by the starting constants: the same child always gets the same restarts."""
+    digest = hashlib.blake2b(np.ascontiguousarray(start, dtype=np.float64).tobytes(), digest_size=8).digest()
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int.from_bytes(digest, "little"), salt])))
+
+
+def _jittered(center: np.ndarray, rng: np.random.Generator, spread: float) -> np.ndarray:
+    """Relative jitter (scale-free), with an absolute part so zero constants move too."""
+    noise = rng.standard_normal(center.shape[0])
+    return center * (1.0 + spread * noise) + spread * 0.1 * rng.standard_normal(center.shape[0])
+
+
+def _combine(best: FitResult, other: FitResult, spent: int) -> FitResult:
+    chosen = other if other.better_than(best) else best
+    return FitResult(chosen.constants, chosen.max_error, chosen.n_bad, spent, chosen.steps)
+
+
+_RESTART_SPREADS = (0.1, 0.3, 0.03, 1.0)
+
+
+def fit_constants(free, start: np.ndarray, data: FitData, settings: FitSettings) -> FitResult:
+    """Levenberg-Marquardt from ``start``; jittered restarts only when it stalls (no step taken)."""
+    result = _levenberg_marquardt(free, start, data, settings.iterations, settings.patience)
+    spent = result.evaluations
+    if result.steps > 0 and result.n_bad < data.size:
+        return result
+    rng = _start_rng(start, 1)
+    for attempt in range(settings.restarts):
+        trial = _levenberg_marquardt(free, _jittered(start, rng, _RESTART_SPREADS[attempt % len(_RESTART_SPREADS)]), data, settings.iterations, settings.patience)
+        spent += trial.evaluations
+        result = _combine(result, trial, spent)
+        if trial.steps > 0 and trial.n_bad < data.size:
+            break
+    return FitResult(result.constants, result.max_error, result.n_bad, spent, result.steps)
+
+
+@njit(**_KERNEL)
+def _model_max_error(opcodes, args, consts, out, x, hi, lo, inv):
+    """Max error of the float64 model (inf if any output is non-finite)."""
+    return score_kernel(opcodes, args, consts, out, x, hi, lo, inv, hi)[0]
+
+
+def _cma_search(free, center: np.ndarray, data: FitData, seed: int, spread: float, max_evals: int) -> tuple[np.ndarray, float, int]:
+    """CMA-ES on the true float64 max error, in relative steps around ``center`` (scale-free)."""
+    import cma
+
+    scale = np.where(center != 0, np.abs(center), 1.0)
+
+    def objective(z) -> float:
+        value = _model_max_error(free.opcodes, free.args, center + scale * np.asarray(z), free.out, data.x, data.hi, data.lo, data.inv)
+        return float(value) if np.isfinite(value) else 1e300
+
+    options = {"seed": seed + 1, "maxfevals": max_evals, "verbose": -9, "tolfun": 0.0, "tolx": 1e-18, "tolflatfitness": 50}
+    es = cma.CMAEvolutionStrategy(np.zeros(center.shape[0]), spread, options)
+    es.optimize(objective)
+    z = np.asarray(es.result.xbest if es.result.xbest is not None else np.zeros(center.shape[0]))
+    return center + scale * z, float(es.result.fbest), int(es.result.evaluations)
+
+
+def fit_thorough(free, start: np.ndarray, data: FitData, settings: FitSettings, restarts: int = 12,
+                 use_cma: bool = True, seed: int = 0) -> FitResult:
+    """A fit for one program a user cares about: Levenberg-Marquardt with long phases, jittered
+    restarts around the best so far, then CMA-ES (relative steps) re-polished by Levenberg-Marquardt.
+    """
+    long, patient = max(settings.iterations, 2000), max(settings.patience, 200)
+    best = _levenberg_marquardt(free, start, data, long, patient)
+    spent = best.evaluations
+    rng = _start_rng(start, 2 + seed)
+    for attempt in range(restarts):
+        center = best.constants if attempt % 2 else np.asarray(start, dtype=np.float64)
+        trial = _levenberg_marquardt(free, _jittered(center, rng, _RESTART_SPREADS[attempt % len(_RESTART_SPREADS)]), data, long, patient)
+        spent += trial.evaluations
+        best = _combine(best, trial, spent)
+    if use_cma and free.consts.shape[0] > 0:
+        for spread in (0.3, 0.01):
+            found, _, evals = _cma_search(free, best.constants, data, seed, spread, 3000)
+            trial = _levenberg_marquardt(free, found, data, long, patient)
+            spent += evals + trial.evaluations
+            best = _combine(best, trial, spent)
+    return FitResult(best.constants, best.max_error, best.n_bad, spent, best.steps)
