@@ -30,7 +30,9 @@ DEFAULT_SELECTION = "error"
 _ERROR_FLOOR = 2.0**-40
 
 
-def objective_points(errors: Sequence[float], costs: Sequence[float], target_error: float | None) -> np.ndarray:
+def objective_points(
+    errors: Sequence[float], costs: Sequence[float], target_error: float | None
+) -> np.ndarray:
     """(n, 2) minimisation objectives: log2 of the error (NaN counts as inf; clipped at the target), cost.
 
     The log does not change who dominates whom; it makes crowding distances compare error ratios,
@@ -97,14 +99,18 @@ def crowding_distances(points: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     return distance
 
 
-def nsga_order(errors: Sequence[float], costs: Sequence[float], target_error: float | None) -> tuple[np.ndarray, np.ndarray]:
+def nsga_order(
+    errors: Sequence[float], costs: Sequence[float], target_error: float | None
+) -> tuple[np.ndarray, np.ndarray]:
     """(rank, crowding distance) of every member; a lower rank, then a larger distance, is better."""
     points = objective_points(errors, costs, target_error)
     ranks = non_dominated_ranks(points)
     return ranks, crowding_distances(points, ranks)
 
 
-def drawable_niches(errors: Sequence[float], costs: Sequence[float], target_error: float | None) -> list[float]:
+def drawable_niches(
+    errors: Sequence[float], costs: Sequence[float], target_error: float | None
+) -> list[float]:
     """The distinct costs a niche tournament may draw, ascending.
 
     With a target, costs above the cheapest member already within it are left out: a costlier
@@ -112,7 +118,7 @@ def drawable_niches(errors: Sequence[float], costs: Sequence[float], target_erro
     """
     niches = sorted(set(float(c) for c in costs))
     if target_error is not None:
-        within = [float(c) for c, e in zip(costs, errors) if e <= target_error]
+        within = [float(c) for c, e in zip(costs, errors, strict=True) if e <= target_error]
         if within:
             cheapest = min(within)
             niches = [c for c in niches if c <= cheapest]

@@ -33,13 +33,18 @@ def member(id: int, max_err: float, cost: float) -> Individual:
 
 # ----------------------------------------------------------------------------- ranking
 def test_ranks_of_a_hand_made_set_of_fronts():
-    points = np.array([
-        [1.0, 9.0], [2.0, 5.0], [4.0, 1.0],  # front 0
-        [3.0, 6.0], [5.0, 2.0],              # front 1: (3,6) is dominated by (2,5), (5,2) by (4,1)
-        [6.0, 7.0],                          # front 2: dominated by (3,6)
-        [6.0, 7.0],                          # an equal point shares the rank
-        [1.0, 10.0],                         # front 1: dominated by (1,9) only (equal error, costlier)
-    ])
+    points = np.array(
+        [
+            [1.0, 9.0],
+            [2.0, 5.0],
+            [4.0, 1.0],  # front 0
+            [3.0, 6.0],
+            [5.0, 2.0],  # front 1: (3,6) is dominated by (2,5), (5,2) by (4,1)
+            [6.0, 7.0],  # front 2: dominated by (3,6)
+            [6.0, 7.0],  # an equal point shares the rank
+            [1.0, 10.0],  # front 1: dominated by (1,9) only (equal error, costlier)
+        ]
+    )
     assert non_dominated_ranks(points).tolist() == [0, 0, 0, 1, 1, 2, 2, 1]
 
 
@@ -106,8 +111,12 @@ def test_a_cheap_program_with_a_bad_error_wins_an_nsga_tournament():
     population = Population(4, FRONT)
     # expected winner of every pair: lower rank, then larger crowding, then the fitness key
     expected = {
-        frozenset({0, 1}): 0, frozenset({0, 2}): 0, frozenset({0, 3}): 3,
-        frozenset({1, 2}): 2, frozenset({1, 3}): 3, frozenset({2, 3}): 3,
+        frozenset({0, 1}): 0,
+        frozenset({0, 2}): 0,
+        frozenset({0, 3}): 3,
+        frozenset({1, 2}): 2,
+        frozenset({1, 3}): 3,
+        frozenset({2, 3}): 3,
     }
     seen = set()
     for seed in range(40):
@@ -121,7 +130,9 @@ def test_a_cheap_program_with_a_bad_error_wins_an_nsga_tournament():
 
 
 def test_nsga_with_a_target_prefers_the_cheapest_program_within_it():
-    population = Population(4, [member(0, 0.5, 6.0), member(1, 0.9, 5.0), member(2, 0.1, 8.0), member(3, 30.0, 2.0)])
+    population = Population(
+        4, [member(0, 0.5, 6.0), member(1, 0.9, 5.0), member(2, 0.1, 8.0), member(3, 30.0, 2.0)]
+    )
     rng = np.random.default_rng(0)
     assert population.tournament(4, rng, None, "nsga").id == 2  # no target: the most accurate end
     assert population.tournament(4, rng, 1.0, "nsga").id == 1  # target 1 ULP: the cheapest within it
@@ -142,7 +153,7 @@ def test_niches_above_the_cheapest_program_within_the_target_are_not_drawn():
     errors, costs = [5.0, 0.8, 0.2, 40.0], [6.0, 7.0, 8.0, 2.0]
     assert drawable_niches(errors, costs, None) == [2.0, 6.0, 7.0, 8.0]
     assert drawable_niches(errors, costs, 1.0) == [2.0, 6.0, 7.0]
-    population = Population(4, [member(i, e, c) for i, (e, c) in enumerate(zip(errors, costs))])
+    population = Population(4, [member(i, e, c) for i, (e, c) in enumerate(zip(errors, costs, strict=True))])
     rng = np.random.default_rng(0)
     assert {population.tournament(4, rng, 1.0, "niches").id for _ in range(100)} == {0, 1, 3}
 
@@ -157,7 +168,9 @@ def test_niches_above_the_cheapest_program_within_the_target_are_not_drawn():
 )
 def test_every_mode_is_deterministic_for_a_seed_and_returns_members(specs, size, seed, selection, target):
     population = Population(len(specs), [member(i, e, float(c)) for i, (e, c) in enumerate(specs)])
-    picks_a = [population.tournament(size, np.random.default_rng(seed), target, selection).id for _ in range(3)]
+    picks_a = [
+        population.tournament(size, np.random.default_rng(seed), target, selection).id for _ in range(3)
+    ]
     rng_b = np.random.default_rng(seed)
     picks_b = [population.tournament(size, rng_b, target, selection).id for _ in range(3)]
     rng_c = np.random.default_rng(seed)
@@ -187,8 +200,16 @@ def test_the_selection_config_key():
 @pytest.mark.parametrize("selection", ["nsga", "niches"])
 def test_a_search_with_each_mode_is_deterministic(tmp_path, selection):
     base = dict(
-        target="exp2", population_size=20, tournament_size=4, search_points=512, select_points=2048,
-        signoff="none", data_seed=0, max_evals=250, seed=5, selection=selection,
+        target="exp2",
+        population_size=20,
+        tournament_size=4,
+        search_points=512,
+        select_points=2048,
+        signoff="none",
+        data_seed=0,
+        max_evals=250,
+        seed=5,
+        selection=selection,
     )
     a = evolve(base, runs_dir=str(tmp_path / "a"))
     b = evolve(base, runs_dir=str(tmp_path / "b"))
