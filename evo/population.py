@@ -100,7 +100,7 @@ class Population:
     def tournament(
         self, size: int, rng: np.random.Generator, target_error: float | None, selection: str = "error"
     ) -> Individual:
-        """A parent by ``selection`` (see ``evo.selection``; runs pass their config's).
+        """A parent by ``selection`` (see ``evo.selection``; runs pass their config's, default ``niches``).
 
         ``error`` is the best of ``size`` members drawn without replacement (ties: first drawn);
         ``nsga`` draws the same members and ranks them by NSGA-II order over the population;
