@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evo.errors import UsageError
+from evo.selection import DEFAULT_SELECTION, SELECTIONS
 from primitives.ops import UnknownOpError, get_op
 
 MUTATION_KINDS = ("insert", "remove", "rewire", "change_op", "perturb_const", "redraw_const", "refit")
@@ -60,6 +61,7 @@ class RunConfig:
     # regularized evolution
     population_size: int = 100
     tournament_size: int = 10
+    selection: str = DEFAULT_SELECTION
     mutation_weights: tuple[tuple[str, float], ...] = DEFAULT_MUTATION_WEIGHTS
     mutation_retries: int = 20
     restart_after: int = 30000
@@ -289,6 +291,7 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     out["tournament_size"] = _as_int("tournament_size", c["tournament_size"], minimum=1)
     if out["tournament_size"] > out["population_size"]:
         raise UsageError("tournament_size cannot exceed population_size")
+    out["selection"] = _choice("selection", c["selection"], SELECTIONS)
     weights = _weights("mutation_weights", c["mutation_weights"], MUTATION_KINDS)
     if not any(w > 0 for _, w in weights):
         raise UsageError("at least one mutation weight must be positive")

@@ -141,7 +141,9 @@ class Engine:
         state.next_id += 1
         if state.pending_seeds:
             return Job(child_id, state.pending_seeds.pop(0), mutate=False), None
-        parent = state.population.tournament(self.config.tournament_size, state.rng, self.config.target_ulp)
+        parent = state.population.tournament(
+            self.config.tournament_size, state.rng, self.config.target_ulp, self.config.selection
+        )
         return Job(child_id, parent.program, mutate=True), parent.id
 
     def tell(self, result: EvalResult, parent: int | None) -> Individual:

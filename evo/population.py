@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from evo.selection import SELECTIONS, drawable_niches, nsga_order
 from primitives.jsonform import from_dict as program_from_dict
 from primitives.jsonform import to_dict as program_to_dict
 from primitives.program import Program
@@ -96,14 +97,42 @@ class Population:
         self._members.append(individual)
         return retired
 
-    def tournament(self, size: int, rng: np.random.Generator, target_error: float | None) -> Individual:
-        """The best of ``size`` members drawn without replacement (ties: first drawn)."""
+    def tournament(
+        self, size: int, rng: np.random.Generator, target_error: float | None, selection: str = "error"
+    ) -> Individual:
+        """A parent by ``selection`` (see ``evo.selection``; runs pass their config's, default ``niches``).
+
+        ``error`` is the best of ``size`` members drawn without replacement (ties: first drawn);
+        ``nsga`` draws the same members and ranks them by NSGA-II order over the population;
+        ``niches`` draws a cost niche, then the best of ``size`` of its members.
+        """
         if not self._members:
             raise ValueError("tournament on an empty population")
+        if selection == "niches":
+            return self._niche_tournament(size, rng, target_error)
         size = min(size, len(self._members))
-        picks = rng.choice(len(self._members), size=size, replace=False)
-        contenders = [self._members[int(i)] for i in picks]
-        return min(contenders, key=lambda ind: fitness_key(ind, target_error))
+        picks = [int(i) for i in rng.choice(len(self._members), size=size, replace=False)]
+        if selection == "error":
+            contenders = [self._members[i] for i in picks]
+            return min(contenders, key=lambda ind: fitness_key(ind, target_error))
+        if selection == "nsga":
+            errors = [ind.score.max_err for ind in self._members]
+            ranks, crowding = nsga_order(errors, [ind.cost for ind in self._members], target_error)
+
+            def order(i: int) -> tuple:
+                return (ranks[i], -crowding[i], fitness_key(self._members[i], target_error))
+
+            return self._members[min(picks, key=order)]
+        raise ValueError(f"unknown selection {selection!r} (known: {', '.join(SELECTIONS)})")
+
+    def _niche_tournament(self, size: int, rng: np.random.Generator, target: float | None) -> Individual:
+        errors = [ind.score.max_err for ind in self._members]
+        costs = [ind.cost for ind in self._members]
+        niches = drawable_niches(errors, costs, target)
+        niche = niches[int(rng.integers(len(niches)))]
+        members = [ind for ind in self._members if ind.cost == niche]
+        picks = rng.choice(len(members), size=min(size, len(members)), replace=False)
+        return min((members[int(i)] for i in picks), key=lambda ind: fitness_key(ind, target))
 
     def __len__(self) -> int:
         return len(self._members)

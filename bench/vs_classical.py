@@ -1,0 +1,293 @@
+"""Float32 search against the classical fpminimax polynomials, per op count and per target.
+
+For every target (the built-ins and user expressions), seed and selection mode it runs one search
+from f(x) = x (serial backend; ``--parallel`` runs at a time, each in its own process), then
+scores the front programs of at least ``--from-ops`` ops on the final set (every float32 of the
+domain; ``--score-on select`` uses the 65,536-point select set instead, for quick comparisons).
+It prints, per op count k, the best final ULP of a program with at most k ops (median and worst
+over the seeds) next to the best fpminimax polynomial with at most k ops (exhaustive errors from
+targets/data/anchors.json), and per target the fewest ops under 1 ULP against the anchor's.
+Budgets are evaluation counts by default (fair on a loaded machine) or seconds.
+
+    python bench/vs_classical.py --targets exp2 erf --seeds 1 2 3 --evals 30000
+    python bench/vs_classical.py --targets exp2 erf --selection error nsga niches --score-on select
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any
+
+from evo.selection import SELECTIONS
+from targets.baselines import anchors_data, baselines
+from targets.registry import ALIASES, target_names
+
+
+@dataclass(frozen=True)
+class Case:
+    """One target of the benchmark: a built-in name or an expression on a domain."""
+
+    label: str
+    key: str
+    target: str | None = None
+    expr: str | None = None
+    domain: str | None = None
+    anchors: str | None = None  # the anchors.json entry to compare with
+    shifted: bool = False  # the anchor polynomials are in t = x - 1: their shift op is not needed here
+
+
+USER_CASES = (
+    Case("log2(1+x) [0,1]", "log2p1", expr="log(1+x)/log(2)", domain="0,1", anchors="log2_1_2", shifted=True),
+    Case("softplus [-1,1]", "softplus", expr="log(1+exp(x))", domain="-1,1"),
+    Case("gelu [-1,1]", "gelu", expr="x*(1+erf(x/sqrt(2)))/2", domain="-1,1"),
+)
+
+
+def builtin_case(name: str) -> Case:
+    key = ALIASES.get(name, name)
+    return Case(key, key, target=key, anchors=key)
+
+
+def classical_by_ops(case: Case) -> dict[int, float]:
+    """Best exhaustive fpminimax ULP (FMA evaluation) of every op count of the case's anchors."""
+    if case.anchors is None:
+        return {}
+    shifted_forms = {
+        (p["form"], p["degree"]) for p in anchors_data()["targets"][case.anchors]["polys"] if p["shift"]
+    }
+    table: dict[int, float] = {}
+    for b in baselines(case.anchors):
+        if not b.fused:
+            continue
+        ops = b.program.op_count() - (1 if case.shifted and (b.form, b.degree) in shifted_forms else 0)
+        table[ops] = min(table.get(ops, math.inf), b.max_ulp_exhaustive)
+    return table
+
+
+def at_most(table: dict[int, float], k: int) -> float | None:
+    values = [v for ops, v in table.items() if ops <= k]
+    return min(values) if values else None
+
+
+def run_one(job: dict[str, Any]) -> dict[str, Any]:
+    """One search and the final scores of its front (runs in a worker process)."""
+    from evo.api import evolve
+    from evo.problem import build_problem
+    from targets.scoring import score
+
+    case: Case = job["case"]
+    settings = dict(
+        ops=job["ops"],
+        max_ops=job["max_ops"],
+        seed=job["seed"],
+        selection=job["selection"],
+        runs_dir=job["runs_dir"],
+        signoff="none",
+    )
+    if job["evals"]:
+        settings["max_evals"] = job["evals"]
+    else:
+        settings["max_seconds"] = job["seconds"]
+    if case.target is not None:
+        settings["target"] = case.target
+    else:
+        settings.update(expr=case.expr, domain=case.domain, name=job["name"])
+    started = time.perf_counter()
+    result = evolve(**settings)
+    search_s = time.perf_counter() - started
+    entries = [e for e in result.front.entries if e.individual.program.op_count() >= job["from_ops"]]
+    final = build_problem(result.config).final() if job["score_on"] == "final" and entries else None
+    scored = []
+    for e in entries:
+        err = e.select.max_err if final is None else score(e.individual.program, final).max_err
+        scored.append((e.individual.program.op_count(), err, str(e.individual.program)))
+    return {
+        "label": case.label,
+        "seed": job["seed"],
+        "selection": job["selection"],
+        "evals": result.n_evals,
+        "search_s": round(search_s, 1),
+        "total_s": round(time.perf_counter() - started, 1),
+        "scored": scored,
+        "run": str(result.run_dir),
+    }
+
+
+def best_at_most(scored: list[tuple[int, float, str]], k: int) -> float:
+    values = [err for ops, err, _ in scored if ops <= k]
+    return min(values) if values else math.inf
+
+
+def fewest_under(scored: list[tuple[int, float, str]], bound: float = 1.0) -> int | None:
+    ops = [o for o, err, _ in scored if err < bound]
+    return min(ops) if ops else None
+
+
+def _fmt(value: float | None, width: int = 10) -> str:
+    if value is None:
+        return f"{'-':>{width}}"
+    if math.isinf(value):
+        return f"{'inf':>{width}}"
+    return f"{value:>{width}.4g}"
+
+
+def _median_worst(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), max(values)
+
+
+def print_tables(cases: list[Case], results: list[dict[str, Any]], args) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    modes = args.selection
+    for case in cases:
+        classical = classical_by_ops(case)
+        seeds = " ".join(map(str, args.seeds))
+        where = f"{args.score_on} set"
+        print(f"\n{case.label}: best ULP with at most k ops ({where}), median / worst of seeds {seeds}")
+        header = (
+            f"{'k':>3} "
+            + " ".join(f"{m + ' median':>14} {m + ' worst':>13}" for m in modes)
+            + f" {'fpminimax':>10}"
+        )
+        print(header)
+        rows = {}
+        for k in range(args.from_ops, args.max_ops_for(case) + 1):
+            cells = []
+            row = {"fpminimax": at_most(classical, k)}
+            for mode in modes:
+                values = [
+                    best_at_most(r["scored"], k)
+                    for r in results
+                    if r["label"] == case.label and r["selection"] == mode
+                ]
+                med, worst = _median_worst(values) if values else (math.nan, math.nan)
+                row[mode] = {"median": med, "worst": worst}
+                cells.append(f"{_fmt(med, 14)} {_fmt(worst, 13)}")
+            rows[k] = row
+            print(f"{k:>3} " + " ".join(cells) + f" {_fmt(row['fpminimax'])}")
+        anchor_ops = min((ops for ops, err in classical.items() if err < 1.0), default=None)
+        fewest = {}
+        for mode in modes:
+            per_seed = [
+                fewest_under(r["scored"])
+                for r in results
+                if r["label"] == case.label and r["selection"] == mode
+            ]
+            fewest[mode] = per_seed
+            print(
+                f"fewest ops under 1 ULP, {mode}: {['-' if f is None else f for f in per_seed]} (per seed)",
+                end="",
+            )
+            print(f"; anchor: {anchor_ops if anchor_ops is not None else '-'}")
+        summary[case.label] = {"per_k": rows, "fewest_under_1": fewest, "anchor_ops": anchor_ops}
+    return summary
+
+
+def main() -> None:
+    doc = __doc__ or ""
+    parser = argparse.ArgumentParser(
+        description=doc.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=doc.split("\n", 2)[2],
+    )
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        default=None,
+        help="built-in targets, user expressions (log2p1, softplus, gelu) or 'user' for all three "
+        "(default: every built-in and user)",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--evals", type=int, default=None, help="evaluations per search (default 30000)")
+    budget.add_argument(
+        "--seconds", type=float, default=None, help="seconds per search instead of evaluations"
+    )
+    parser.add_argument("--parallel", type=int, default=2, help="searches at a time (default 2)")
+    parser.add_argument(
+        "--selection",
+        nargs="+",
+        choices=SELECTIONS,
+        default=None,
+        help="selection modes to compare (default: the config default)",
+    )
+    parser.add_argument(
+        "--max-ops", type=int, default=None, help="op bound (default: max(8, the anchor's op count))"
+    )
+    parser.add_argument(
+        "--from-ops", type=int, default=3, help="score front programs of at least this many ops"
+    )
+    parser.add_argument("--ops", default="add,sub,mul,div,fma")
+    parser.add_argument("--score-on", choices=("final", "select"), default="final")
+    parser.add_argument("--runs-dir", help="keep the runs here (default: a temporary directory)")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+    if args.evals is None and args.seconds is None:
+        args.evals = 30000
+    if args.selection is None:
+        from evo.config import RunConfig
+
+        args.selection = [RunConfig().selection]
+    names = args.targets or [*target_names(), "user"]
+    cases: list[Case] = []
+    for name in names:
+        if name == "user":
+            cases.extend(USER_CASES)
+        elif name in {c.key for c in USER_CASES}:
+            cases.extend(c for c in USER_CASES if c.key == name)
+        elif ALIASES.get(name, name) in target_names():
+            cases.append(builtin_case(name))
+        else:
+            parser.error(
+                f"unknown target {name!r} (built-ins: {', '.join(target_names())}; "
+                f"user expressions: {', '.join(c.key for c in USER_CASES)}, or 'user')"
+            )
+
+    def max_ops_for(case: Case) -> int:
+        if args.max_ops is not None:
+            return args.max_ops
+        classical = classical_by_ops(case)
+        anchor_ops = min((ops for ops, err in classical.items() if err < 1.0), default=8)
+        return max(8, anchor_ops)
+
+    args.max_ops_for = max_ops_for
+    with tempfile.TemporaryDirectory() as scratch:
+        runs_dir = args.runs_dir or scratch
+        jobs = [
+            {
+                "case": case,
+                "seed": seed,
+                "selection": mode,
+                "evals": args.evals,
+                "seconds": args.seconds,
+                "max_ops": max_ops_for(case),
+                "from_ops": args.from_ops,
+                "ops": args.ops.split(","),
+                "score_on": args.score_on,
+                "runs_dir": runs_dir,
+                "name": case.key,
+            }
+            for case in cases
+            for seed in args.seeds
+            for mode in args.selection
+        ]
+        results = []
+        with ProcessPoolExecutor(max_workers=args.parallel, mp_context=get_context("spawn")) as pool:
+            for result in pool.map(run_one, jobs):
+                print(json.dumps({k: v for k, v in result.items() if k != "scored"}), flush=True)
+                results.append(result)
+    summary = print_tables(cases, results, args)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"results": results, "summary": summary}, handle, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()
