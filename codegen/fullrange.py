@@ -2,18 +2,24 @@
 
 - ``exp2f``: n = rint(x), r = x - n (exact, in [-1/2, 1/2]), 2^x = 2^n * k(r) with an exp2 kernel
   on [-0.5, 0.5].
-- ``expf``: n = rint(x / ln2) (corrected so |r| <= ln2/2), r = x - n*ln2 with a two-constant
-  Cody-Waite split whose first step is exact (fmaf), e^x = 2^n * k(r) with an exp kernel on
-  [-ln2/2, ln2/2].
-- ``log2f``: x = 2^e * m with m in [sqrt(2)/2, sqrt(2)) (subnormal inputs normalised first),
-  log2(x) = e + k(m) with a log2 kernel on that interval, which avoids the cancellation a [1, 2)
-  reduction suffers just below 1.
+- ``expf``: n = rint(x / ln2), r = x - n*ln2 with a two-constant Cody-Waite split whose first step
+  is exact (fmaf), so |r| <= ln2/2 (1 + 2^-16), e^x = 2^n * k(r) with an exp kernel on
+  [-ln2/2, ln2/2] (it holds its accuracy on that hair-wider interval; the exhaustive check says so).
+- ``log2f``: x = 2^e * m with m in [sqrt(2)/2, sqrt(2)), split without a branch by subtracting the
+  bits of sqrt(2)/2 (subnormal inputs normalised first), log2(x) = e + k(m) with a log2 kernel on
+  that interval; |e + k| >= 1/2 >= |k| whenever e != 0, so the final addition costs at most half
+  an ULP of the kernel's error, and it is exact when e = 0.
 
-Reconstruction multiplies by powers of two built from their bits: exact in the normal range, and a
-single rounding for subnormal results (the product is formed at 2^64 scale and then scaled down
-once). Special cases are handled with selects rather than early returns, so array loops over these
-functions vectorise. Overflow gives +inf, underflow gives +0 or the correctly rounded subnormal, NaN propagates,
-and for log2f: log2(+-0) = -inf, log2(negative) = NaN, log2(+inf) = +inf. Everything is float32.
+Each function has a fast path for inputs whose result is normal and finite (2^n * k by adding n
+to the exponent bits; the log2f split above) and a complete function for every input: its
+reconstruction multiplies by two powers of two built from their bits, exact in the normal range
+and a single rounding for subnormal results; clamps that let NaN through handle NaN, infinities,
+overflow and underflow. No branch and no select guards a computation, so both vectorise; both
+compute the same operations where the fast path applies, so they agree bit for bit. The array
+function runs the fast path over blocks and falls back to the complete function for a block
+holding an input outside its range. Results: overflow gives +inf, underflow +0 or the correctly
+rounded subnormal, NaN propagates, and for log2f: log2(+-0) = -inf, log2(negative) = NaN,
+log2(+inf) = +inf. Everything is float32.
 """
 
 from __future__ import annotations
@@ -37,6 +43,14 @@ _COMMON = r"""
 
 #pragma STDC FP_CONTRACT OFF
 
+/* gcc's jump threading turns the clamps of the complete function into branches, which stops the
+   vectoriser; without it the complete loop vectorises too. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define EVO_COMPLETE_LOOP __attribute__((noinline, optimize("no-thread-jumps", "no-tree-pre", "no-tree-sink"))) static
+#else
+#define EVO_COMPLETE_LOOP __attribute__((noinline)) static
+#endif
+
 static inline float evo_pow2i(int n) /* 2^n for n in [-126, 127], from its bits */
 {
     uint32_t u = (uint32_t)(n + 127) << 23;
@@ -45,68 +59,159 @@ static inline float evo_pow2i(int n) /* 2^n for n in [-126, 127], from its bits 
     return f;
 }
 
-static inline float evo_scale(float k, int n) /* k * 2^n, n in [-151, 128], with one rounding at most */
+static inline float evo_add_exponent(float k, int n) /* k * 2^n when k and the result are normal: exact */
 {
-    /* k * 2^(n - b) is exact; the multiplication by 2^b is the only one that can round (to a
-       subnormal, b = -64) or overflow (b = 1). Selects, not branches, so loops vectorise. */
-    int b = n < -126 ? -64 : (n > 127 ? 1 : 0);
-    return (k * evo_pow2i(n - b)) * evo_pow2i(b);
+    uint32_t u;
+    memcpy(&u, &k, sizeof u);
+    u += (uint32_t)n << 23;
+    memcpy(&k, &u, sizeof k);
+    return k;
+}
+
+static inline float evo_scale(float k, int n) /* k * 2^n, k in [1/2, 2), n in [-151, 128], with one rounding at most */
+{
+    /* k * 2^(n >> 1) is exact and normal; the multiplication by 2^(n - (n >> 1)) is the only one
+       that can round (to a subnormal) or overflow. No selects at all, so loops vectorise. */
+    int half = n >> 1;
+    return (k * evo_pow2i(half)) * evo_pow2i(n - half);
 }
 """
 
 _EXP2F = r"""
+#define {name}_LIMIT 0x3d07ffff             /* key < LIMIT: |x| > 124 or NaN, the fast path would leave the normal range */
+static inline int32_t {name}_key(float x)  /* 0x7fffffff - |bits(x)|, one andnot */
+{{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (int32_t)(~u & 0x7fffffffu);
+}}
+
+static inline float {name}_fast(float x) /* |x| <= 124: 2^n * k(r) by adding n to the exponent bits */
+{{
+    float n = rintf(x);                      /* ties to even */
+    float r = x - n;                         /* exact, in [-0.5, 0.5] */
+    return evo_add_exponent({kernel}(r), (int)n);
+}}
+
 static inline float {name}_inline(float x)
 {{
-    float c = x >= -151.0f ? x : -151.0f;   /* NaN and -inf go to -151 here, fixed below */
-    c = c <= 128.0f ? c : 128.0f;            /* 2^128 overflows to +inf, 2^-151 rounds to +0 */
-    float n = rintf(c);                      /* ties to even */
-    float r = c - n;                         /* exact, in [-0.5, 0.5] */
-    float y = evo_scale({kernel}(r), (int)n);
-    return x != x ? x + x : y;
+    /* Clamps that let NaN through (a comparison with NaN is false): NaN flows through r and the
+       kernel into the product, +-inf are clamped. No select guards a computation, so gcc cannot
+       turn one into a branch and the loop stays vectorisable. */
+    float c = x < -151.0f ? -151.0f : x;     /* 2^-151 rounds to +0 */
+    c = c > 128.0f ? 128.0f : c;             /* 2^128 overflows to +inf */
+    float n = rintf(c);                      /* the same reduction as the fast path */
+    float r = c - n;
+    return evo_scale({kernel}(r), (int)(n == n ? n : 0.0f));
 }}
 """
 
 _EXPF = r"""
+#define {name}_LIMIT 0x3d53ffff             /* key < LIMIT: |x| > 86 or NaN, the fast path would leave the normal range */
+static inline int32_t {name}_key(float x)  /* 0x7fffffff - |bits(x)|, one andnot */
+{{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (int32_t)(~u & 0x7fffffffu);
+}}
+
+static inline float {name}_reduce(float c, float *n) /* r = c - n*ln2, |r| <= ln2/2 (1 + 2^-16) */
+{{
+    *n = rintf(c * 0x1.715476p+0f);          /* about c / ln2 */
+    float r = fmaf(-*n, {hi}, c);             /* exact: n*LN2_HI is exact, and Sterbenz */
+    return fmaf(-*n, {lo}, r);                /* the one rounding of the reduced argument */
+}}
+
+static inline float {name}_fast(float x) /* |x| <= 86 */
+{{
+    float n;
+    float r = {name}_reduce(x, &n);
+    return evo_add_exponent({kernel}(r), (int)n);
+}}
+
 static inline float {name}_inline(float x)
 {{
-    float c = x >= -104.0f ? x : -104.0f;    /* NaN and -inf go to -104 here, fixed below */
-    c = c <= 89.0f ? c : 89.0f;
-    float n = rintf(c * 0x1.715476p+0f);     /* about x / ln2 */
-    float r = fmaf(-n, {hi}, c);             /* exact: n*LN2_HI is exact, and Sterbenz */
-    r = fmaf(-n, {lo}, r);                    /* the one rounding of the reduced argument */
-    float fix = r > 0x1.62e43p-2f ? 1.0f : (r < -0x1.62e43p-2f ? -1.0f : 0.0f);
-    n += fix;                                /* n was off by one near a half-integer */
-    r = fmaf(-n, {lo}, fmaf(-n, {hi}, c));
-    float y = evo_scale({kernel}(r), (int)n);
-    y = x > {overflow} ? INFINITY : (x < {underflow} ? 0.0f : y);
-    return x != x ? x + x : y;
+    float c = x < -104.0f ? -104.0f : x;     /* NaN passes both clamps (see exp2f) */
+    c = c > 89.0f ? 89.0f : c;
+    float n;
+    float r = {name}_reduce(c, &n);
+    /* No overflow or underflow selects: above the last finite x, e^x exceeds the largest float by
+       at least 2^-17 relative, far beyond the kernel's error, so the product rounds to +inf; below
+       the first nonzero result it rounds to +0 or, within 1 ULP, to the smallest subnormal. */
+    return evo_scale({kernel}(r), (int)(n == n ? n : 0.0f));
 }}
 """
 
 _LOG2F = r"""
-static inline float {name}_core(float x) /* positive finite x; anything else is fixed by the caller */
+#define {name}_LIMIT 0x01000000             /* key < LIMIT: zero, subnormal, negative, inf or NaN */
+static inline int32_t {name}_key(float x)  /* bits(x) + 2^23 as a signed integer: one add */
 {{
-    int tiny = x < 0x1p-126f;                /* subnormal (or zero/negative): normalise exactly */
-    float s = x * (tiny ? 0x1p+23f : 1.0f);  /* always multiply: a select, not a branch */
+    /* positive normal finite x gives [0x01000000, 0x7fffffff]; inf and NaN wrap negative, and so
+       do the negatives, but for those from -inf on, which wrap to [0, 0x007fffff] */
     uint32_t u;
-    memcpy(&u, &s, sizeof u);
-    int e = (int)((u >> 23) & 0xff) - 127 - (tiny ? 23 : 0);
-    u = (u & 0x007fffffu) | 0x3f800000u;     /* m in [1, 2) */
+    memcpy(&u, &x, sizeof u);
+    return (int32_t)(u + 0x00800000u);
+}}
+
+static inline float {name}_core(float x, int bias) /* x positive normal finite: log2(x) - bias */
+{{
+    /* x = 2^e * m with m in [sqrt(2)/2, sqrt(2)): subtracting the bits of sqrt(2)/2 makes the
+       exponent field e (arithmetic shift) and leaves m's bits once e is taken out. No branch. */
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    uint32_t tmp = u - 0x3f3504f3u;
+    int e = ((int32_t)tmp >> 23) - bias;
+    u -= tmp & 0xff800000u;
     float m;
     memcpy(&m, &u, sizeof m);
-    int high = m >= 0x1.6a09e6p+0f;           /* above sqrt(2): use m/2 in [sqrt(2)/2, 1) */
-    m *= high ? 0.5f : 1.0f;
-    e += high;
     return (float)e + {kernel}(m);            /* exact when e == 0: 0 + k = k */
+}}
+
+static inline float {name}_fast(float x)
+{{
+    return {name}_core(x, 0);
 }}
 
 static inline float {name}_inline(float x)
 {{
-    float y = {name}_core(x);
+    int tiny = x < 0x1p-126f;                /* subnormal (or zero/negative): normalise exactly */
+    float s = x * (tiny ? 0x1p+23f : 1.0f);  /* always multiply: a select, not a branch */
+    float y = {name}_core(s, tiny ? 23 : 0);
     y = x == 0.0f ? -INFINITY : y;
     y = x < 0.0f ? NAN : y;
     y = x == INFINITY ? x : y;
-    return x != x ? x + x : y;
+    float quiet = x + x;                     /* computed unconditionally: a select needs no speculation */
+    return x != x ? quiet : y;
+}}
+"""
+
+# The array loop: each block of BLOCK elements runs the fast path in one vectorised pass that also
+# keeps the minimum of an integer key that is below LIMIT exactly for inputs outside the fast
+# range (one or two integer ops and a vector min per 8 inputs); a block holding such an input (NaN, an
+# infinity, a zero, over- or underflow, a subnormal) is recomputed with the complete, still
+# branch-free function. Inside the fast range both paths compute the same operations, so the
+# array and scalar functions agree bit for bit.
+BLOCK = 256
+_ARRAY = r"""
+EVO_COMPLETE_LOOP void {name}_complete(const float *restrict x, float *restrict y, size_t n)
+{{
+    for (size_t i = 0; i < n; i++)
+        y[i] = {name}_inline(x[i]);
+}}
+
+void {name}_array(const float *restrict x, float *restrict y, size_t n)
+{{
+    for (size_t i = 0; i < n; i += {block}) {{
+        size_t len = n - i < {block} ? n - i : {block};
+        int32_t key = INT32_MAX;
+        for (size_t j = 0; j < len; j++) {{
+            int32_t k = {name}_key(x[i + j]);
+            key = k < key ? k : key;
+            y[i + j] = {name}_fast(x[i + j]);
+        }}
+        if (key < {name}_LIMIT)
+            {name}_complete(x + i, y + i, len);
+    }}
 }}
 """
 
@@ -141,11 +246,5 @@ def full_range_c(function: str, kernel: Program, name: str | None = None) -> Ful
     source = header + _COMMON + "\n" + "\n".join(c_function(kernel, kernel_name)) + "\n" + body
     # The public scalar function wraps an inline one, so the array loop inlines it and vectorises.
     source += f"\nfloat {name}(float x)\n{{\n    return {name}_inline(x);\n}}\n"
-    source += f"\nvoid {name}_array(const float *restrict x, float *restrict y, size_t n)\n{{\n"
-    if function == "log2f":  # gcc does not if-convert the special cases here: a second, cheap pass
-        source += f"    for (size_t i = 0; i < n; i++)\n        y[i] = {name}_core(x[i]);\n"
-        source += "    for (size_t i = 0; i < n; i++)\n        if (!(x[i] > 0.0f) || x[i] == INFINITY)\n"
-        source += f"            y[i] = {name}_inline(x[i]);\n}}\n"
-    else:
-        source += f"    for (size_t i = 0; i < n; i++)\n        y[i] = {name}_inline(x[i]);\n}}\n"
+    source += _ARRAY.format(name=name, block=BLOCK)
     return FullRange(function, name, kernel, source)

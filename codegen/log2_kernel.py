@@ -6,6 +6,12 @@ t + t*q(t), t = x - 1 (exact), q of degree 9 in Horner form with fma, its float3
 the search's constant fitter (float64 minimax, then float32 polish) on the target
 ``log(x)/log(2)`` on ``sqrt(2)/2, sqrt(2)``. Measured over every float32 of that interval
 (8,388,609 points): 0.9704 ULP.
+
+The lower tiers have the same form with q of lower degree, fitted the same way (evo's Evaluator
+constant fit, 80 Levenberg-Marquardt iterations on 2,048 points, then a float32 polish, on the
+target above), and scored on every float32 of the interval: degree 8, 1.3442 ULP
+(``LOG2_KERNEL_DEG8``); degree 7 reaches only 4.9994 ULP and degree 6 18.81, so degree 8 also
+serves the 4-ULP tier.
 """
 
 from __future__ import annotations
@@ -29,3 +35,20 @@ return t11
 """
 
 LOG2_KERNEL = parse_text(LOG2_KERNEL_TEXT)
+
+LOG2_KERNEL_DEG8_TEXT = """\
+# evo program (float32)
+t1 = sub(x, 0x1p+0)
+t2 = fma(0x1.00aa1cp-3, t1, -0x1.a89284p-3)
+t3 = fma(t2, t1, 0x1.ba269ap-3)
+t4 = fma(t3, t1, -0x1.e95c8ap-3)
+t5 = fma(t4, t1, 0x1.26d02ep-2)
+t6 = fma(t5, t1, -0x1.715c38p-2)
+t7 = fma(t6, t1, 0x1.ec73e6p-2)
+t8 = fma(t7, t1, -0x1.715472p-1)
+t9 = fma(t8, t1, 0x1.c551d6p-2)
+t10 = fma(t1, t9, t1)
+return t10
+"""
+
+LOG2_KERNEL_DEG8 = parse_text(LOG2_KERNEL_DEG8_TEXT)
