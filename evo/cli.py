@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument("--ops", help="allowed ops, comma separated (default add,sub,mul,div,fma)")
     evolve.add_argument("--max-ops", type=int, help="op-count bound; minimise error within it (default 8)")
     evolve.add_argument("--target-ulp", type=float, help="minimise cost among programs within this error")
+    evolve.add_argument("--cost", choices=("ops", "latency", "throughput"),
+                        help="cost to minimise: weighted op count (default), latency in cycles per call, or cycles per array element")
     evolve.add_argument("--stop-when-certified", action="store_true", default=None,
                         help="with --target-ulp: stop once a program is certified on the final set")
     evolve.add_argument("--max-evals", type=int, help="stop after this many evaluations")
@@ -103,7 +105,7 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 _FLAG_KEYS = (
     "target", "expr", "domain", "name", "mode", "ops", "max_ops", "target_ulp", "max_evals", "max_seconds", "seed",
     "seed_from", "population_size", "tournament_size", "signoff", "runs_dir", "backend", "workers", "ray_address",
-    "stop_when_certified",
+    "stop_when_certified", "cost",
 )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evo.errors import UsageError
+from primitives.cycles import COST_KINDS, CycleTable, CycleTableError
 from primitives.ops import UnknownOpError, get_op
 
 MUTATION_KINDS = ("insert", "remove", "rewire", "change_op", "perturb_const", "redraw_const", "refit")
@@ -47,6 +48,8 @@ class RunConfig:
     # the search space and the objective
     ops: tuple[str, ...] = ("add", "sub", "mul", "div", "fma")
     cost_weights: tuple[tuple[str, float], ...] = ()
+    cost: str = "ops"  # ops (weighted count), latency (cycles per call) or throughput (cycles per element)
+    cost_table: CycleTable | None = None  # the host's cycle table a latency/throughput run uses (recorded)
     max_ops: int = 8
     target_ulp: float | None = None
     stop_when_certified: bool = False
@@ -115,6 +118,7 @@ class RunConfig:
         data["ops"] = list(self.ops)
         data["cost_weights"] = dict(self.cost_weights)
         data["mutation_weights"] = dict(self.mutation_weights)
+        data["cost_table"] = None if self.cost_table is None else self.cost_table.to_dict()
         return data
 
     def replace(self, **changes: Any) -> RunConfig:
@@ -188,6 +192,17 @@ def _known_op(key: str, name: str) -> None:
         raise UsageError(f"config {key!r}: {exc}") from None
 
 
+def _cost_table(value: Any) -> CycleTable | None:
+    if value is None or isinstance(value, CycleTable):
+        return value
+    if not isinstance(value, Mapping):
+        raise UsageError("config 'cost_table' must be a table (as recorded in config.json)")
+    try:
+        return CycleTable.from_dict(value)
+    except CycleTableError as exc:
+        raise UsageError(f"config 'cost_table': {exc}") from None
+
+
 def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     """A validated RunConfig from a plain mapping (unknown keys and bad values raise UsageError)."""
     for key in data:
@@ -220,6 +235,8 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
         raise UsageError(f"config 'ops' lists an op twice: {list(ops)}")
     out["ops"] = tuple(ops)
     out["cost_weights"] = _weights("cost_weights", c["cost_weights"], None)
+    out["cost"] = _choice("cost", c["cost"], COST_KINDS)
+    out["cost_table"] = _cost_table(c["cost_table"])
     out["max_ops"] = _as_int("max_ops", c["max_ops"], minimum=1)
     out["target_ulp"] = _as_float("target_ulp", c["target_ulp"], optional=True)
     if not isinstance(c["stop_when_certified"], bool):
