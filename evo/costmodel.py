@@ -94,3 +94,25 @@ def cost_columns(program, table: CycleTable | None) -> dict[str, float | None]:
         "latency": None if table is None else round(critical_path(program, table.latencies), 2),
         "throughput": None if table is None else round(array_cycles(program, table), 3),
     }
+
+
+def run_table(config: RunConfig, cache_dir: Path | None = None) -> CycleTable:
+    """The table a run's cycle figures use: the one it recorded, else this host's (cached)."""
+    return config.cost_table if config.cost_table is not None else host_table(cache_dir)
+
+
+def program_costs(program_json, table: CycleTable) -> dict[str, float]:
+    """ops, latency (cycles per call) and throughput (cycles per element) of a front.json program."""
+    from primitives.jsonform import from_dict
+
+    return cost_columns(from_dict(program_json), table)
+
+
+def anchor_points(config: RunConfig, anchor_key: str | None) -> list[tuple[float, float, str]]:
+    """(cost under the run's model, exhaustive max ULP, name) of the target's classical polynomials."""
+    if anchor_key is None:
+        return []
+    from targets.baselines import baselines
+
+    model = cost_model(config)
+    return [(model.cost(b.program), b.max_ulp_exhaustive, b.name) for b in baselines(anchor_key)]

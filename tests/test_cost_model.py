@@ -165,6 +165,23 @@ def test_search_costs_in_cycles_and_resume_keeps_the_recorded_table(tmp_path, mo
     resumed = resume(result.run_dir, max_evals=400)
     for entry in resumed.front.entries:
         assert entry.cost == critical_path(entry.individual.program, LATENCY)
+    from evo.costmodel import anchor_points
+    from evo.report import front_table, run_summary
+
+    summary = run_summary(result.run_dir)  # what `evo inspect` shows: ops, latency and throughput per entry
+    for row, entry in zip(summary["front"], resumed.front.entries, strict=True):
+        program = entry.individual.program
+        assert row["cycles"]["ops"] == program.cost()
+        assert row["cycles"]["latency"] == round(critical_path(program, LATENCY), 2)
+        assert row["cycles"]["throughput"] == round(array_cycles(program, table()), 3)
+    assert " lat " in front_table(summary["front"], "ulp").splitlines()[0]
+    anchors = anchor_points(run.config, "exp2_0_1")
+    from targets.baselines import baselines
+
+    classical = baselines("exp2_0_1")
+    assert len(anchors) == len(classical)
+    for (cost, error, name), baseline in zip(anchors, classical, strict=True):
+        assert (cost, error, name) == (critical_path(baseline.program, LATENCY), baseline.max_ulp_exhaustive, baseline.name)
 
 
 def test_with_cost_table_fills_only_cycle_models(tmp_path, monkeypatch):
