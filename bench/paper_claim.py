@@ -1,4 +1,4 @@
-"""exp2 on [0, 1] under 1 ULP: the fastest evolved program against the fastest fpminimax polynomial, as exported C.
+"""exp2 on [0, 1] under 1 ULP: fastest evolved program against fastest fpminimax polynomial, as exported C.
 
 Evolved: every front program of the given runs (e.g. `evo evolve --target exp2 --cost throughput
 --target-ulp 1 ...` and the same with `--cost latency`) certified under 1 ULP on every float32 of
@@ -99,7 +99,7 @@ def main() -> None:
     best_scalar = min((r for r in result if not r["form"].startswith("evolved")), key=lambda r: r["scalar_ns"])
     best_array = min((r for r in result if not r["form"].startswith("evolved")), key=lambda r: r["array_ns"])
     print(f"exp2 on [0, 1], every program under 1 ULP on all 1,065,353,217 inputs; host {table.cpu}")
-    print(f"ratios: the fastest classical program's time / this program's time (> 1: faster than classical)")
+    print("ratios: the fastest classical program's time / this program's time (> 1: faster than classical)")
     print(f"{'program':44s} {'form':20s} {'ops':>3} {'ULP':>6} {'lat cyc':>7} {'scalar ns':>9} {'x':>5} {'thr cyc':>7} {'array ns':>8} {'x':>5}")
     for r in sorted(result, key=lambda r: (r["form"], r["array_ns"])):
         print(f"{r['name'][:44]:44s} {r['form']:20s} {r['ops']:>3} {r['max_ulp']:>6.3f} {r['latency']:>7.1f} "

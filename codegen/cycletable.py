@@ -105,7 +105,7 @@ def _loop(function: ir.Function, body: Callable[[ir.IRBuilder, list[ir.Value]], 
     builder.cbranch(builder.icmp_signed("<", following, n), loop, done)
     exit_builder = ir.IRBuilder(done)
     outs = []
-    for phi, value in zip(carried, results, strict=True):
+    for value in results:
         exit_phi = exit_builder.phi(value.type)
         exit_phi.add_incoming(value, end)
         outs.append(exit_phi)
@@ -148,9 +148,8 @@ def throughput_kernel(module: ir.Module, op: str, width: int) -> str:
     def body(builder, carried):
         return [_barrier(builder, _apply(builder, op, x, values)) for x in carried]
 
-    start_block_builder = prologue
     builder, outs = _loop(function, body, [splat(v)] * STREAMS, n)
-    start_block_builder.branch(function.basic_blocks[1])
+    prologue.branch(function.basic_blocks[1])
     total = outs[0]
     for other in outs[1:]:
         total = builder.fadd(total, other)
@@ -260,8 +259,8 @@ def measure_table(iterations: int = 20_000) -> CycleTable:
         constants = (list(CHAIN_CONSTANTS[op]) + [0.0, 0.0])[:2]
         lat(START, *constants, 1000)
         thr(START, *constants, 1000)
-        lat_ns = _best_seconds(lambda: lat(START, *constants, iterations)) * 1e9 / (iterations * CHAIN)
-        thr_ns = _best_seconds(lambda: thr(START, *constants, iterations)) * 1e9 / (iterations * STREAMS * width)
+        lat_ns = _best_seconds(lambda f=lat, c=constants: f(START, *c, iterations)) * 1e9 / (iterations * CHAIN)
+        thr_ns = _best_seconds(lambda f=thr, c=constants: f(START, *c, iterations)) * 1e9 / (iterations * STREAMS * width)
         latency[op] = lat_ns / ns_per_cycle
         rthroughput[op] = thr_ns / ns_per_cycle
 
