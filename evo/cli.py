@@ -121,6 +121,7 @@ def _config_from_args(args: argparse.Namespace):
 
 
 def _print_result(result, metric: str) -> None:
+    from evo.costmodel import cost_columns
     from evo.report import front_table
     from primitives.textform import to_text
 
@@ -129,6 +130,7 @@ def _print_result(result, metric: str) -> None:
             "cost": e.cost, "ops": e.individual.program.op_count(), "hash": e.individual.program.canonical_hash(),
             "search": e.individual.score.max_err, "select": e.select.max_err,
             "final": None if e.final is None else e.final.max_err,
+            "cycles": cost_columns(e.individual.program, result.config.cost_table),
         }
         for e in result.front.entries
     ]
