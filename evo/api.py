@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evo.config import RunConfig, resolve, with_seed
+from evo.costmodel import with_cost_table
 from evo.engine import Engine
 from evo.errors import RunError, UsageError
 from evo.evaluate import Evaluator
@@ -151,6 +152,7 @@ def evolve(
         raise UsageError("give a budget: max_evals or max_seconds")
     if config.seed is None:
         config = with_seed(config, secrets.randbelow(2**31))
+    config = with_cost_table(config, cache_dir)
     problem = build_problem(config, cache_dir)
     own_executor = executor is None
     executor = make_executor(config, problem) if executor is None else executor

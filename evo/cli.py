@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument("--target-error", type=float,
                         help="minimise cost among programs within this error (ULPs in float32 mode, relative error in real mode)")
     evolve.add_argument("--target-ulp", type=float, help="the float32 spelling of --target-error (a number of ULPs)")
+    evolve.add_argument("--cost", choices=("ops", "latency", "throughput"),
+                        help="cost to minimise: weighted op count (default), latency in cycles per call, or cycles per array element")
     evolve.add_argument("--stop-when-certified", action="store_true", default=None,
                         help="with --target-error: stop once a program is certified on the final set")
     evolve.add_argument("--max-evals", type=int, help="stop after this many evaluations")
@@ -111,7 +113,7 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 _FLAG_KEYS = (
     "target", "expr", "domain", "name", "mode", "ops", "max_ops", "target_ulp", "target_error", "max_evals", "max_seconds", "seed",
     "seed_from", "population_size", "tournament_size", "signoff", "runs_dir", "backend", "workers", "ray_address",
-    "stop_when_certified",
+    "stop_when_certified", "cost",
 )
 
 
@@ -140,6 +142,7 @@ def _threshold_line(config) -> str:
 
 
 def _print_result(result, metric: str) -> None:
+    from evo.costmodel import cost_columns
     from evo.report import front_table
     from primitives.textform import to_text
 
@@ -148,6 +151,7 @@ def _print_result(result, metric: str) -> None:
             "cost": e.cost, "ops": e.individual.program.op_count(), "hash": e.individual.program.canonical_hash(),
             "search": e.individual.score.max_err, "select": e.select.max_err,
             "final": None if e.final is None else e.final.max_err,
+            "cycles": cost_columns(e.individual.program, result.config.cost_table),
         }
         for e in result.front.entries
     ]

@@ -17,6 +17,7 @@ from typing import Any
 
 from evo.errors import UsageError
 from evo.selection import DEFAULT_SELECTION, SELECTIONS
+from primitives.cycles import COST_KINDS, CycleTable, CycleTableError
 from primitives.ops import UnknownOpError, get_op
 
 MUTATION_KINDS = ("insert", "remove", "rewire", "change_op", "perturb_const", "redraw_const", "refit")
@@ -48,6 +49,8 @@ class RunConfig:
     # the search space and the objective
     ops: tuple[str, ...] = ("add", "sub", "mul", "div", "fma")
     cost_weights: tuple[tuple[str, float], ...] = ()
+    cost: str = "ops"  # ops (weighted count), latency (cycles per call) or throughput (cycles per element)
+    cost_table: CycleTable | None = None  # the host's cycle table a latency/throughput run uses (recorded)
     max_ops: int = 8
     # the error threshold: ULPs in float32 mode, a relative error in real mode; read from the key
     # target_error (target_ulp is its float32 spelling) and stored under the mode's spelling
@@ -132,6 +135,7 @@ class RunConfig:
         data["ops"] = list(self.ops)
         data["cost_weights"] = dict(self.cost_weights)
         data["mutation_weights"] = dict(self.mutation_weights)
+        data["cost_table"] = None if self.cost_table is None else self.cost_table.to_dict()
         if self.mode == "real":  # a relative error is not a number of ULPs: store it as target_error
             data = {("target_error" if k == "target_ulp" else k): v for k, v in data.items()}
         return data
@@ -233,6 +237,17 @@ def _known_op(key: str, name: Any) -> None:
         raise UsageError(f"config {key!r}: {exc}") from None
 
 
+def _cost_table(value: Any) -> CycleTable | None:
+    if value is None or isinstance(value, CycleTable):
+        return value
+    if not isinstance(value, Mapping):
+        raise UsageError("config 'cost_table' must be a table (as recorded in config.json)")
+    try:
+        return CycleTable.from_dict(value)
+    except CycleTableError as exc:
+        raise UsageError(f"config 'cost_table': {exc}") from None
+
+
 def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     """A validated RunConfig from a plain mapping (unknown keys and bad values raise UsageError).
 
@@ -273,6 +288,8 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
         raise UsageError(f"config 'ops' lists an op twice: {_brief(list(ops))}")
     out["ops"] = tuple(ops)
     out["cost_weights"] = _weights("cost_weights", c["cost_weights"], None)
+    out["cost"] = _choice("cost", c["cost"], COST_KINDS)
+    out["cost_table"] = _cost_table(c["cost_table"])
     out["max_ops"] = _as_int("max_ops", c["max_ops"], minimum=1)
     out["target_ulp"] = _target_error(data, out["mode"])
     if not isinstance(c["stop_when_certified"], bool):

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from evo.config import RunConfig
+from evo.costmodel import cost_model
 from evo.evaluate import EvalResult, Evaluator, Job, Lost
 from evo.executors import Executor
 from evo.front import ParetoFront
@@ -84,7 +85,7 @@ class Engine:
         self.select_evaluator = select_evaluator
         self.search_evaluator = select_evaluator.with_search(problem.search)
         self.on_progress = on_progress
-        self.costs = config.costs
+        self.cost_model = cost_model(config)
         self._stop_reason: str | None = None
         self._in_flight: dict[int, int | None] = {}  # child id -> parent id
         self._rate_mark = (time.monotonic(), state.n_evals)
@@ -161,7 +162,7 @@ class Engine:
         if result.search_digest != self.search_evaluator.search.digest:
             # scored on a search set that has since grown (hard points): re-score here, it is cheap
             child_score = self.search_evaluator.score_program(result.program)
-        ind = Individual(result.child_id, result.program, child_score, result.program.cost(self.costs), parent, kind)
+        ind = Individual(result.child_id, result.program, child_score, self.cost_model.cost(result.program), parent, kind)
         state.n_evals += 1
         state.population.add(ind)
         cached = result.cached

@@ -76,6 +76,7 @@ def run_meta(config: RunConfig, problem: Problem, executor_info: dict[str, Any])
         "cpu_count": os.cpu_count(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "executor": executor_info,
+        "cost": {"model": config.cost, "table": None if config.cost_table is None else config.cost_table.to_dict()},
         "target": {
             "name": problem.target.name,
             "expr": problem.target.expr,

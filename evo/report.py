@@ -52,6 +52,9 @@ def _summary(reader: RunReader) -> dict[str, Any]:
     n_evals = max((_count(e.get("n_evals", 0)) for e in events), default=0)
     rates = [_num(e["evals_per_s"]) for e in progress if e.get("evals_per_s")]
     metric = "ulp" if config.mode == "float32" else "rel"
+    from evo.costmodel import program_costs, run_table
+
+    table = run_table(config)
     summary = {
         "run": str(reader.run_dir),
         "status": "finished" if end else ("stopped" if checkpoint else "incomplete"),
@@ -61,6 +64,8 @@ def _summary(reader: RunReader) -> dict[str, Any]:
         "domain": (reader.meta.get("target") or {}).get("domain", config.domain),
         "mode": config.mode,
         "metric": metric,
+        "cost_model": config.cost,
+        "anchor": (reader.meta.get("target") or {}).get("anchor"),
         "ops": list(config.ops),
         "max_ops": config.max_ops,
         "target_ulp": config.target_ulp,
@@ -79,6 +84,7 @@ def _summary(reader: RunReader) -> dict[str, Any]:
                 "final_points": None if e.get("final") is None else e["final"]["points"],
                 "mutation": e["mutation"],
                 "id": e["id"],
+                "cycles": program_costs(e["program"], table),
             }
             for e in front
         ],
@@ -155,11 +161,14 @@ def format_error(value: float | None, metric: str) -> str:
 
 def front_table(front: list[dict[str, Any]], metric: str) -> str:
     unit = "ULP" if metric == "ulp" else "relative error"
-    lines = [f"{'cost':>5} {'ops':>4} {'search':>12} {'select':>12} {'final':>12} {'final/search':>12}  hash          ({unit})"]
+    lines = [f"{'cost':>5} {'ops':>4} {'lat':>6} {'thr':>6} {'search':>12} {'select':>12} {'final':>12} {'final/search':>12}"
+             f"  hash          ({unit})"]
     for e in front:
         ratio = gap_ratio(e)
+        cycles = e.get("cycles") or {}
+        lat, thr = (f"{cycles[k]:>6.1f}" if cycles.get(k) is not None else f"{'-':>6}" for k in ("latency", "throughput"))
         lines.append(
-            f"{e['cost']:>5g} {e['ops']:>4d} {format_error(e['search'], metric):>12} "
+            f"{e['cost']:>5g} {e['ops']:>4d} {lat} {thr} {format_error(e['search'], metric):>12} "
             f"{format_error(e['select'], metric):>12} {format_error(e['final'], metric):>12} "
             f"{'-' if ratio is None else f'{ratio:.3f}':>12}  {e['hash'][:12]}"
         )
@@ -251,10 +260,17 @@ def plot_run(summary: dict[str, Any], out_dir: str | Path) -> list[Path]:
         pts = [(e["cost"], e[key]) for e in summary["front"] if e[key] is not None and e[key] > 0]
         if pts:
             ax.plot(*zip(*pts, strict=True), marker=marker, linestyle="-" if key == "select" else "", label=key)
+    from evo.costmodel import anchor_points
+    from evo.runlog import RunReader as _Reader
+
+    anchors = [(c, e) for c, e, _ in anchor_points(_Reader(summary["run"]).config, summary.get("anchor")) if e > 0]
+    if anchors:
+        ax.plot(*zip(*anchors, strict=True), marker="x", linestyle="", color="grey", label="classical (final)")
     if summary["metric"] == "ulp":
         ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
     ax.set_yscale("log")
-    ax.set_xlabel("cost (weighted ops)")
+    ax.set_xlabel({"latency": "latency (cycles per call)", "throughput": "throughput (cycles per element)"}.get(
+        summary.get("cost_model"), "cost (weighted ops)"))
     ax.set_ylabel(unit)
     ax.set_title(f"front: {summary['target']} ({summary['mode']})")
     ax.legend()
