@@ -156,7 +156,7 @@ def _cmd_evolve(args: argparse.Namespace) -> int:
     with ConsoleProgress(quiet=args.quiet) as progress:
         result = evolve(config, on_progress=progress, on_start=started)
     _print_result(result, "ulp" if config.mode == "float32" else "rel")
-    return 0
+    return _exit_code(result)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -170,7 +170,15 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     with ConsoleProgress(quiet=args.quiet) as progress:
         result = resume(args.run, max_evals=args.max_evals, max_seconds=args.max_seconds, on_progress=progress, **overrides)
     _print_result(result, "ulp" if result.config.mode == "float32" else "rel")
-    return 0
+    return _exit_code(result)
+
+
+def _exit_code(result) -> int:
+    """130 for an interrupted run (as for any Ctrl-C), which ``evo resume`` continues."""
+    if result.reason != "interrupted":
+        return 0
+    print(f"interrupted: evo resume {result.run_dir} continues the run (and its sign-off)", file=sys.stderr)
+    return 130
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from evo.objective import Objective
 from evo.population import Individual
 from targets.scoring import Score
 
@@ -104,14 +105,8 @@ class ParetoFront:
         return ParetoFront(tuple(_non_dominated(entries)))
 
     def best(self, target_error: float | None = None) -> FrontEntry | None:
-        """Lowest error (ties: cheaper); with a target, the cheapest entry within it if any."""
-        if not self.entries:
-            return None
-        if target_error is not None:
-            within = [e for e in self.entries if e.error <= target_error]
-            if within:
-                return min(within, key=lambda e: (e.cost, e.error))
-        return min(self.entries, key=lambda e: (e.error, e.cost))
+        """The best entry by the objective with ``target_error`` (see ``Objective.best_entry``)."""
+        return Objective(target_error).best_entry(self.entries)
 
     def to_list(self) -> list[dict[str, Any]]:
         return [e.to_dict() for e in self.entries]

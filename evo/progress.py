@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from typing import Any
 
-
-def _fmt_error(value: float | None, metric: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if metric == "rel":
-        return f"{value:.3g} rel"
-    return f"{value:.4g} ULP"
+from evo.setting import setting_of_metric
 
 
 class ConsoleProgress:
-    """Callable progress sink for ``Engine(on_progress=...)``; rate-limited, cheap when idle."""
+    """Callable progress sink for the recorder's ``on_progress``; rate-limited, cheap when idle."""
 
     def __init__(self, quiet: bool = False, stream=None) -> None:
         self.stream = sys.stdout if stream is None else stream
@@ -65,7 +58,7 @@ class ConsoleProgress:
             self._rate = (snap["n_evals"] - mark_n) / (now - mark_time)
         self._mark = (now, snap["n_evals"])
         self._last = now
-        best = _fmt_error(snap["best_err"], snap["metric"])
+        best = setting_of_metric(snap["metric"]).format(snap["best_err"])
         if self._progress is not None:
             total = snap["max_evals"]
             if total is None and snap["max_seconds"]:

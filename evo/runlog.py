@@ -26,6 +26,7 @@ from typing import Any
 
 from evo.config import RunConfig, from_mapping
 from evo.errors import RunError, UsageError
+from evo.events import NONDETERMINISTIC_FIELDS  # one list, declared with the event kinds
 
 SCHEMA_VERSION = 1
 CONFIG, META, EVENTS, CHECKPOINT, FRONT, LOG = (
@@ -35,10 +36,6 @@ CONFIG, META, EVENTS, CHECKPOINT, FRONT, LOG = (
     "checkpoint.json",
     "front.json",
     "run.log",
-)
-NONDETERMINISTIC_FIELDS = frozenset(
-    {"t", "wall", "elapsed", "evals_per_s", "eval_ms", "driver_ms", "fit_ms", "signoff_s", "cached", "cache_hits",
-     "worker", "host", "pid", "workers_lost", "in_flight"}
 )
 
 
