@@ -49,7 +49,14 @@ def _run_to_end(engine, recorder, run_dir: Path, config: RunConfig) -> RunResult
     finally:
         recorder.close()
     front = engine.state.front
-    return RunResult(run_dir, config, reason, engine.state.n_evals, front, Objective(config.target_ulp).best_entry(front.entries))
+    return RunResult(
+        run_dir,
+        config,
+        reason,
+        engine.state.n_evals,
+        front,
+        Objective(config.target_ulp).best_entry(front.entries),
+    )
 
 
 def evolve(
@@ -86,11 +93,20 @@ def evolve(
             on_start(run_dir, config)
         recorder = make_recorder(config, writer, on_progress)
         engine = build_engine(config, problem, executor, initial_state(config, problem), recorder)
-        recorder.write([Start(
-            seed=config.seed, target=problem.target.name, expr=problem.target.expr,
-            domain=problem.target.domain_text(config.dtype), mode=config.mode,
-            search=problem.search.label, select=problem.select.label, **executor.describe(),
-        )])
+        recorder.write(
+            [
+                Start(
+                    seed=config.seed,
+                    target=problem.target.name,
+                    expr=problem.target.expr,
+                    domain=problem.target.domain_text(config.dtype),
+                    mode=config.mode,
+                    search=problem.search.label,
+                    select=problem.select.label,
+                    **executor.describe(),
+                )
+            ]
+        )
         recorder.log(f"start: seed {config.seed}, target {problem.target.name}, run {run_dir}")
         return _run_to_end(engine, recorder, Path(run_dir), config)
     finally:
@@ -99,15 +115,23 @@ def evolve(
 
 
 RESUMABLE_CHANGES = frozenset(
-    {"backend", "workers", "ray_address", "in_flight_per_worker", "checkpoint_every", "progress_every", "signoff"}
+    {
+        "backend",
+        "workers",
+        "ray_address",
+        "in_flight_per_worker",
+        "checkpoint_every",
+        "progress_every",
+        "signoff",
+    }
 )
 
 
 def _unfinished(reader: RunReader) -> bool:
     """The run was interrupted or killed: resuming finishes it even without a new budget."""
     last = None
-    for last in reader.events():
-        pass
+    for event in reader.events():
+        last = event
     return last is None or last.get("kind") != "end" or last.get("reason") == "interrupted"
 
 
@@ -134,7 +158,8 @@ def resume(
         raise RunError(f"{run_dir} has no checkpoint to resume from (it was stopped before the first one)")
     unknown = set(overrides) - RESUMABLE_CHANGES
     if unknown:
-        raise UsageError(f"cannot change {', '.join(sorted(unknown))} when resuming (only {', '.join(sorted(RESUMABLE_CHANGES))})")
+        allowed = ", ".join(sorted(RESUMABLE_CHANGES))
+        raise UsageError(f"cannot change {', '.join(sorted(unknown))} when resuming (only {allowed})")
     changes: dict[str, Any] = dict(overrides)
     if max_evals is not None:
         changes["max_evals"] = max_evals
@@ -160,8 +185,16 @@ def resume(
         writer = RunWriter.reopen(Path(run_dir), checkpoint)
         recorder = make_recorder(config, writer, on_progress)
         engine = build_engine(config, problem, executor, state, recorder)
-        recorder.write([Resume(state.n_evals, max_evals=config.max_evals, max_seconds=config.max_seconds,
-                               **executor.describe())])
+        recorder.write(
+            [
+                Resume(
+                    state.n_evals,
+                    max_evals=config.max_evals,
+                    max_seconds=config.max_seconds,
+                    **executor.describe(),
+                )
+            ]
+        )
         recorder.log(f"resume at {state.n_evals} evaluations")
         return _run_to_end(engine, recorder, Path(run_dir), config)
     finally:
@@ -169,7 +202,9 @@ def resume(
             executor.close()
 
 
-def score(program: Program, target: Target | str, points: str = "final", mode: str = "float32", seed: int = 0) -> Score:
+def score(
+    program: Program, target: Target | str, points: str = "final", mode: str = "float32", seed: int = 0
+) -> Score:
     """Score any program on a target's search, select or final set."""
     target = get_target(target) if isinstance(target, str) else target
     data = build_dataset(target, points, setting_for(mode).dtype, seed)

@@ -14,11 +14,11 @@ from evo.fit import FitSettings
 from evo.front import ParetoFront
 from evo.mutate import SearchSpace
 from evo.objective import Objective
-from evo.policies import Certifier, HardPointMiner, SelectGate, StagnationRestart
+from evo.policies import Certifier, HardPointMiner, SearchRules, SelectGate, StagnationRestart
 from evo.population import Population
 from evo.problem import Problem
 from evo.recorder import Recorder
-from evo.search import Search, SearchRules
+from evo.search import Search
 from evo.setting import setting_for
 from evo.state import SearchState, driver_rng
 from primitives.program import Program
@@ -32,7 +32,9 @@ def fit_settings(config: RunConfig) -> FitSettings:
 
 def evaluator_spec(config: RunConfig) -> EvaluatorSpec:
     """What every worker is built from (frozen and picklable: workers never see the config)."""
-    space = SearchSpace(config.ops, config.max_ops, config.mutation_weights, config.dtype, config.mutation_retries)
+    space = SearchSpace(
+        config.ops, config.max_ops, config.mutation_weights, config.dtype, config.mutation_retries
+    )
     return EvaluatorSpec(fit_settings(config), config.fit, space, config.seed, config.cache_size)
 
 
@@ -41,7 +43,9 @@ def make_executor(config: RunConfig, problem: Problem) -> Executor:
     if config.backend == "ray":
         from evo.ray_executor import RayExecutor, RayOptions
 
-        options = RayOptions(config.ray_address, config.workers, config.in_flight_per_worker, config.ray_batch)
+        options = RayOptions(
+            config.ray_address, config.workers, config.in_flight_per_worker, config.ray_batch
+        )
         return RayExecutor(evaluator_spec(config), problem.search, options)
     return SerialExecutor(evaluator_spec(config), problem.search)
 
@@ -68,8 +72,12 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
 
 
 def initial_state(config: RunConfig, problem: Problem) -> SearchState:
-    return SearchState(Population(config.population_size), ParetoFront(), driver_rng(config.seed),
-                       pending_seeds=population_seeds(config, problem))
+    return SearchState(
+        Population(config.population_size),
+        ParetoFront(),
+        driver_rng(config.seed),
+        pending_seeds=population_seeds(config, problem),
+    )
 
 
 def _widened(program: Program) -> Program:
@@ -105,7 +113,9 @@ def search_rules(config: RunConfig, problem: Problem) -> SearchRules:
         costs=tuple(config.costs.items()),
         objective=objective,
         gate=SelectGate(lambda program: select_scorer(program, problem.select)),
-        miner=HardPointMiner(config.mine_every, config.mine_points, config.mine_below, config.max_hard_points),
+        miner=HardPointMiner(
+            config.mine_every, config.mine_points, config.mine_below, config.max_hard_points
+        ),
         restart=StagnationRestart(config.restart_after, objective),
         certifier=Certifier(config.target_ulp, config.signoff),
         restart_seeds=tuple(population_seeds(config, problem)),
@@ -122,14 +132,23 @@ def build_search(config: RunConfig, problem: Problem, state: SearchState, execut
     return Search(search_rules(config, problem), state, search_set, _Scorer(config))
 
 
-def build_engine(config: RunConfig, problem: Problem, executor: Executor, state: SearchState,
-                 recorder: Recorder) -> Engine:
+def build_engine(
+    config: RunConfig, problem: Problem, executor: Executor, state: SearchState, recorder: Recorder
+) -> Engine:
     setting = setting_for(config.mode)
     final = FinalSet(problem.final, setting, problem.target.fast_ref is not None, problem.select)
     budget = Budget(config.max_evals, config.max_seconds, config.stop_when_certified)
-    return Engine(build_search(config, problem, state, executor), executor, recorder, budget, final, config.sync_batch)
+    return Engine(
+        build_search(config, problem, state, executor), executor, recorder, budget, final, config.sync_batch
+    )
 
 
 def make_recorder(config: RunConfig, writer, on_progress=None) -> Recorder:
-    return Recorder(writer, setting_for(config.mode), config.checkpoint_every, config.progress_every, on_progress,
-                    (config.max_evals, config.max_seconds))
+    return Recorder(
+        writer,
+        setting_for(config.mode),
+        config.checkpoint_every,
+        config.progress_every,
+        on_progress,
+        (config.max_evals, config.max_seconds),
+    )

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from evo.evaluate import EvalResult, Lost
-from evo.events import End, Front, Harden
+from evo.events import End, Front, Harden, summary_of
 from evo.executors import Executor
 from evo.recorder import Recorder
-from evo.search import Search, summary_of
+from evo.search import Search
 from evo.setting import Setting
 from targets.dataset import Dataset, Sweep, with_extra_points
 from targets.scoring import score
@@ -52,8 +52,13 @@ class Budget:
 class FinalSet:
     """The final set (built on first use: it can be large) and where hard points are mined."""
 
-    def __init__(self, build: Callable[[], Dataset | Sweep], setting: Setting, has_fast_reference: bool,
-                 select: Dataset) -> None:
+    def __init__(
+        self,
+        build: Callable[[], Dataset | Sweep],
+        setting: Setting,
+        has_fast_reference: bool,
+        select: Dataset,
+    ) -> None:
         self._build = build
         self._data: Dataset | Sweep | None = None
         self.setting = setting
@@ -77,8 +82,15 @@ class FinalSet:
 class Engine:
     """Runs one search segment until a budget is spent or a stop is requested."""
 
-    def __init__(self, search: Search, executor: Executor, recorder: Recorder, budget: Budget, final: FinalSet,
-                 sync_batch: int = 0) -> None:
+    def __init__(
+        self,
+        search: Search,
+        executor: Executor,
+        recorder: Recorder,
+        budget: Budget,
+        final: FinalSet,
+        sync_batch: int = 0,
+    ) -> None:
         self.search = search
         self.executor = executor
         self.recorder = recorder
@@ -172,7 +184,9 @@ class Engine:
         self.recorder.after_tell(self.state)
 
     def _notices(self) -> None:
-        self.recorder.write([kind(self.state.n_evals, **fields) for kind, fields in self.executor.take_notices()])
+        self.recorder.write(
+            [kind(self.state.n_evals, **fields) for kind, fields in self.executor.take_notices()]
+        )
 
     # ------------------------------------------------------------------ sweeps
     def _mine(self) -> None:
@@ -191,10 +205,19 @@ class Engine:
         grown = with_extra_points(search.search_set, np.array(fresh))
         search.use_search(grown, fresh)
         self.executor.update_search(grown)
-        self.recorder.write([Harden(
-            state.n_evals, added=len(fresh), hard_points=len(state.hard_points), source=source.canonical_hash(),
-            worst_err=worst, search=grown.label, best_err=None if state.best is None else state.best.score.max_err,
-        )])
+        self.recorder.write(
+            [
+                Harden(
+                    state.n_evals,
+                    added=len(fresh),
+                    hard_points=len(state.hard_points),
+                    source=source.canonical_hash(),
+                    worst_err=worst,
+                    search=grown.label,
+                    best_err=None if state.best is None else state.best.score.max_err,
+                )
+            ]
+        )
 
     def _certify(self) -> None:
         for program_hash in self.search.due_signoffs():
@@ -208,8 +231,9 @@ class Engine:
         with self._interruptible():
             data = self.final.data()
             final = score(entry.individual.program, data)
-        self.recorder.write(self.search.record_final(program_hash, final, data, during_search,
-                                                     time.monotonic() - started))
+        deviation = data.reference_deviation if isinstance(data, Sweep) else None
+        seconds = round(time.monotonic() - started, 3)
+        self.recorder.write(self.search.record_final(program_hash, final, during_search, deviation, seconds))
         self.recorder.flush_front(self.state)
 
     @contextmanager
@@ -241,14 +265,30 @@ class Engine:
     def _end(self, reason: str, message: str | None = None) -> str:
         state, objective = self.state, self.search.rules.objective
         best = objective.best_entry(state.front.entries)
-        self.recorder.end(End(
-            reason=reason, n_evals=state.n_evals,
-            best=None if best is None else {**summary_of(best.individual), "select_err": best.select.max_err,
-                                            "final_err": None if best.final is None else best.final.max_err},
-            front=[[e.cost, e.select.max_err, None if e.final is None else e.final.max_err,
-                    e.individual.program.canonical_hash()] for e in state.front.entries],
-            message=message,
-        ), state)
+        self.recorder.end(
+            End(
+                reason=reason,
+                n_evals=state.n_evals,
+                best=None
+                if best is None
+                else {
+                    **summary_of(best.individual),
+                    "select_err": best.select.max_err,
+                    "final_err": None if best.final is None else best.final.max_err,
+                },
+                front=[
+                    [
+                        e.cost,
+                        e.select.max_err,
+                        None if e.final is None else e.final.max_err,
+                        e.individual.program.canonical_hash(),
+                    ]
+                    for e in state.front.entries
+                ],
+                message=message,
+            ),
+            state,
+        )
         return reason
 
 

@@ -208,10 +208,37 @@ class Export(Event):
     verified: list
 
 
+def summary_of(individual: Any) -> dict[str, Any]:
+    """The fields every event about one program carries (an ``Individual``)."""
+    program, score = individual.program, individual.score
+    return {
+        "id": individual.id,
+        "hash": program.canonical_hash(),
+        "cost": individual.cost,
+        "ops": program.op_count(),
+        "max_err": score.max_err,
+        "mean_err": score.mean_err,
+    }
+
+
 KINDS: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (Start, Resume, Improve, Front, Signoff, Harden, Restart, Progress, Eval, Checkpoint, WorkerLost,
-                JobDropped, End, Export)
+    for cls in (
+        Start,
+        Resume,
+        Improve,
+        Front,
+        Signoff,
+        Harden,
+        Restart,
+        Progress,
+        Eval,
+        Checkpoint,
+        WorkerLost,
+        JobDropped,
+        End,
+        Export,
+    )
 }
 ENVELOPE_NONDETERMINISTIC = frozenset({"t"})  # written by the run writer around every event
 NONDETERMINISTIC_FIELDS = ENVELOPE_NONDETERMINISTIC | frozenset(

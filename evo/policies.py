@@ -24,7 +24,9 @@ class SelectGate:
 
     select_score: Callable[[Program], Score]
 
-    def admit(self, front: ParetoFront, ind: Individual, finals: dict[str, Score]) -> tuple[ParetoFront, Score] | None:
+    def admit(
+        self, front: ParetoFront, ind: Individual, finals: dict[str, Score]
+    ) -> tuple[ParetoFront, Score] | None:
         """The new front and the child's select score if it entered, else None."""
         if not front.worth_checking(ind):
             return None
@@ -51,8 +53,9 @@ class HardPointMiner:
     def eligible(self, best: Individual | None, n_hard: int) -> bool:
         return best is not None and n_hard < self.max_points and best.score.max_err <= self.below
 
-    def mine(self, program: Program, data: Dataset | Sweep, search: Dataset, select: Dataset,
-             n_hard: int) -> tuple[list[float], float | None]:
+    def mine(
+        self, program: Program, data: Dataset | Sweep, search: Dataset, select: Dataset, n_hard: int
+    ) -> tuple[list[float], float | None]:
         """Fresh hard points (worst first, at most the room left) and the worst error seen."""
         xs, errors = worst_points(program, data, self.points)
         return self.fresh(xs, search, select, n_hard), float(errors[0]) if len(errors) else None
@@ -114,3 +117,18 @@ class Certifier:
     @staticmethod
     def stops(certified_cost: float) -> bool:
         return certified_cost < math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRules:
+    """What a search does, independent of where it runs: its tournament, costs, objective and policies."""
+
+    tournament_size: int
+    costs: tuple[tuple[str, float], ...]
+    objective: Objective
+    gate: SelectGate
+    miner: HardPointMiner
+    restart: StagnationRestart
+    certifier: Certifier
+    restart_seeds: tuple[Program, ...]
+    eval_every: int = 0  # report every eval_every-th evaluation as an event (0: none)

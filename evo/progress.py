@@ -64,12 +64,17 @@ class ConsoleProgress:
             if total is None and snap["max_seconds"]:
                 total = None
             self._progress.update(
-                self._task, completed=snap["n_evals"], total=total, rate=self._rate, best=best, front=snap["front_size"]
+                self._task,
+                completed=snap["n_evals"],
+                total=total,
+                rate=self._rate,
+                best=best,
+                front=snap["front_size"],
             )
         else:
             print(
-                f"  {snap['n_evals']:>9,d} evals  {self._rate:8,.0f}/s  best {best}  front {snap['front_size']}"
-                f"  {snap['elapsed']:7.0f} s",
+                f"  {snap['n_evals']:>9,d} evals  {self._rate:8,.0f}/s  best {best}"
+                f"  front {snap['front_size']}  {snap['elapsed']:7.0f} s",
                 file=self.stream,
                 flush=True,
             )

@@ -40,7 +40,9 @@ class _Worker:
 
         self.index = index
         self.evaluator = spec.build(search, worker=index)
-        self.evaluator.run(Job(-1, Program.identity(self.evaluator.search.dtype), mutate=False))  # warm up numba
+        self.evaluator.run(
+            Job(-1, Program.identity(self.evaluator.search.dtype), mutate=False)
+        )  # warm up numba
 
     def run(self, jobs: list[Job]) -> list[EvalResult]:
         return [self.evaluator.run(job) for job in jobs]
@@ -141,8 +143,12 @@ class RayExecutor:
                     continue
                 self._dispatch(pending.jobs, attempts=pending.attempts + 1)
                 if replaced:
-                    self._notices.append((WorkerLost, {"worker": pending.worker,
-                                                       "resubmitted": [j.child_id for j in pending.jobs]}))
+                    self._notices.append(
+                        (
+                            WorkerLost,
+                            {"worker": pending.worker, "resubmitted": [j.child_id for j in pending.jobs]},
+                        )
+                    )
         return self._ready.popleft()
 
     def _replace_worker(self, worker: int) -> bool:

@@ -26,9 +26,16 @@ SAFETY_SECONDS = 10.0
 class Recorder:
     """Writes one run segment (see the module docstring)."""
 
-    def __init__(self, writer: RunWriter, setting: Setting, checkpoint_every: int, progress_every: int,
-                 on_progress: Callable[[dict[str, Any]], None] | None = None,
-                 budget: tuple[int | None, float | None] = (None, None), safety_seconds: float = SAFETY_SECONDS) -> None:
+    def __init__(
+        self,
+        writer: RunWriter,
+        setting: Setting,
+        checkpoint_every: int,
+        progress_every: int,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        budget: tuple[int | None, float | None] = (None, None),
+        safety_seconds: float = SAFETY_SECONDS,
+    ) -> None:
         self.writer = writer
         self.setting = setting
         self.checkpoint_every = checkpoint_every
@@ -113,9 +120,13 @@ class Recorder:
     def snapshot(self, state: SearchState) -> dict[str, Any]:
         best = state.best
         return {
-            "n_evals": state.n_evals, "elapsed": self.elapsed,
-            "best_err": None if best is None else best.score.max_err, "best_cost": None if best is None else best.cost,
-            "front_size": len(state.front), "max_evals": self.budget[0], "max_seconds": self.budget[1],
+            "n_evals": state.n_evals,
+            "elapsed": self.elapsed,
+            "best_err": None if best is None else best.score.max_err,
+            "best_cost": None if best is None else best.cost,
+            "front_size": len(state.front),
+            "max_evals": self.budget[0],
+            "max_seconds": self.budget[1],
             "metric": self.setting.metric,
         }
 
@@ -130,30 +141,45 @@ class Recorder:
         errors = np.array([ind.score.max_err for ind in state.population], dtype=np.float64)
         finite = errors[np.isfinite(errors)]
         best = state.best
-        self.write([Progress(
-            n, best_err=None if best is None else best.score.max_err, best_cost=None if best is None else best.cost,
-            front_size=len(state.front), population_median_err=float(np.median(finite)) if finite.size else None,
-            population_finite=int(finite.size), front=[[e.cost, e.error] for e in state.front.entries],
-            evals_per_s=round(rate, 2), cache_hits=self.cache_hits,
-            eval_ms=round(self._eval_ms_total / self._evaluated, 4) if self._evaluated else None,
-            driver_ms=round(driver_ms, 4),
-        )])
-        self.writer.log(f"eval {n}: {rate:.0f} evals/s, best {self.setting.format(best and best.score.max_err, 6)}, "
-                        f"front {len(state.front)}")
+        self.write(
+            [
+                Progress(
+                    n,
+                    best_err=None if best is None else best.score.max_err,
+                    best_cost=None if best is None else best.cost,
+                    front_size=len(state.front),
+                    population_median_err=float(np.median(finite)) if finite.size else None,
+                    population_finite=int(finite.size),
+                    front=[[e.cost, e.error] for e in state.front.entries],
+                    evals_per_s=round(rate, 2),
+                    cache_hits=self.cache_hits,
+                    eval_ms=round(self._eval_ms_total / self._evaluated, 4) if self._evaluated else None,
+                    driver_ms=round(driver_ms, 4),
+                )
+            ]
+        )
+        self.writer.log(
+            f"eval {n}: {rate:.0f} evals/s, best {self.setting.format(best and best.score.max_err, 6)}, "
+            f"front {len(state.front)}"
+        )
 
 
 def _log_line(event: Event, setting: Setting) -> str | None:
     """The run.log line of an event (None: the event speaks for itself in events.jsonl)."""
     kind = event.kind
     if kind == "improve":
-        return f"eval {event.n_evals}: new best {setting.format(event.max_err, 6)} at cost {event.cost:g} ({event.mutation})"
+        best = setting.format(event.max_err, 6)
+        return f"eval {event.n_evals}: new best {best} at cost {event.cost:g} ({event.mutation})"
     if kind == "restart":
-        return f"eval {event.n_evals}: no progress for {event.stagnant_for} evaluations, restarting the population"
+        return f"eval {event.n_evals}: no progress for {event.stagnant_for} evaluations, restarting"
     if kind == "signoff":
-        return (f"signed off {event.hash[:10]} (cost {event.cost:g}): final "
-                f"{setting.format(event.final['max_err'], 6)} on {event.final['points']}")
+        return (
+            f"signed off {event.hash[:10]} (cost {event.cost:g}): final "
+            f"{setting.format(event.final['max_err'], 6)} on {event.final['points']}"
+        )
     if kind == "harden":
-        return f"eval {event.n_evals}: {event.added} hard points from {event.source[:10]} ({event.hard_points} in all)"
+        added, source = event.added, event.source[:10]
+        return f"eval {event.n_evals}: {added} hard points from {source} ({event.hard_points} in all)"
     if kind in ("worker_lost", "job_dropped"):
         return f"{kind}: {event.record()}"
     return None

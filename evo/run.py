@@ -54,7 +54,9 @@ class Run:
             if self.best is None:
                 raise RunError(f"{self.run_dir} has an empty front")
             return self.best
-        matches = [e for e in self.front.entries if e.individual.program.canonical_hash().startswith(reference)]
+        matches = [
+            e for e in self.front.entries if e.individual.program.canonical_hash().startswith(reference)
+        ]
         if len(matches) != 1:
             what = "no" if not matches else f"{len(matches)}"
             raise RunError(f"{what} front programs of {self.run_dir} match {reference!r}")

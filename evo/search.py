@@ -11,38 +11,16 @@ their results with ``record_final`` and ``use_search``. All the state is one ``S
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from evo.evaluate import EvalResult, Job
-from evo.events import Eval, Event, Front, Improve, Restart, Signoff
-from evo.objective import Objective
-from evo.policies import Certifier, HardPointMiner, SelectGate, StagnationRestart
+from evo.events import Eval, Event, Front, Improve, Restart, Signoff, summary_of
+from evo.policies import SearchRules
 from evo.population import Individual, Population
 from evo.state import SearchState
 from primitives.jsonform import to_dict as program_to_dict
-from primitives.program import Program
-from targets.dataset import Dataset, Sweep
+from targets.dataset import Dataset
 from targets.scoring import Score
-
-
-def summary_of(ind: Individual) -> dict:
-    return {"id": ind.id, "hash": ind.program.canonical_hash(), "cost": ind.cost, "ops": ind.program.op_count(),
-            "max_err": ind.score.max_err, "mean_err": ind.score.mean_err}
-
-
-@dataclass(frozen=True, slots=True)
-class SearchRules:
-    """What the search does, independent of where it runs."""
-
-    tournament_size: int
-    costs: tuple[tuple[str, float], ...]
-    objective: Objective
-    gate: SelectGate
-    miner: HardPointMiner
-    restart: StagnationRestart
-    certifier: Certifier
-    restart_seeds: tuple[Program, ...]
-    eval_every: int = 0  # report every eval_every-th evaluation as an event (0: none)
 
 
 class Search:
@@ -71,7 +49,8 @@ class Search:
         if state.pending_seeds:
             self._parents[child_id] = None
             return Job(child_id, state.pending_seeds.pop(0), mutate=False)
-        parent = state.population.tournament(self.rules.tournament_size, state.rng, self.rules.objective.target_error)
+        rules = self.rules
+        parent = state.population.tournament(rules.tournament_size, state.rng, rules.objective.target_error)
         self._parents[child_id] = parent.id
         return Job(child_id, parent.program, mutate=True)
 
@@ -81,6 +60,7 @@ class Search:
 
     def forget_all(self) -> None:
         self._parents.clear()
+
     def tell(self, result: EvalResult) -> list[Event]:
         """File one result (in the order results are handed over); returns what happened."""
         state, rules = self.state, self.rules
@@ -89,24 +69,22 @@ class Search:
         if result.search_digest != self.search_set.digest:
             # scored on a search set that has since grown (hard points): re-score here, it is cheap
             child_score = self._score(result.program, self.search_set)
-        ind = Individual(result.child_id, result.program, child_score, result.program.cost(self._costs), parent,
-                         result.mutation)
+        cost = result.program.cost(self._costs)
+        ind = Individual(result.child_id, result.program, child_score, cost, parent, result.mutation)
         state.n_evals += 1
         state.population.add(ind)
-        n, events = state.n_evals, []
+        n, events, made = state.n_evals, [], {"parent": parent, "mutation": ind.mutation}
         if rules.eval_every and n % rules.eval_every == 0:
-            events.append(Eval(n, parent=parent, mutation=ind.mutation, **summary_of(ind), fit_evals=result.fit_evals,
+            events.append(Eval(n, **made, **summary_of(ind), fit_evals=result.fit_evals,
                                eval_ms=round(result.eval_ms, 3), cached=result.cached, worker=result.worker))
         if rules.objective.better(ind, state.best):
             state.best = ind
-            events.append(Improve(n, parent=parent, mutation=ind.mutation, **summary_of(ind),
-                                  program=program_to_dict(ind.program)))
+            events.append(Improve(n, **made, **summary_of(ind), program=program_to_dict(ind.program)))
         admitted = rules.gate.admit(state.front, ind, state.finals)
         if admitted is not None:
             state.front, select = admitted
-            events.append(Front(n, **summary_of(ind), select_err=select.max_err, program=program_to_dict(ind.program),
-                                front=[[e.cost, e.select.max_err, e.individual.program.canonical_hash()]
-                                       for e in state.front.entries]))
+            events.append(Front(n, **summary_of(ind), select_err=select.max_err,
+                                program=program_to_dict(ind.program), front=state.front.summary()))
         events.extend(self._track_stagnation(ind))
         return events
 
@@ -133,9 +111,11 @@ class Search:
                 if e.final is None and certifier.during_search(e.select, e.cost, state.certified_cost)]
 
     def entry(self, program_hash: str):
-        return next((e for e in self.state.front.entries if e.individual.program.canonical_hash() == program_hash), None)
-    def record_final(self, program_hash: str, final: Score, data: Dataset | Sweep, during_search: bool,
-                     seconds: float | None = None) -> list[Event]:
+        entries = self.state.front.entries
+        return next((e for e in entries if e.individual.program.canonical_hash() == program_hash), None)
+
+    def record_final(self, program_hash: str, final: Score, during_search: bool,
+                     reference_deviation: float | None = None, seconds: float | None = None) -> list[Event]:
         """A front program's final-set score: remembered, written into the front, maybe certified."""
         state, entry = self.state, self.entry(program_hash)
         if entry is None:
@@ -145,10 +125,9 @@ class Search:
         certified = self.rules.certifier.certified(final)
         if certified:
             state.certified_cost = min(state.certified_cost, entry.cost)
-        deviation = data.reference_deviation if isinstance(data, Sweep) else None
         return [Signoff(state.n_evals, **summary_of(entry.individual), select_err=entry.select.max_err,
                         final=final.to_dict(), certified=certified, during_search=during_search,
-                        reference_deviation=deviation, signoff_s=None if seconds is None else round(seconds, 3))]
+                        reference_deviation=reference_deviation, signoff_s=seconds)]
 
     def use_search(self, search_set: Dataset, added: list[float]) -> None:
         """Switch to a grown search set (hard points): the population and the best are re-scored."""

@@ -68,8 +68,10 @@ def test_best_entry():
 
 
 @settings(deadline=None, max_examples=60)
-@given(st.lists(st.tuples(st.integers(1, 12), st.floats(0.01, 1e4)), min_size=1, max_size=8),
-       st.one_of(st.none(), st.floats(0.01, 1e4)))
+@given(
+    st.lists(st.tuples(st.integers(1, 12), st.floats(0.01, 1e4)), min_size=1, max_size=8),
+    st.one_of(st.none(), st.floats(0.01, 1e4)),
+)
 def test_front_best_is_the_objective(points, target):
     front = _front(points)
     best = front.best(target)

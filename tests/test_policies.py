@@ -20,8 +20,16 @@ from targets.dataset import build_dataset
 from targets.registry import get_target
 from targets.scoring import Score
 
-SMALL = dict(target="exp2", domain="1,1.001", population_size=20, tournament_size=4, search_points=512,
-             select_points=2048, signoff="none", data_seed=0)
+SMALL = dict(
+    target="exp2",
+    domain="1,1.001",
+    population_size=20,
+    tournament_size=4,
+    search_points=512,
+    select_points=2048,
+    signoff="none",
+    data_seed=0,
+)
 
 
 def score(err: float, label: str = "search") -> Score:
@@ -42,8 +50,11 @@ def test_select_gate_rescores_on_the_select_set_and_only_then_admits():
         return score(select_errors[program.canonical_hash()], "select")
 
     a, b, c = ind(0, 3, 10.0), ind(1, 5, 1.0), ind(2, 5, 2.0)
-    select_errors = {a.program.canonical_hash(): 12.0, b.program.canonical_hash(): 50.0,
-                     c.program.canonical_hash(): 3.0}
+    select_errors = {
+        a.program.canonical_hash(): 12.0,
+        b.program.canonical_hash(): 50.0,
+        c.program.canonical_hash(): 3.0,
+    }
     gate = SelectGate(select_score)
     front, sel = gate.admit(ParetoFront(), a, {})
     assert [e.individual for e in front.entries] == [a] and sel.max_err == 12.0
@@ -95,8 +106,9 @@ def test_miner_cadence_and_eligibility():
 def test_a_mined_point_is_never_a_select_point_in_a_run(tmp_path):
     # [1, 1.001] has 8390 float32 values and the select set takes 2048 of them: the worst points
     # of a program often fall on select points, which must stay unseen by the search.
-    result = evolve(SMALL, seed=2, max_evals=600, mine_every=100, mine_below=1e9, restart_after=0,
-                    runs_dir=str(tmp_path))
+    result = evolve(
+        SMALL, seed=2, max_evals=600, mine_every=100, mine_below=1e9, restart_after=0, runs_dir=str(tmp_path)
+    )
     checkpoint = json.loads((result.run_dir / "checkpoint.json").read_text())
     from primitives.floatbits import get_format, parse_hex
 
@@ -121,7 +133,9 @@ def test_stagnation_restart():
 
 # ----------------------------------------------------------------------------- certifier
 def _entry(id, cost, select_err, final=None):
-    return FrontEntry(ind(id, cost, select_err), score(select_err, "select"), None if final is None else score(final))
+    return FrontEntry(
+        ind(id, cost, select_err), score(select_err, "select"), None if final is None else score(final)
+    )
 
 
 def test_certifier_during_search_and_at_the_end():

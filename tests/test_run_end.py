@@ -17,8 +17,17 @@ from evo.cli import main
 from evo.errors import UsageError
 from evo.runlog import RunReader
 
-SMALL = dict(target="exp2", domain="1,1.001", population_size=20, tournament_size=4, search_points=512,
-             select_points=2048, data_seed=0, checkpoint_every=200, mine_every=0)
+SMALL = dict(
+    target="exp2",
+    domain="1,1.001",
+    population_size=20,
+    tournament_size=4,
+    search_points=512,
+    select_points=2048,
+    data_seed=0,
+    checkpoint_every=200,
+    mine_every=0,
+)
 MAX_EVALS = 800
 
 
@@ -44,9 +53,24 @@ def _checkpoint(runs: Path) -> tuple[Path, dict] | None:
 def _interrupt(runs: Path, seed: int, moment: str) -> Path:
     """Run ``evo evolve`` in a subprocess and Ctrl-C it at ``moment``: ``search`` (after the first
     checkpoint) or ``signoff`` (after the checkpoint written before the sign-off)."""
-    argv = [*_command(), "evolve", "--target", "exp2", "--domain", "1,1.001", "--max-evals", str(MAX_EVALS),
-            "--seed", str(seed), "--runs-dir", str(runs), "--signoff", "front", "--quiet",
-            *[a for k, v in SMALL.items() if k not in ("target", "domain") for a in ("--set", f"{k}={v}")]]
+    argv = [
+        *_command(),
+        "evolve",
+        "--target",
+        "exp2",
+        "--domain",
+        "1,1.001",
+        "--max-evals",
+        str(MAX_EVALS),
+        "--seed",
+        str(seed),
+        "--runs-dir",
+        str(runs),
+        "--signoff",
+        "front",
+        "--quiet",
+        *[a for k, v in SMALL.items() if k not in ("target", "domain") for a in ("--set", f"{k}={v}")],
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 180
@@ -74,8 +98,9 @@ def _interrupt(runs: Path, seed: int, moment: str) -> Path:
     if moment == "search":
         assert end["n_evals"] < MAX_EVALS
     else:
-        assert end["n_evals"] == MAX_EVALS and not any(e["final"] for e in json.loads(
-            (run_dir / "front.json").read_text())["front"][-1:])
+        assert end["n_evals"] == MAX_EVALS and not any(
+            e["final"] for e in json.loads((run_dir / "front.json").read_text())["front"][-1:]
+        )
     return run_dir
 
 
@@ -108,11 +133,26 @@ def test_resume_max_seconds_extends_a_run_that_ended_by_evaluations(tmp_path, ca
 def test_signoff_none_is_honoured_in_real_mode(tmp_path):
     # a relative error of 1 certifies f(x) = x at once; with signoff none nothing is swept
     small = dict(SMALL, search_points=128, select_points=256)
-    result = evolve(small, mode="real", ops=("add", "sub", "mul", "div"), target_ulp=1.0, seed=1, max_evals=100,
-                    signoff="none", runs_dir=str(tmp_path))
+    result = evolve(
+        small,
+        mode="real",
+        ops=("add", "sub", "mul", "div"),
+        target_ulp=1.0,
+        seed=1,
+        max_evals=100,
+        signoff="none",
+        runs_dir=str(tmp_path),
+    )
     kinds = {e["kind"] for e in _events(result.run_dir)}
     assert "signoff" not in kinds and "end" in kinds
     assert all(e.final is None for e in result.front.entries)
     with pytest.raises(UsageError, match="sign-offs"):
-        evolve(SMALL, target_ulp=1.0, stop_when_certified=True, signoff="none", max_evals=10, seed=1,
-               runs_dir=str(tmp_path))
+        evolve(
+            SMALL,
+            target_ulp=1.0,
+            stop_when_certified=True,
+            signoff="none",
+            max_evals=10,
+            seed=1,
+            runs_dir=str(tmp_path),
+        )

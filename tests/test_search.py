@@ -15,14 +15,14 @@ from evo.evaluate import EvalResult
 from evo.events import KINDS, NONDETERMINISTIC_FIELDS
 from evo.front import ParetoFront
 from evo.objective import Objective
-from evo.policies import Certifier, HardPointMiner, SelectGate, StagnationRestart
+from evo.policies import Certifier, HardPointMiner, SearchRules, SelectGate, StagnationRestart
 from evo.population import Population
 from evo.recorder import Recorder
 from evo.runlog import dumps
-from evo.search import Search, SearchRules
+from evo.search import Search
 from evo.setting import FLOAT32
 from evo.state import SearchState, driver_rng
-from primitives.program import X, Program, Ref, const_of, instr, make_program
+from primitives.program import Program, Ref, X, const_of, instr, make_program
 from targets.dataset import build_dataset
 from targets.registry import get_target
 from targets.scoring import Score
@@ -119,10 +119,14 @@ class MemoryWriter:
 def rules(target=None, signoff="none", restart_after=0, eval_every=0) -> SearchRules:
     objective = Objective(target)
     return SearchRules(
-        tournament_size=3, costs=(("add", 1.0),), objective=objective,
+        tournament_size=3,
+        costs=(("add", 1.0),),
+        objective=objective,
         gate=SelectGate(lambda p: fake_score(_err_of(p) * 1.1, "select (fake)")),
-        miner=HardPointMiner(0, 32, 64.0, 0), restart=StagnationRestart(restart_after, objective),
-        certifier=Certifier(target, signoff), restart_seeds=(Program.identity(),) * POPULATION,
+        miner=HardPointMiner(0, 32, 64.0, 0),
+        restart=StagnationRestart(restart_after, objective),
+        certifier=Certifier(target, signoff),
+        restart_seeds=(Program.identity(),) * POPULATION,
         eval_every=eval_every,
     )
 
@@ -132,12 +136,18 @@ def _err_of(program: Program) -> float:
 
 
 def fresh_state(seed: int = 1) -> SearchState:
-    return SearchState(Population(POPULATION), ParetoFront(), driver_rng(seed),
-                       pending_seeds=[Program.identity()] * POPULATION)
+    return SearchState(
+        Population(POPULATION),
+        ParetoFront(),
+        driver_rng(seed),
+        pending_seeds=[Program.identity()] * POPULATION,
+    )
 
 
 def new_search(state: SearchState, **kw) -> Search:
-    return Search(rules(**kw), state, SEARCH_SET, score=lambda program, data: pytest.fail("no re-scoring expected"))
+    return Search(
+        rules(**kw), state, SEARCH_SET, score=lambda program, data: pytest.fail("no re-scoring expected")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -145,9 +155,17 @@ def final_data():
     return build_dataset(get_target("exp2", "1,1.001"), "search", "float32", 0, 64)
 
 
-def engine_for(search, writer, final, max_evals=300, executor=None, safety_seconds=1e9, sync_batch=0) -> Engine:
-    recorder = Recorder(writer, FLOAT32, checkpoint_every=100, progress_every=50, budget=(max_evals, None),
-                        safety_seconds=safety_seconds)
+def engine_for(
+    search, writer, final, max_evals=300, executor=None, safety_seconds=1e9, sync_batch=0
+) -> Engine:
+    recorder = Recorder(
+        writer,
+        FLOAT32,
+        checkpoint_every=100,
+        progress_every=50,
+        budget=(max_evals, None),
+        safety_seconds=safety_seconds,
+    )
     final_set = final if isinstance(final, FinalSet) else FinalSet(lambda: final, FLOAT32, False, None)
     return Engine(search, executor or FakeExecutor(), recorder, Budget(max_evals), final_set, sync_batch)
 
@@ -198,7 +216,7 @@ def test_record_final_certifies_and_due_signoffs_are_derived_from_the_state():
     assert [e.kind for e in events] == ["improve", "front"]
     due = search.due_signoffs()
     assert len(due) == 1  # within the (huge) target on the select set, nothing certified yet
-    signoff = search.record_final(due[0], fake_score(5.0, "final"), None, during_search=True)
+    signoff = search.record_final(due[0], fake_score(5.0, "final"), during_search=True)
     assert signoff[0].certified and search.state.certified_cost == 0.0
     assert search.due_signoffs() == []
     assert search.state.finals[due[0]].max_err == 5.0
@@ -258,7 +276,9 @@ def test_an_interrupted_signoff_resumes_to_the_uninterrupted_front(final_data, a
     assert len(signoffs) >= 2
 
     part = MemoryWriter()
-    engine = engine_for(new_search(fresh_state(), signoff="front"), part, InterruptingFinalSet(final_data, at))
+    engine = engine_for(
+        new_search(fresh_state(), signoff="front"), part, InterruptingFinalSet(final_data, at)
+    )
     assert engine.run() == "interrupted"
     assert part.events[-1]["kind"] == "end" and part.events[-1]["reason"] == "interrupted"
     assert len([e for e in part.events if e["kind"] == "signoff"]) == at - 1
@@ -277,7 +297,9 @@ def test_a_bad_reference_at_signoff_ends_the_run_with_a_message(final_data):
         raise TargetError("1/(x - 1.00048828125) has a pole at x = 0x1.002p+0")
 
     writer = MemoryWriter()
-    engine = engine_for(new_search(fresh_state(), signoff="front"), writer, FinalSet(broken, FLOAT32, False, None))
+    engine = engine_for(
+        new_search(fresh_state(), signoff="front"), writer, FinalSet(broken, FLOAT32, False, None)
+    )
     with pytest.raises(TargetError, match="pole"):
         engine.run()
     end = writer.events[-1]
@@ -296,6 +318,8 @@ def test_time_checkpoints_protect_slow_runs_without_changing_the_events(final_da
 def test_sync_batches_equal_whatever_the_capacity(final_data):
     a, b = MemoryWriter(), MemoryWriter()
     engine_for(new_search(fresh_state()), a, final_data, sync_batch=4).run()
-    engine_for(new_search(fresh_state()), b, final_data, sync_batch=4, executor=FakeExecutor(capacity=8)).run()
+    engine_for(
+        new_search(fresh_state()), b, final_data, sync_batch=4, executor=FakeExecutor(capacity=8)
+    ).run()
     assert stripped(a.events) == stripped(b.events)
     assert a.events[-1]["n_evals"] == 300 and not math.isnan(a.events[-1]["best"]["max_err"])
