@@ -118,7 +118,10 @@ class Engine:
             try:
                 try:
                     self._certify()  # a resumed run redoes a sign-off an interrupt cut short
-                    self._run_batches() if self.sync_batch else self._run_steady()
+                    if self.sync_batch:
+                        self._run_batches()
+                    else:
+                        self._run_steady()
                 except KeyboardInterrupt:
                     self.request_stop("interrupted")
                 return self._finish(self._stop or self._budget_reason() or "max_evals")

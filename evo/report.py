@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evo.errors import RunError
+from evo.objective import entry_key
 from evo.runlog import CONFIG, RunReader
 from primitives.jsonform import from_dict as program_from_dict
 from primitives.mathform import to_latex, to_pretty
@@ -90,11 +91,7 @@ def find_program(run_dir: str | Path, which: str):
         config = reader.config
 
         def key(e):
-            final = e.get("final")
-            err = _num((final or e["select"])["max_err"])
-            if config.target_ulp is not None and err <= config.target_ulp:
-                return (0, e["cost"], err)
-            return (1, err, e["cost"])
+            return entry_key(e["cost"], _num((e.get("final") or e["select"])["max_err"]), config.target_ulp)
 
         chosen = min(front, key=key)
         return program_from_dict(chosen["program"]), chosen
@@ -175,7 +172,10 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
         except RunError as exc:
             rows.append({"run": path.name, "status": f"unreadable: {exc}"})
             continue
-        best = min(s["front"], key=lambda e: (e["final"] if e["final"] is not None else e["select"]), default=None)
+        def key(e, target=s["target_ulp"]):
+            return entry_key(e["cost"], e["final"] if e["final"] is not None else e["select"], target)
+
+        best = min(s["front"], key=key, default=None)
         rows.append(
             {
                 "run": path.name, "status": s["status"], "target": s["target"], "seed": s["seed"], "n_evals": s["n_evals"],
