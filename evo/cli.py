@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from evo.errors import USER_ERRORS
+from evo.setting import setting_for, setting_of_metric
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,7 +136,7 @@ def _print_result(result, metric: str) -> None:
     if result.best is not None:
         best = result.best
         err = best.final if best.final is not None else best.select
-        unit = "ULP" if metric == "ulp" else "relative"
+        unit = setting_of_metric(metric).unit
         print(f"\nbest: {err.max_err:.6g} {unit} on {err.points}, cost {best.cost:g}")
         print(to_text(best.individual.program).rstrip())
     print(f"\nrun directory: {result.run_dir}  (evo inspect {result.run_dir})")
@@ -155,7 +156,7 @@ def _cmd_evolve(args: argparse.Namespace) -> int:
 
     with ConsoleProgress(quiet=args.quiet) as progress:
         result = evolve(config, on_progress=progress, on_start=started)
-    _print_result(result, "ulp" if config.mode == "float32" else "rel")
+    _print_result(result, setting_for(config.mode).metric)
     return _exit_code(result)
 
 
@@ -169,7 +170,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     print(f"evo: seed {reader.config.seed}, run {args.run} (resumed)", flush=True)
     with ConsoleProgress(quiet=args.quiet) as progress:
         result = resume(args.run, max_evals=args.max_evals, max_seconds=args.max_seconds, on_progress=progress, **overrides)
-    _print_result(result, "ulp" if result.config.mode == "float32" else "rel")
+    _print_result(result, setting_for(result.config.mode).metric)
     return _exit_code(result)
 
 
@@ -268,7 +269,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     program = load_program(args.program)
     target = resolve_target(args.target, args.expr, args.domain, args.name)
-    dtype = "float64" if args.mode == "real" else "float32"
+    dtype = setting_for(args.mode).dtype
     data = build_dataset(target, args.points, dtype=dtype, seed=args.seed)
     result = score(program, data)
     info = {

@@ -9,6 +9,7 @@ from typing import Any
 from evo.errors import RunError
 from evo.objective import entry_key
 from evo.runlog import CONFIG, RunReader
+from evo.setting import setting_for
 from primitives.jsonform import from_dict as program_from_dict
 from primitives.mathform import to_latex, to_pretty
 from primitives.textform import to_text
@@ -36,7 +37,7 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
     last_t = events[-1]["t"] if events else 0.0
     n_evals = max((e.get("n_evals", 0) for e in events), default=0)
     rates = [e["evals_per_s"] for e in progress if e.get("evals_per_s")]
-    metric = "ulp" if config.mode == "float32" else "rel"
+    metric = setting_for(config.mode).metric
     return {
         "run": str(reader.run_dir),
         "status": "finished" if end else ("stopped" if reader.checkpoint() else "incomplete"),
