@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
     resume.add_argument("run", help="run directory")
     resume.add_argument("--max-evals", type=int, help="new total number of evaluations")
-    resume.add_argument("--max-seconds", type=float, help="new total seconds (counted from the run's start)")
+    resume.add_argument("--max-seconds", type=float,
+                        help="new total seconds, counted from the run's start (alone, it replaces --max-evals)")
     _add_backend_arguments(resume)
     resume.add_argument("--quiet", action="store_true", help="no live progress")
     resume.set_defaults(handler=_cmd_resume)
