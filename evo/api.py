@@ -87,6 +87,7 @@ def evolve(
     own_executor = executor is None
     executor = make_executor(config, problem) if executor is None else executor
     run_dir = new_run_dir(config.runs_dir, problem.target.name, config.seed)
+    writer = None
     try:
         writer = RunWriter.create(run_dir, config, run_meta(config, problem, executor.describe()))
         if on_start is not None:
@@ -110,6 +111,8 @@ def evolve(
         recorder.log(f"start: seed {config.seed}, target {problem.target.name}, run {run_dir}")
         return _run_to_end(engine, recorder, Path(run_dir), config)
     finally:
+        if writer is not None:
+            writer.close()  # releases the run's lock also when the run fails
         if own_executor:
             executor.close()
 
@@ -181,6 +184,7 @@ def resume(
     problem = build_problem(config, cache_dir)
     own_executor = executor is None
     executor = make_executor(config, problem) if executor is None else executor
+    writer = None
     try:
         writer = RunWriter.reopen(Path(run_dir), checkpoint)
         recorder = make_recorder(config, writer, on_progress)
@@ -198,6 +202,8 @@ def resume(
         recorder.log(f"resume at {state.n_evals} evaluations")
         return _run_to_end(engine, recorder, Path(run_dir), config)
     finally:
+        if writer is not None:
+            writer.close()  # releases the run's lock also when the run fails
         if own_executor:
             executor.close()
 

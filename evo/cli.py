@@ -7,8 +7,10 @@ import json
 import sys
 from collections.abc import Sequence
 
-from evo.errors import USER_ERRORS
+from evo.errors import USER_ERRORS, StorageError
 from evo.setting import setting_for, setting_of_metric
+
+INTERRUPTED_EXIT = 130  # a stopped run (Ctrl-C, SIGTERM) is resumable but did not finish
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run", help="run directory")
     resume.add_argument("--max-evals", type=int, help="new total number of evaluations")
     resume.add_argument("--max-seconds", type=float,
-                        help="new total seconds, counted from the run's start (alone, it replaces --max-evals)")
+                        help="new total seconds from the run's start (alone, it replaces --max-evals)")
     _add_backend_arguments(resume)
     resume.add_argument("--quiet", action="store_true", help="no live progress")
     resume.set_defaults(handler=_cmd_resume)
@@ -176,11 +178,11 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _exit_code(result) -> int:
-    """130 for an interrupted run (as for any Ctrl-C), which ``evo resume`` continues."""
+    """INTERRUPTED_EXIT for an interrupted run (as for any Ctrl-C), which ``evo resume`` continues."""
     if result.reason != "interrupted":
         return 0
     print(f"interrupted: evo resume {result.run_dir} continues the run (and its sign-off)", file=sys.stderr)
-    return 130
+    return INTERRUPTED_EXIT
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -337,9 +339,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("evo: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED_EXIT
     except BrokenPipeError:
         return 0
+    except (StorageError, OSError) as exc:  # the disk failed under a write: exit 1, one line
+        print(f"evo: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

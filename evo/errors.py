@@ -1,4 +1,4 @@
-"""The errors a user can cause (bad input, bad files): reported in one line, exit code 2."""
+"""The errors a user can cause (bad input, bad files): reported in one line, exit code 2 (1 for a failing disk)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ class UsageError(ValueError):
 
 
 class RunError(ValueError):
-    """A missing, corrupt or incompatible run directory."""
+    """A missing, corrupt, busy, incompatible or unwritable run directory."""
+
+
+class StorageError(RuntimeError):
+    """The disk failed under a write (full, over quota, I/O error): reported in one line, exit code 1."""
 
 
 USER_ERRORS: tuple[type[BaseException], ...] = (

@@ -18,7 +18,7 @@ from codegen.verify import CompilerMissing, VerifyResult, verify
 from evo.errors import RunError, UsageError
 from evo.loading import resolve_target
 from evo.report import find_program
-from evo.runlog import RunReader, append_event
+from evo.runlog import RunLock, RunReader, append_event, storage_error, write_new
 from primitives.jsonform import from_dict
 from primitives.program import Program
 from targets.dataset import build_dataset
@@ -68,7 +68,15 @@ def export_run(
     name: str | None = None,
     limit: int | None = None,
 ) -> list[Exported]:
-    """Export the picked program(s) of a run; see the module docstring."""
+    """Export the picked program(s) of a run; see the module docstring. The run's writer lock is
+    held throughout: each kernel and its event are written, or neither (a read-only run is refused
+    before anything is written)."""
+    RunReader(run_dir)
+    with RunLock(run_dir):
+        return _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit)
+
+
+def _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit) -> list[Exported]:
     if lang not in EXTENSIONS:
         raise UsageError(f"unknown language {lang!r} (c, llvm, jax, numpy)")
     run_dir = Path(run_dir)
@@ -79,7 +87,10 @@ def export_run(
     directory = Path(out_dir) if out_dir is not None else run_dir / "exports"
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{str(directory)!r} exists and is not a directory")
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, directory, "create") from None
     final_data = None
     written = []
     for program, entry in _picked(reader, run_dir, pick):
@@ -112,11 +123,15 @@ def export_run(
         else:
             provenance = provenance.with_note("not verified (evo export --verify)")
         path = _fresh_path(directory, f"{kernel_name}_{program_hash[:8]}", EXTENSIONS[lang])
-        path.write_text(emit(program, lang, kernel_name, provenance))
-        append_event(
-            run_dir, "export", lang=lang, file=str(path), hash=program_hash,
-            verified=[{"flags": r.flags, "n_points": r.n_points, "mismatches": r.n_mismatches, "seconds": r.seconds} for r in results],
-        )
+        write_new(path, emit(program, lang, kernel_name, provenance))
+        try:
+            append_event(
+                run_dir, "export", lang=lang, file=str(path), hash=program_hash,
+                verified=[{"flags": r.flags, "n_points": r.n_points, "mismatches": r.n_mismatches, "seconds": r.seconds} for r in results],
+            )
+        except BaseException:
+            path.unlink(missing_ok=True)  # no kernel without its event
+            raise
         written.append(Exported(path, program_hash, lang, results))
     return written
 

@@ -47,6 +47,8 @@ def load_program(spec: str) -> Program:
         return parse_text(text)
     except ProgramError as exc:
         raise ProgramError(f"{where}: {exc}") from None
+    except RecursionError:
+        raise ProgramError(f"{where}: nested too deeply to be a program") from None
 
 
 def resolve_target(name: str | None, expr: str | None, domain: str | None, label: str | None = None) -> Target:

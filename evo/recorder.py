@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from evo.events import Checkpoint, End, Event, Front, Progress, Signoff
+from evo.events import End, Event, Front, Progress, Signoff
 from evo.runlog import RunWriter
 from evo.setting import Setting
 from evo.state import SearchState
@@ -97,10 +97,9 @@ class Recorder:
             self.on_progress(self.snapshot(state))
 
     def checkpoint(self, state: SearchState, numbered: bool = True) -> None:
-        """Save the state; a numbered checkpoint (the count cadence) is also an event."""
-        if numbered:
-            self.write([Checkpoint(state.n_evals)])
-        self.writer.checkpoint(state.to_dict())
+        """Save the state; a numbered checkpoint (the count cadence) is also a ``Checkpoint`` event,
+        which the writer appends once the state is safely on disk."""
+        self.writer.checkpoint(state.to_dict(), announce=numbered)
         self._last_checkpoint = time.monotonic()
 
     def end(self, event: End, state: SearchState) -> None:

@@ -18,29 +18,45 @@ from primitives.textform import to_text
 def _num(value: Any) -> float:
     if value is None:
         return math.nan
-    if isinstance(value, str):
-        return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{value!r} is not a number")
     return float(value)
 
 
+def _count(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{value!r} is not a count")
+    return value
+
+
 def run_summary(run_dir: str | Path) -> dict[str, Any]:
-    """Everything ``evo inspect RUN`` shows, as JSON-ready data."""
-    reader = RunReader(run_dir)
+    """Everything ``evo inspect RUN`` shows, as JSON-ready data; a damaged run is a one-line RunError."""
+    try:
+        return _summary(RunReader(run_dir))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if isinstance(exc, RunError):
+            raise
+        raise RunError(f"{run_dir} is damaged: an event of the wrong shape ({type(exc).__name__}: {str(exc)[:80]})") from None
+
+
+def _summary(reader: RunReader) -> dict[str, Any]:
     config = reader.config
     events = list(reader.events())
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         by_kind.setdefault(event.get("kind", "?"), []).append(event)
     front = reader.front()
+    checkpoint = reader.checkpoint()  # validated even when the run has ended: resume would read it
     end = by_kind.get("end", [])
     progress = by_kind.get("progress", [])
-    last_t = events[-1]["t"] if events else 0.0
-    n_evals = max((e.get("n_evals", 0) for e in events), default=0)
-    rates = [e["evals_per_s"] for e in progress if e.get("evals_per_s")]
+    # export events carry no time (t is null): the run's length is its last timed event
+    last_t = max((_num(e["t"]) for e in events if e.get("t") is not None), default=0.0)
+    n_evals = max((_count(e.get("n_evals", 0)) for e in events), default=0)
+    rates = [_num(e["evals_per_s"]) for e in progress if e.get("evals_per_s")]
     metric = setting_for(config.mode).metric
-    return {
+    summary = {
         "run": str(reader.run_dir),
-        "status": "finished" if end else ("stopped" if reader.checkpoint() else "incomplete"),
+        "status": "finished" if end else ("stopped" if checkpoint else "incomplete"),
         "end_reason": end[-1]["reason"] if end else None,
         "seed": config.seed,
         "target": (reader.meta.get("target") or {}).get("name", config.target or config.expr),
@@ -69,16 +85,37 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
             for e in front
         ],
         "best_over_time": [
-            {"n_evals": e["n_evals"], "t": e["t"], "max_err": _num(e["max_err"]), "cost": e["cost"], "ops": e["ops"]}
+            {"n_evals": _count(e["n_evals"]), "t": _num(e["t"]), "max_err": _num(e["max_err"]), "cost": _num(e["cost"]),
+             "ops": _count(e["ops"])}
             for e in by_kind.get("improve", [])
         ],
         "signoffs": [
-            {"hash": e["hash"], "cost": e["cost"], "final": _num(e["final"]["max_err"]), "t": e["t"],
-             "n_evals": e["n_evals"], "certified": e.get("certified", False)}
+            {"hash": str(e["hash"]), "cost": _num(e["cost"]), "final": _num(e["final"]["max_err"]), "t": _num(e["t"]),
+             "n_evals": _count(e["n_evals"]), "certified": e.get("certified", False) is True}
             for e in by_kind.get("signoff", [])
         ],
-        "throughput": [{"n_evals": e["n_evals"], "t": e["t"], "evals_per_s": e["evals_per_s"]} for e in progress],
+        "throughput": [{"n_evals": _count(e["n_evals"]), "t": _num(e["t"]), "evals_per_s": _num(e["evals_per_s"])} for e in progress],
     }
+    summary["gap"] = search_final_gap(summary["front"])
+    return summary
+
+
+def gap_ratio(entry: dict[str, Any]) -> float | None:
+    """final / search error of a front entry (None before its sign-off, or when the search error is 0)."""
+    final, search = entry.get("final"), entry.get("search")
+    if final is None or search is None or not (0 < search < math.inf) or math.isnan(final):
+        return None
+    return final / search
+
+
+def search_final_gap(front: list[dict[str, Any]]) -> dict[str, Any]:
+    """How optimistic the search-set errors of the front were: median and max of final / search."""
+    ratios = sorted(r for r in (gap_ratio(e) for e in front) if r is not None)
+    if not ratios:
+        return {"n": 0, "median": None, "max": None}
+    mid = len(ratios) // 2
+    median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+    return {"n": len(ratios), "median": median, "max": ratios[-1]}
 
 
 def find_program(run_dir: str | Path, which: str):
@@ -116,11 +153,13 @@ def format_error(value: float | None, metric: str) -> str:
 
 def front_table(front: list[dict[str, Any]], metric: str) -> str:
     unit = "ULP" if metric == "ulp" else "relative error"
-    lines = [f"{'cost':>5} {'ops':>4} {'search':>12} {'select':>12} {'final':>12}  hash          ({unit})"]
+    lines = [f"{'cost':>5} {'ops':>4} {'search':>12} {'select':>12} {'final':>12} {'final/search':>12}  hash          ({unit})"]
     for e in front:
+        ratio = gap_ratio(e)
         lines.append(
             f"{e['cost']:>5g} {e['ops']:>4d} {format_error(e['search'], metric):>12} "
-            f"{format_error(e['select'], metric):>12} {format_error(e['final'], metric):>12}  {e['hash'][:12]}"
+            f"{format_error(e['select'], metric):>12} {format_error(e['final'], metric):>12} "
+            f"{'-' if ratio is None else f'{ratio:.3f}':>12}  {e['hash'][:12]}"
         )
     return "\n".join(lines)
 
@@ -140,6 +179,10 @@ def summary_text(summary: dict[str, Any]) -> str:
         "front (final = every float32 of the domain where feasible, else a large sample)",
         front_table(summary["front"], metric),
     ]
+    gap = summary["gap"]
+    if gap["n"]:
+        lines.append(f"search -> final gap: median {gap['median']:.3f}x, max {gap['max']:.3f}x "
+                     f"(final / search error over {gap['n']} signed-off entr{'y' if gap['n'] == 1 else 'ies'})")
     if summary["best_over_time"]:
         lines += ["", "best over time", f"{'evals':>10} {'seconds':>9} {'error':>12} {'cost':>5}"]
         history = summary["best_over_time"]
@@ -170,8 +213,8 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
     for path in sorted(p for p in root.iterdir() if (p / CONFIG).exists()):
         try:
             s = run_summary(path)
-        except RunError as exc:
-            rows.append({"run": path.name, "status": f"unreadable: {exc}"})
+        except RunError as exc:  # listed as damaged; the other runs are still listed
+            rows.append({"run": path.name, "status": f"damaged: {exc}"})
             continue
         def key(e, target=s["target_ulp"]):
             return entry_key(e["cost"], e["final"] if e["final"] is not None else e["select"], target)

@@ -62,21 +62,110 @@ class SearchState:
 
     @staticmethod
     def from_dict(data: dict[str, Any], capacity: int) -> SearchState:
+        """Rebuild the state from a checkpoint, refusing (ValueError, one line) any that breaks an
+        invariant: format version, counters, the RNG state, unique ids below ``next_id``, and
+        programs that match their recorded hashes."""
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        if data.get("format") != CHECKPOINT_SCHEMA:
+            raise ValueError(f"unknown format {str(data.get('format'))[:40]!r} (expected {CHECKPOINT_SCHEMA!r})")
+        try:
+            state = SearchState._build(data, capacity)
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError, IndexError, RecursionError) as exc:
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError((f"missing {text}" if isinstance(exc, KeyError) else text)[:200]) from None
+        state.check()
+        return state
+
+    @staticmethod
+    def _build(data: dict[str, Any], capacity: int) -> SearchState:
+        for key in ("n_evals", "next_id", "epoch", "epoch_mark"):
+            if not _is_count(data.get(key, 0)):
+                raise ValueError(f"{key!r} is not a non-negative integer")
         rng = np.random.Generator(np.random.PCG64())
-        rng.bit_generator.state = data["rng"]
+        rng.bit_generator.state = _checked_rng_state(data["rng"])
+        population = data["population"]
+        if not isinstance(population, list) or len(population) > capacity:
+            raise ValueError(f"the population is not a list of at most {capacity} individuals")
         certified = data.get("certified_cost", math.inf)
+        if certified not in ("inf", None) and (not isinstance(certified, int | float) or isinstance(certified, bool)):
+            raise ValueError("'certified_cost' is not a number")
+        finals = data.get("finals", {})
+        if not isinstance(finals, dict):
+            raise ValueError("'finals' is not an object")
         return SearchState(
-            population=Population(capacity, (Individual.from_dict(d) for d in data["population"])),
-            front=ParetoFront.from_list(data["front"]),
+            population=Population(capacity, (_individual(d) for d in population)),
+            front=ParetoFront.from_list(_checked_front(data["front"])),
             rng=rng,
             next_id=int(data["next_id"]),
             n_evals=int(data["n_evals"]),
-            best=None if data.get("best") is None else Individual.from_dict(data["best"]),
+            best=None if data.get("best") is None else _individual(data["best"]),
             pending_seeds=[program_from_dict(p) for p in data.get("pending_seeds", [])],
             certified_cost=math.inf if certified in ("inf", None) else float(certified),
             hard_points=[parse_hex(t, get_format("float64")) for t in data.get("hard_points", [])],
             epoch=int(data.get("epoch", 0)),
-            epoch_best=None if data.get("epoch_best") is None else Individual.from_dict(data["epoch_best"]),
+            epoch_best=None if data.get("epoch_best") is None else _individual(data["epoch_best"]),
             epoch_mark=int(data.get("epoch_mark", 0)),
-            finals={h: Score.from_dict(d) for h, d in data.get("finals", {}).items()},
+            finals={str(h): Score.from_dict(d) for h, d in finals.items()},
         )
+
+    def check(self) -> None:
+        """The invariants between counters and ids (ValueError naming the first one broken)."""
+        if self.next_id < self.n_evals:
+            raise ValueError(f"'next_id' {self.next_id} is below 'n_evals' {self.n_evals} (every evaluation takes an id)")
+        if self.epoch_mark > self.n_evals:
+            raise ValueError(f"'epoch_mark' {self.epoch_mark} is beyond 'n_evals' {self.n_evals}")
+        ids = [ind.id for ind in self.population]
+        if len(set(ids)) != len(ids):
+            raise ValueError("the population repeats an id")
+        front_ids = [e.individual.id for e in self.front.entries]
+        if len(set(front_ids)) != len(front_ids):
+            raise ValueError("the front repeats an id")
+        others = [x.id for x in (self.best, self.epoch_best) if x is not None]
+        highest = max([*ids, *front_ids, *others], default=-1)
+        if highest >= self.next_id:
+            raise ValueError(f"'next_id' {self.next_id} is not above every id in use ({highest}): new ids would repeat")
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _checked_rng_state(state: Any) -> dict[str, Any]:
+    """A numpy PCG64 ``bit_generator.state`` with every field in range (numpy itself accepts some
+    bad values and fails later, or fails with an obscure error)."""
+    if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
+        raise ValueError("'rng' is not a PCG64 state")
+    inner = state.get("state")
+    if not isinstance(inner, dict) or not all(_is_count(inner.get(k)) and inner[k] < 2**128 for k in ("state", "inc")):
+        raise ValueError("'rng' state/inc are not 128-bit unsigned integers")
+    if inner["inc"] % 2 != 1:
+        raise ValueError("'rng' inc is not odd")
+    if state.get("has_uint32") not in (0, 1) or not (_is_count(state.get("uinteger")) and state["uinteger"] < 2**32):
+        raise ValueError("'rng' has_uint32/uinteger are out of range")
+    return state
+
+
+def _checked_hash(data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} is not an object")
+    if "hash" in data and program_from_dict(data["program"]).canonical_hash() != data["hash"]:
+        raise ValueError(f"{where}: the program does not match its hash {str(data['hash'])[:12]}")
+    return data
+
+
+def _individual(data: Any) -> Individual:
+    _checked_hash(data, f"individual {data.get('id') if isinstance(data, dict) else '?'}")
+    if not _is_count(data.get("id")):
+        raise ValueError("an individual's id is not a non-negative integer")
+    return Individual.from_dict(data)
+
+
+def _checked_front(items: Any) -> list[dict[str, Any]]:
+    if not isinstance(items, list):
+        raise ValueError("'front' is not a list")
+    for index, item in enumerate(items):
+        _checked_hash(item, f"front entry {index}")
+        if not _is_count(item.get("id")):
+            raise ValueError(f"front entry {index}: id is not a non-negative integer")
+    return items

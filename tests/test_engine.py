@@ -355,7 +355,7 @@ def test_sigint_stops_cleanly(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, err  # an interrupted run says so in its exit code
+    assert proc.returncode == 130, err  # interrupted: resumable, but not finished
     assert "Traceback" not in err
     assert out.splitlines()[0] == f"evo: seed 7, run {run_dir}"
     evs = events(run_dir)

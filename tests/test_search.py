@@ -106,8 +106,10 @@ class MemoryWriter:
     def log(self, line: str) -> None:
         self.lines.append(line)
 
-    def checkpoint(self, state: dict) -> None:
-        self.checkpoints.append(json.loads(dumps({**state, "events": len(self.events)})))
+    def checkpoint(self, state: dict, announce: bool = False) -> None:
+        self.checkpoints.append(json.loads(dumps({**state, "events": len(self.events) + announce})))
+        if announce:
+            self.event("checkpoint", n_evals=state["n_evals"])
 
     def write_front(self, front: list) -> None:
         self.fronts.append(front)
