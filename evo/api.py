@@ -134,7 +134,8 @@ def _unfinished(reader: RunReader) -> bool:
     """The run was interrupted or killed: resuming finishes it even without a new budget."""
     last = None
     for event in reader.events():
-        last = event
+        if event.get("kind") != "export":  # exports come after a run's end and change nothing
+            last = event
     return last is None or last.get("kind") != "end" or last.get("reason") == "interrupted"
 
 

@@ -156,3 +156,13 @@ def test_signoff_none_is_honoured_in_real_mode(tmp_path):
             seed=1,
             runs_dir=str(tmp_path),
         )
+
+
+def test_a_finished_run_with_an_export_after_its_end_still_needs_a_new_budget(tmp_path):
+    from evo.runlog import append_event
+
+    run = evolve(SMALL, seed=5, max_evals=200, signoff="none", runs_dir=str(tmp_path))
+    append_event(run.run_dir, "export", lang="c", file=str(tmp_path / "k.c"), hash="0" * 16, verified=[])
+    with pytest.raises(UsageError, match="larger --max-evals"):
+        resume(run.run_dir)
+    assert resume(run.run_dir, max_evals=260).n_evals == 260
