@@ -1,4 +1,4 @@
-"""How a program becomes source code: C, LLVM IR, JAX and numpy kernels that compute what was scored."""
+"""How a program becomes source code: C, LLVM IR, JAX, jax-ffi and numpy kernels that compute what was scored."""
 
 from __future__ import annotations
 
@@ -18,4 +18,24 @@ def emit(program, lang: str, name: str = "kernel", provenance: Provenance | None
     return emitters[lang](program, name, provenance)
 
 
-__all__ = ["Provenance", "emit"]
+def emit_files(program, lang: str, name: str, provenance: Provenance | None, stem: str) -> dict[str, str]:
+    """The files of the ``lang`` export, ``{file name: text}``, all named after ``stem``.
+
+    C is a header and a source (``STEM.h``, ``STEM.c``); jax-ffi adds a C++ FFI handler and a Python
+    module to them (its library is built from these by ``codegen.emit_jaxffi.build``); the others are
+    one file.
+    """
+    from codegen.emit_c import emit_c_files
+    from codegen.emit_jaxffi import emit_jaxffi_files
+
+    if lang == "c":
+        return emit_c_files(program, name, provenance, stem)
+    if lang == "jax-ffi":
+        return emit_jaxffi_files(program, name, provenance, stem)
+    extension = {"llvm": "ll", "jax": "py", "numpy": "py"}.get(lang)
+    if extension is None:
+        raise ValueError(f"unknown language {lang!r} (c, llvm, jax, jax-ffi, numpy)")
+    return {f"{stem}.{extension}": emit(program, lang, name, provenance)}
+
+
+__all__ = ["Provenance", "emit", "emit_files"]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from primitives.floatbits import bits_to_float, format_hex
-from primitives.program import Const, Operand, Program, Ref
+from primitives.program import Const, Operand, Program, ProgramError, Ref
 
 TOOL = "evo"
 
@@ -86,12 +87,115 @@ def operand_text(operand: Operand, program: Program, literal) -> str:
     return literal(format_hex(value, program.format), value)
 
 
-def identifier(name: str) -> str:
-    """A valid C/Python identifier (refused otherwise, with a clear error)."""
-    if not name or not (name[0].isalpha() or name[0] == "_") or not all(ch.isalnum() or ch == "_" for ch in name):
-        from primitives.program import ProgramError
+class KernelNameError(ProgramError):
+    """A kernel name the target language cannot use (not an identifier, reserved, or clashing)."""
 
-        raise ProgramError(f"kernel name {name!r} is not a valid identifier")
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_NAME_LENGTH = 63  # C99 guarantees 63 significant characters in an identifier
+
+C_KEYWORDS = frozenset("""
+    auto break case char const continue default do double else enum extern float for goto if inline int long
+    register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while
+    _Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert _Thread_local
+    alignas alignof bool constexpr false nullptr static_assert thread_local true typeof typeof_unqual
+    _BitInt _Decimal32 _Decimal64 _Decimal128
+""".split())
+# What <math.h> and <stddef.h> declare (the generated C includes both) and what every C program links:
+# a kernel named after one would redefine it, or clash with it at link time.
+C_LIBRARY_NAMES = frozenset(
+    [f"{base}{suffix}" for base in """
+        acos acosh asin asinh atan atan2 atanh cbrt ceil copysign cos cosh erf erfc exp exp2 expm1 fabs fdim
+        floor fma fmax fmin fmod frexp hypot ilogb ldexp lgamma llrint llround log log10 log1p log2 logb lrint
+        lround modf nan nearbyint nextafter nexttoward pow remainder remquo rint round scalbln scalbn sin sinh
+        sqrt tan tanh tgamma trunc exp10 sincos significand gamma j0 j1 jn y0 y1 yn drem finite pow10
+    """.split() for suffix in ("", "f", "l")]
+    + """
+        fpclassify isfinite isinf isnan isnormal signbit isgreater isgreaterequal isless islessequal
+        islessgreater isunordered float_t double_t HUGE_VAL HUGE_VALF HUGE_VALL INFINITY NAN FP_INFINITE FP_NAN
+        FP_NORMAL FP_SUBNORMAL FP_ZERO FP_FAST_FMA FP_FAST_FMAF FP_FAST_FMAL FP_ILOGB0 FP_ILOGBNAN MATH_ERRNO
+        MATH_ERREXCEPT math_errhandling M_E M_LOG2E M_LOG10E M_LN2 M_LN10 M_PI M_PI_2 M_PI_4 M_1_PI M_2_PI
+        M_2_SQRTPI M_SQRT2 M_SQRT1_2 size_t ptrdiff_t wchar_t max_align_t NULL offsetof errno main
+        abort exit malloc calloc realloc free memcpy memmove memset strlen printf
+    """.split()
+)
+# The header is also included from C++ (extern "C"), so C++ keywords are refused for C symbols too.
+CXX_KEYWORDS = frozenset("""
+    alignas alignof and and_eq asm bitand bitor catch char8_t char16_t char32_t class compl concept consteval
+    constinit const_cast co_await co_return co_yield decltype delete dynamic_cast explicit export friend
+    mutable namespace new noexcept not not_eq operator or or_eq private protected public reinterpret_cast
+    requires static_cast template this throw try typeid typename using virtual wchar_t xor xor_eq
+    std xla ffi
+""".split())
+PYTHON_MODULE_NAMES = frozenset({"np", "jnp", "jax", "_fma", "functools", "ctypes", "pathlib", "LIBRARY", "TARGET", "_registered"})
+
+
+def _python_reserved(name: str) -> str | None:
+    import builtins
+    import keyword
+
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return "a Python keyword"
+    if hasattr(builtins, name):
+        return "a Python builtin the module would shadow"
+    if name in PYTHON_MODULE_NAMES:
+        return "a name the generated module uses"
+    if name.startswith("__") and name.endswith("__"):
+        return "a Python special name"
+    return None
+
+
+def _c_reserved(name: str) -> str | None:
+    if name in C_KEYWORDS:
+        return "a C keyword"
+    if name in CXX_KEYWORDS:
+        return "a C++ keyword or namespace (the header is also included from C++)"
+    if name.startswith("__") or (name.startswith("_") and name[1:2].isupper()):
+        return "reserved in C (leading underscore and capital, or double underscore)"
+    if name in C_LIBRARY_NAMES:
+        return "a C library name (it would clash with libm/libc where the kernel is compiled or linked)"
+    return None
+
+
+# The symbols each language's export defines besides NAME (all checked like NAME itself).
+DERIVED_SYMBOLS = {
+    "c": ("{}_array", "{}_inline"),
+    "llvm": ("{}_array",),
+    "numpy": (),
+    "jax": ("{}_jit",),
+    "jax-ffi": ("{}_array", "{}_inline", "{}_ffi", "{}_ffi_impl"),
+}
+RULES = {"c": ("c",), "llvm": ("c",), "numpy": ("python",), "jax": ("python",), "jax-ffi": ("c", "python")}
+
+
+def identifier(name: str) -> str:
+    """A plain ASCII identifier (refused otherwise, with a clear error)."""
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        raise KernelNameError(f"kernel name {name!r} is not an identifier (letters, digits and _, not starting with a digit)")
+    if len(name) > MAX_NAME_LENGTH:
+        raise KernelNameError(f"kernel name {name[:20]!r}... is longer than {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def check_name(name: str, lang: str) -> str:
+    """``name`` if the ``lang`` export can define it (and its derived symbols) without breaking; else KernelNameError.
+
+    Refused: non-identifiers, keywords of the language, names the generated code itself uses (the
+    argument ``x``, the temporaries ``tN``, helper and module names), and names of the C library the
+    kernel is compiled or linked with (``exp2f``, ``fmaf``, ``main``...). LLVM symbols are called from
+    C, so LLVM follows the C rules; jax-ffi ships C and Python and follows both.
+    """
+    identifier(name)
+    if name == "x" or re.fullmatch(r"t[0-9]+", name):
+        raise KernelNameError(f"kernel name {name!r} clashes with the generated code's argument or temporaries (x, t1, t2, ...)")
+    checks = {"c": _c_reserved, "python": _python_reserved}
+    for symbol in (name, *(pattern.format(name) for pattern in DERIVED_SYMBOLS[lang])):
+        for rule in RULES[lang]:
+            why = checks[rule](symbol)
+            if why:
+                if symbol == name:
+                    raise KernelNameError(f"kernel name {name!r} is {why}; choose another --name")
+                raise KernelNameError(f"kernel name {name!r} would define {symbol!r}, which is {why}; choose another --name")
     return name
 
 

@@ -5,12 +5,12 @@ the compiled code, not the program: on CPU it contracts *any* multiply feeding a
 (also where the program rounds in between) and rewrites division by a constant into multiplication
 by its reciprocal; GPU and TPU backends have rules of their own. A JAX export is therefore not
 bit-exact: the header says so, and verification reports how many outputs differ and by how many
-float32 steps at most. Ship the C, LLVM or numpy export where the bits matter.
+float32 steps at most. Ship the C, LLVM, numpy or jax-ffi export where the bits matter.
 """
 
 from __future__ import annotations
 
-from codegen.common import Provenance, identifier, module_docstring, operand_text, steps
+from codegen.common import Provenance, check_name, module_docstring, operand_text, steps
 from primitives.program import Program
 
 JAX_OPS = {
@@ -26,7 +26,7 @@ JAX_OPS = {
 
 def emit_jax(program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True) -> str:
     """A Python module defining ``NAME(x)`` with jax.numpy (jit it yourself, or use ``NAME_jit``)."""
-    name = identifier(name)
+    name = check_name(name, "jax")
     dtype = "jnp.float32" if program.dtype == "float32" else "jnp.float64"
     walk, out = steps(program)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from codegen.common import Provenance, identifier, provenance_lines, steps
+from codegen.common import Provenance, check_name, provenance_lines, steps
 from primitives.floatbits import bits_to_float
 from primitives.program import Const, Operand, Program, Ref
 
@@ -58,7 +58,7 @@ def _emit_body(builder: ir.IRBuilder, program: Program, x: ir.Value) -> ir.Value
 
 def build_module(program: Program, name: str = "kernel") -> ir.Module:
     """The IR module with ``NAME`` (scalar) and ``NAME_array(x, y, n)`` (loop)."""
-    name = identifier(name)
+    name = check_name(name, "llvm")
     float_type = ir.FloatType() if program.dtype == "float32" else ir.DoubleType()
     module = ir.Module(name=name)
     scalar = ir.Function(module, ir.FunctionType(float_type, [float_type]), name=name)
@@ -106,6 +106,7 @@ class JitKernel:
     array: Callable
     dtype: np.dtype
     asm: str
+    address: int = 0  # of NAME_array(const T *x, T *y, int64 n), for callers outside Python (benchmarks)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=self.dtype)
@@ -138,4 +139,4 @@ def jit(program: Program, name: str = "kernel") -> JitKernel:
     engine.finalize_object()
     address = engine.get_function_address(f"{name}_array")
     array = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)(address)
-    return JitKernel(engine, array, np.dtype(program.dtype), machine.emit_assembly(module))
+    return JitKernel(engine, array, np.dtype(program.dtype), machine.emit_assembly(module), address)

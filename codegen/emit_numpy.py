@@ -9,7 +9,7 @@ is the correctly rounded a*b + c, special values included.
 
 from __future__ import annotations
 
-from codegen.common import Provenance, identifier, module_docstring, operand_text, steps
+from codegen.common import Provenance, check_name, module_docstring, operand_text, steps
 from primitives.program import Program
 
 NUMPY_OPS = {
@@ -46,7 +46,7 @@ def _fma(a, b, c):
 
 def emit_numpy(program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True) -> str:
     """A self-contained Python module defining ``NAME(x) -> y`` over numpy arrays."""
-    name = identifier(name)
+    name = check_name(name, "numpy")
     dtype = "np.float32" if program.dtype == "float32" else "np.float64"
     walk, out = steps(program)
 

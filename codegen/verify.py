@@ -1,7 +1,8 @@
 """Verification: build an exported kernel, run it on a point set, compare it bit for bit with the interpreter.
 
 C is compiled with the system compiler into a shared library and called through ctypes (with each
-flag set of ``C_FLAG_SETS``); LLVM IR is JIT-compiled in-process; numpy and JAX modules are executed.
+flag set of ``C_FLAG_SETS``); LLVM IR is JIT-compiled in-process; numpy and JAX modules are executed;
+the jax-ffi export is built (C kernel, C++ FFI handler) and called inside ``jax.jit``.
 Exhaustive point sets are streamed in chunks, so a billion inputs take seconds to a minute. NaNs
 compare equal to NaNs (payloads are unspecified); everything else, signed zeros included, must have
 identical bits.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.emit_c import C_FLAG_SETS, emit_c
+from codegen.emit_c import C_FLAG_SETS, emit_c_files
 from codegen.emit_jax import emit_jax
 from codegen.emit_llvm import jit
 from codegen.emit_numpy import emit_numpy
@@ -85,16 +86,24 @@ class CKernel:
         return y
 
 
-def compile_c(source: str, name: str, flags: tuple[str, ...], dtype: str = "float32", extra: tuple[str, ...] = ()) -> CKernel:
-    """Compile C source exporting ``NAME_array`` into a shared library and load it."""
+def compile_c(source: str | dict[str, str], name: str, flags: tuple[str, ...], dtype: str = "float32",
+              extra: tuple[str, ...] = ()) -> CKernel:
+    """Compile C source exporting ``NAME_array`` into a shared library and load it.
+
+    ``source`` is one translation unit, or ``{file name: text}`` (headers and sources written side by
+    side; the ``.c`` files are compiled).
+    """
     compiler = find_compiler()
     directory = Path(tempfile.mkdtemp(prefix="evo-cc-"))
-    source_path = directory / f"{name}.c"
+    files = source if isinstance(source, dict) else {f"{name}.c": source}
+    for file_name, text in files.items():
+        (directory / file_name).write_text(text)
     library_path = directory / f"lib{name}.so"
-    source_path.write_text(source)
-    command = [compiler, *flags, "-std=c99", "-shared", "-fPIC", "-o", str(library_path), str(source_path), *extra, "-lm"]
+    sources = [str(directory / f) for f in files if f.endswith(".c")]
+    command = [compiler, *flags, "-std=c99", "-shared", "-fPIC", "-o", str(library_path), *sources, *extra, "-lm"]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
+        shutil.rmtree(directory, ignore_errors=True)
         raise RuntimeError(f"C compilation failed ({' '.join(command)}):\n{done.stderr}")
     library = ctypes.CDLL(str(library_path))
     array = getattr(library, f"{name}_array")
@@ -157,7 +166,7 @@ def compare(program: Program, kernel: Callable[[np.ndarray], np.ndarray], data, 
 def build_kernel(program: Program, lang: str, name: str, flags: tuple[str, ...] = ()) -> Callable[[np.ndarray], np.ndarray]:
     """The exported kernel of ``lang`` as a callable over arrays."""
     if lang == "c":
-        return compile_c(emit_c(program, name, header=False), name, flags, program.dtype)
+        return compile_c(emit_c_files(program, name, None, name, header=False), name, flags, program.dtype)
     if lang == "llvm":
         return jit(program, name)
     if lang == "numpy":
@@ -165,7 +174,46 @@ def build_kernel(program: Program, lang: str, name: str, flags: tuple[str, ...] 
     if lang == "jax":
         function = load_module(emit_jax(program, name, header=False), f"{name}_jit")
         return lambda x: np.asarray(function(x))
+    if lang == "jax-ffi":
+        return build_jaxffi(program, name)
     raise ValueError(f"unknown language {lang!r}")
+
+
+def load_module_file(path: Path, name: str):
+    """Import a generated module from its file (our own generated code) and return its function ``name``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"evo_export_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def jitted_ffi_kernel(module_path: Path, name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The jax-ffi module's ``NAME`` under ``jax.jit``, as a callable over numpy arrays."""
+    import jax
+
+    function = jax.jit(load_module_file(module_path, name))
+    return lambda x: np.asarray(function(x))
+
+
+def build_jaxffi(program: Program, name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """Write the jax-ffi export to a scratch directory, build its library and return it jitted."""
+    import uuid
+
+    from codegen.emit_jaxffi import build, emit_jaxffi_files
+
+    directory = Path(tempfile.mkdtemp(prefix="evo-jaxffi-"))
+    target = f"evo_verify_{uuid.uuid4().hex}"  # a fresh FFI target per build: registrations last the process
+    try:
+        for file_name, text in emit_jaxffi_files(program, name, None, name, header=False, target=target).items():
+            (directory / file_name).write_text(text)
+        build(directory, name)
+        kernel = jitted_ffi_kernel(directory / f"{name}.py", name)
+        kernel(np.zeros(1, dtype=program.dtype))  # load and register now, while the library file exists
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)  # the loaded library stays mapped
+    return kernel
 
 
 def verify(program: Program, lang: str, data, name: str = "kernel", limit: int | None = None) -> list[VerifyResult]:
@@ -175,6 +223,11 @@ def verify(program: Program, lang: str, data, name: str = "kernel", limit: int |
             compare(program, build_kernel(program, "c", name, flags), data, "c", " ".join(flags), limit)
             for flags in C_FLAG_SETS
         ]
+    if lang == "jax-ffi":
+        from codegen.emit_jaxffi import KERNEL_FLAGS
+
+        flags = f"inside jax.jit; C kernel at {' '.join(KERNEL_FLAGS)}"
+        return [compare(program, build_kernel(program, lang, name), data, lang, flags, limit)]
     return [compare(program, build_kernel(program, lang, name), data, lang, "", limit)]
 
 

@@ -14,6 +14,7 @@ from evo.errors import RunError, UsageError
 from evo.events import Resume, Start
 from evo.executors import Executor
 from evo.front import FrontEntry, ParetoFront
+from evo.identity import check_resume_identity, identity_record
 from evo.objective import Objective
 from evo.problem import build_problem, run_meta
 from evo.run import Run, load_run
@@ -89,7 +90,8 @@ def evolve(
     run_dir = new_run_dir(config.runs_dir, problem.target.name, config.seed)
     writer = None
     try:
-        writer = RunWriter.create(run_dir, config, run_meta(config, problem, executor.describe()))
+        identity = identity_record(config, problem)
+        writer = RunWriter.create(run_dir, config, {**run_meta(config, problem, executor.describe()), "identity": identity})
         if on_start is not None:
             on_start(run_dir, config)
         recorder = make_recorder(config, writer, on_progress)
@@ -183,6 +185,7 @@ def resume(
         if config.max_seconds is not None and elapsed >= config.max_seconds:
             raise UsageError(f"the run has already run {elapsed:.1f} s; give a larger --max-seconds")
     problem = build_problem(config, cache_dir)
+    check_resume_identity(reader, config, problem, state)
     own_executor = executor is None
     executor = make_executor(config, problem) if executor is None else executor
     writer = None

@@ -43,9 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument("--mode", choices=("float32", "real"), help="float32 (ULP error) or real (float64, relative error)")
     evolve.add_argument("--ops", help="allowed ops, comma separated (default add,sub,mul,div,fma)")
     evolve.add_argument("--max-ops", type=int, help="op-count bound; minimise error within it (default 8)")
-    evolve.add_argument("--target-ulp", type=float, help="minimise cost among programs within this error")
+    evolve.add_argument("--target-error", type=float,
+                        help="minimise cost among programs within this error (ULPs in float32 mode, relative error in real mode)")
+    evolve.add_argument("--target-ulp", type=float, help="the float32 spelling of --target-error (a number of ULPs)")
     evolve.add_argument("--stop-when-certified", action="store_true", default=None,
-                        help="with --target-ulp: stop once a program is certified on the final set")
+                        help="with --target-error: stop once a program is certified on the final set")
     evolve.add_argument("--max-evals", type=int, help="stop after this many evaluations")
     evolve.add_argument("--max-seconds", type=float, help="stop after this many seconds")
     evolve.add_argument("--seed", type=int, help="random seed (drawn, printed and recorded if omitted)")
@@ -105,7 +107,7 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 _FLAG_KEYS = (
-    "target", "expr", "domain", "name", "mode", "ops", "max_ops", "target_ulp", "max_evals", "max_seconds", "seed",
+    "target", "expr", "domain", "name", "mode", "ops", "max_ops", "target_ulp", "target_error", "max_evals", "max_seconds", "seed",
     "seed_from", "population_size", "tournament_size", "signoff", "runs_dir", "backend", "workers", "ray_address",
     "stop_when_certified",
 )
@@ -113,13 +115,26 @@ _FLAG_KEYS = (
 
 def _config_from_args(args: argparse.Namespace):
     from evo.config import load_toml, resolve
+    from evo.errors import UsageError
 
     base = load_toml(args.config) if args.config else {}
     flags = {key: getattr(args, key) for key in _FLAG_KEYS if getattr(args, key, None) is not None}
     if "expr" in flags and "target" not in flags:
         base.pop("target", None)
         flags["target"] = None
+    if "target_error" in flags and "target_ulp" in flags:
+        raise UsageError("give --target-error or --target-ulp, not both (--target-ulp is the float32 spelling)")
+    for flag, other in (("target_error", "target_ulp"), ("target_ulp", "target_error")):
+        if flag in flags:
+            base.pop(other, None)  # a flag overrides the file's threshold, whichever spelling it used
     return resolve({**base, **flags}, args.set)
+
+
+def _threshold_line(config) -> str:
+    """What the error threshold means for this run (relative in real mode, ULPs in float32)."""
+    if config.target_error is None and config.mode == "real":
+        return "real mode: errors are relative, |y - f(x)| / |f(x)|; no target error"
+    return config.describe_target_error()
 
 
 def _print_result(result, metric: str) -> None:
@@ -156,6 +171,7 @@ def _cmd_evolve(args: argparse.Namespace) -> int:
 
     def started(run_dir, resolved) -> None:
         print(f"evo: seed {resolved.seed}, run {run_dir}", flush=True)
+        print(f"evo: {_threshold_line(resolved)}", flush=True)
 
     with ConsoleProgress(quiet=args.quiet) as progress:
         result = evolve(config, on_progress=progress, on_start=started)
@@ -171,6 +187,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     reader = RunReader(args.run)
     overrides = {k: getattr(args, k) for k in ("backend", "workers", "ray_address") if getattr(args, k) is not None}
     print(f"evo: seed {reader.config.seed}, run {args.run} (resumed)", flush=True)
+    print(f"evo: {_threshold_line(reader.config)}", flush=True)
     with ConsoleProgress(quiet=args.quiet) as progress:
         result = resume(args.run, max_evals=args.max_evals, max_seconds=args.max_seconds, on_progress=progress, **overrides)
     _print_result(result, setting_for(result.config.mode).metric)
@@ -314,14 +331,14 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:
-    """Let ``--domain -1,1`` work: argparse would take ``-1,1`` for an option."""
+    """Let ``--domain -1,1`` and ``--expr -x`` work: argparse would take ``-1,1`` for an option."""
     joined: list[str] = []
     skip = False
     for i, arg in enumerate(argv):
         if skip:
             skip = False
             continue
-        if arg in ("--domain", "--set") and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+        if arg in ("--domain", "--set", "--expr") and i + 1 < len(argv) and argv[i + 1].startswith("-"):
             joined.append(f"{arg}={argv[i + 1]}")
             skip = True
         else:

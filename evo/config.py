@@ -48,6 +48,8 @@ class RunConfig:
     ops: tuple[str, ...] = ("add", "sub", "mul", "div", "fma")
     cost_weights: tuple[tuple[str, float], ...] = ()
     max_ops: int = 8
+    # the error threshold: ULPs in float32 mode, a relative error in real mode; read from the key
+    # target_error (target_ulp is its float32 spelling) and stored under the mode's spelling
     target_ulp: float | None = None
     stop_when_certified: bool = False
     # budget and seed
@@ -107,6 +109,19 @@ class RunConfig:
         return "float64" if self.mode == "real" else "float32"
 
     @property
+    def target_error(self) -> float | None:
+        """The error threshold (ULPs in float32 mode, relative error in real mode), or None."""
+        return self.target_ulp
+
+    def describe_target_error(self) -> str:
+        """One line saying what the threshold means, e.g. ``target error: relative 1e-06``."""
+        if self.target_ulp is None:
+            return "target error: none (minimise the error within max_ops)"
+        if self.mode == "real":
+            return f"target error: relative {self.target_ulp:g} (|y - f(x)| / |f(x)|)"
+        return f"target error: {self.target_ulp:g} ULP (float32)"
+
+    @property
     def objective(self) -> str:
         return "cost" if self.target_ulp is not None else "error"
 
@@ -115,14 +130,28 @@ class RunConfig:
         data["ops"] = list(self.ops)
         data["cost_weights"] = dict(self.cost_weights)
         data["mutation_weights"] = dict(self.mutation_weights)
+        if self.mode == "real":  # a relative error is not a number of ULPs: store it as target_error
+            data = {("target_error" if k == "target_ulp" else k): v for k, v in data.items()}
         return data
 
     def replace(self, **changes: Any) -> RunConfig:
         return from_mapping({**self.to_dict(), **changes})
 
 
+ALIASES = ("target_error",)  # keys that set a field of another name (target_error -> target_ulp)
+
+
 def _field_names() -> list[str]:
     return [f.name for f in fields(RunConfig)]
+
+
+def _key_names() -> list[str]:
+    return [*_field_names(), *ALIASES]
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _default(name: str) -> Any:
@@ -130,16 +159,16 @@ def _default(name: str) -> Any:
 
 
 def _unknown_key(key: str) -> UsageError:
-    close = difflib.get_close_matches(key, _field_names(), n=1)
+    close = difflib.get_close_matches(key, _key_names(), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return UsageError(f"unknown config key {key!r}{hint}")
+    return UsageError(f"unknown config key {_brief(key)}{hint}")
 
 
 def _as_int(key: str, value: Any, minimum: int | None = None, optional: bool = False) -> int | None:
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not value.is_integer()):
-        raise UsageError(f"config {key!r} must be an integer, got {value!r}")
+        raise UsageError(f"config {key!r} must be an integer, got {_brief(value)}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise UsageError(f"config {key!r} must be >= {minimum}, got {value}")
@@ -149,39 +178,53 @@ def _as_int(key: str, value: Any, minimum: int | None = None, optional: bool = F
 def _as_float(key: str, value: Any, optional: bool = False, positive: bool = True) -> float | None:
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise UsageError(f"config {key!r} must be a finite number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+        raise UsageError(f"config {key!r} must be a finite number, got {_brief(value)}")
     if positive and value <= 0:
         raise UsageError(f"config {key!r} must be positive, got {value!r}")
     return float(value)
 
 
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise UsageError(f"config {key!r} must be one of {', '.join(choices)}, got {value!r}")
+    if not isinstance(value, str) or value not in choices:
+        raise UsageError(f"config {key!r} must be one of {', '.join(choices)}, got {_brief(value)}")
     return value
 
 
 def _weights(key: str, value: Any, allowed: tuple[str, ...] | None) -> tuple[tuple[str, float], ...]:
+    shape = UsageError(f"config {key!r} must be a table of name = weight, got {_brief(value)}")
     if isinstance(value, Mapping):
-        items = value.items()
+        items = list(value.items())
     elif isinstance(value, list | tuple):
+        if not all(isinstance(item, list | tuple) and len(item) == 2 for item in value):
+            raise shape
         items = [tuple(item) for item in value]
     else:
-        raise UsageError(f"config {key!r} must be a table of name = weight")
+        raise shape
     result = []
     for name, weight in items:
+        if not isinstance(name, str):
+            raise shape
         if allowed is not None and name not in allowed:
             raise UsageError(f"config {key!r}: unknown entry {name!r} (known: {', '.join(allowed)})")
         if allowed is None:
             _known_op(key, name)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
-            raise UsageError(f"config {key}.{name} must be a number >= 0, got {weight!r}")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not _finite(weight) or weight < 0:
+            raise UsageError(f"config {key}.{name} must be a number >= 0, got {_brief(weight)}")
         result.append((str(name), float(weight)))
     return tuple(sorted(result))
 
 
-def _known_op(key: str, name: str) -> None:
+def _known_op(key: str, name: Any) -> None:
+    if not isinstance(name, str):
+        raise UsageError(f"config {key!r}: op names are text, got {_brief(name)}")
     try:
         get_op(name)
     except UnknownOpError as exc:
@@ -189,16 +232,23 @@ def _known_op(key: str, name: str) -> None:
 
 
 def from_mapping(data: Mapping[str, Any]) -> RunConfig:
-    """A validated RunConfig from a plain mapping (unknown keys and bad values raise UsageError)."""
+    """A validated RunConfig from a plain mapping (unknown keys and bad values raise UsageError).
+
+    Target texts are checked here with the safe expression language (``targets.expr``), so every
+    reader of a config (a TOML file, flags, a stored config.json on resume, export or inspect)
+    refuses a bad or hostile ``expr``/``domain`` before anything else uses it.
+    """
+    if not isinstance(data, Mapping):
+        raise UsageError(f"a config must be a table of keys, got {type(data).__name__}")
     for key in data:
-        if key not in _field_names():
+        if key not in _key_names():
             raise _unknown_key(key)
     merged = {name: data.get(name, _default(name)) for name in _field_names()}
     c = merged
     out: dict[str, Any] = {}
     for key in ("target", "expr", "domain", "name", "ray_address"):
         if c[key] is not None and not isinstance(c[key], str):
-            raise UsageError(f"config {key!r} must be text, got {c[key]!r}")
+            raise UsageError(f"config {key!r} must be text, got {_brief(c[key])}")
         out[key] = c[key]
     if out["expr"] is not None:
         out["target"] = None if data.get("target") is None else out["target"]
@@ -208,6 +258,7 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
         raise UsageError("no target: give a target name or an expression with a domain")
     if out["expr"] is not None and out["domain"] is None:
         raise UsageError("an expression target needs a domain 'lo,hi'")
+    _check_target_texts(out["target"], out["expr"], out["domain"])
     out["mode"] = _choice("mode", c["mode"], MODES)
     ops = c["ops"]
     if isinstance(ops, str):
@@ -217,15 +268,15 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     for op in ops:
         _known_op("ops", op)
     if len(set(ops)) != len(ops):
-        raise UsageError(f"config 'ops' lists an op twice: {list(ops)}")
+        raise UsageError(f"config 'ops' lists an op twice: {_brief(list(ops))}")
     out["ops"] = tuple(ops)
     out["cost_weights"] = _weights("cost_weights", c["cost_weights"], None)
     out["max_ops"] = _as_int("max_ops", c["max_ops"], minimum=1)
-    out["target_ulp"] = _as_float("target_ulp", c["target_ulp"], optional=True)
+    out["target_ulp"] = _target_error(data, out["mode"])
     if not isinstance(c["stop_when_certified"], bool):
         raise UsageError("config 'stop_when_certified' must be true or false")
     if c["stop_when_certified"] and out["target_ulp"] is None:
-        raise UsageError("stop_when_certified needs target_ulp")
+        raise UsageError("stop_when_certified needs target_error (target_ulp in float32 mode)")
     out["stop_when_certified"] = c["stop_when_certified"]
     out["max_evals"] = _as_int("max_evals", c["max_evals"], minimum=1, optional=True)
     out["max_seconds"] = _as_float("max_seconds", c["max_seconds"], optional=True)
@@ -245,7 +296,7 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     out["mutation_retries"] = _as_int("mutation_retries", c["mutation_retries"], minimum=1)
     out["restart_after"] = _as_int("restart_after", c["restart_after"], minimum=0)
     if not isinstance(c["fit"], bool):
-        raise UsageError(f"config 'fit' must be true or false, got {c['fit']!r}")
+        raise UsageError(f"config 'fit' must be true or false, got {_brief(c['fit'])}")
     out["fit"] = c["fit"]
     out["fit_iterations"] = _as_int("fit_iterations", c["fit_iterations"], minimum=0)
     out["fit_points"] = _as_int("fit_points", c["fit_points"], minimum=8)
@@ -274,6 +325,40 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     return RunConfig(**out)
 
 
+def _target_error(data: Mapping[str, Any], mode: str) -> float | None:
+    """The threshold from ``target_error`` or its float32 spelling ``target_ulp`` (not both)."""
+    error, ulp = data.get("target_error"), data.get("target_ulp")
+    if error is not None and ulp is not None:
+        raise UsageError("give target_error or target_ulp, not both (target_ulp is the float32 spelling)")
+    if ulp is not None and mode == "real":
+        raise UsageError(
+            "target_ulp counts float32 ULPs; in real mode the threshold is a relative error: "
+            "give target_error (--target-error), e.g. 1e-6"
+        )
+    if error is not None:
+        return _as_float("target_error", error)
+    return _as_float("target_ulp", ulp, optional=True)
+
+
+def _check_target_texts(target: str | None, expr: str | None, domain: str | None) -> None:
+    """Parse (never evaluate) the target texts: a known name, an expression, two constant endpoints."""
+    from targets.errors import TargetError
+    from targets.expr import parse_constant_expression, parse_expression
+    from targets.registry import get_target
+    from targets.target import parse_domain
+
+    try:
+        if target is not None:
+            get_target(target)
+        if expr is not None:
+            parse_expression(expr)
+        if domain is not None:
+            for endpoint in parse_domain(domain):
+                parse_constant_expression(endpoint)
+    except TargetError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """``key=value`` (value in TOML syntax, bare words as strings; ``a.b=v`` for table entries)."""
     if "=" not in text:
@@ -298,11 +383,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if table not in ("mutation_weights", "cost_weights"):
                 raise _unknown_key(key)
             current = result.get(table)
-            current = dict(_default(table) if current is None else current)
+            current = _default(table) if current is None else current
+            if isinstance(current, list | tuple) and all(isinstance(i, list | tuple) and len(i) == 2 for i in current):
+                current = dict(current)
+            if not isinstance(current, Mapping):
+                raise UsageError(f"config {table!r} must be a table of name = weight, got {_brief(current)}")
+            current = dict(current)
             current[entry] = value
             result[table] = current
         else:
-            if key not in _field_names():
+            if key not in _key_names():
                 raise _unknown_key(key)
             result[key] = value
     return result
@@ -312,7 +402,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """The mapping in a TOML config file (one-line errors for missing or malformed files)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"config file {str(path)!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
     except FileNotFoundError:
         raise UsageError(f"config file {str(path)!r} does not exist") from None
     except OSError as exc:
@@ -322,7 +414,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
     for key in data:
-        if key not in _field_names():
+        if key not in _key_names():
             raise _unknown_key(key)
     return data
 

@@ -1,4 +1,4 @@
-"""``evo export``: write a run's programs as kernels (C, LLVM IR, JAX, numpy), optionally verified.
+"""``evo export``: write a run's programs as kernels (C, LLVM IR, JAX, jax-ffi, numpy), optionally verified.
 
 Verification runs the exported kernel on the run's final point set (every float32 of the domain
 where feasible) and compares it bit for bit with the interpreter; the result goes into the file's
@@ -12,8 +12,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen import emit
-from codegen.common import Provenance
+from codegen import emit_files
+from codegen.common import KernelNameError, Provenance, check_name
+from codegen.emit_jaxffi import BuildError, build, include_dir
 from codegen.verify import CompilerMissing, VerifyResult, verify
 from evo.errors import RunError, UsageError
 from evo.loading import resolve_target
@@ -23,7 +24,15 @@ from primitives.jsonform import from_dict
 from primitives.program import Program
 from targets.dataset import build_dataset
 
-EXTENSIONS = {"c": "c", "llvm": "ll", "jax": "py", "numpy": "py"}
+EXTENSIONS = {"c": "c", "llvm": "ll", "jax": "py", "numpy": "py", "jax-ffi": "py"}
+# The files each export writes, as patterns of its stem (the main one, reported as ``path``, last).
+FILES = {
+    "c": ("{}.h", "{}.c"),
+    "llvm": ("{}.ll",),
+    "jax": ("{}.py",),
+    "numpy": ("{}.py",),
+    "jax-ffi": ("{}.h", "{}.c", "{}_ffi.cc", "lib{}.so", "{}.py"),
+}
 MISMATCH_EXIT = 3
 
 
@@ -35,19 +44,35 @@ class Exported:
     program_hash: str
     lang: str
     results: tuple[VerifyResult, ...]
+    files: tuple[Path, ...] = ()
 
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
 
 
-def _fresh_path(directory: Path, stem: str, extension: str) -> Path:
-    path = directory / f"{stem}.{extension}"
-    k = 1
-    while path.exists():
-        path = directory / f"{stem}-{k}.{extension}"
+def _fresh_stem(directory: Path, stem: str, patterns: tuple[str, ...]) -> str:
+    """``stem``, or ``stem_1``, ``stem_2``... so that none of the export's files exists yet (still an identifier)."""
+    candidate, k = stem, 1
+    while any((directory / pattern.format(candidate)).exists() for pattern in patterns):
+        candidate = f"{stem}_{k}"
         k += 1
-    return path
+    return candidate
+
+
+def kernel_name(requested: str | None, target_name: str, program: Program, lang: str) -> str:
+    """The user's ``--name`` if the language can use it (else a one-line usage error), or a default from the target."""
+    if requested is not None:
+        try:
+            return check_name(requested, lang)
+        except KernelNameError as exc:
+            raise UsageError(str(exc)) from None
+    stem = "".join(ch if ch.isascii() and (ch.isalnum() or ch == "_") else "_" for ch in target_name)
+    default = f"{stem}_k{program.op_count()}"
+    try:
+        return check_name(default if default[0].isalpha() else f"k_{default}", lang)
+    except KernelNameError:
+        return f"kernel_k{program.op_count()}"
 
 
 def _picked(reader: RunReader, run_dir: Path, pick: str) -> list[tuple[Program, dict]]:
@@ -78,12 +103,19 @@ def export_run(
 
 def _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit) -> list[Exported]:
     if lang not in EXTENSIONS:
-        raise UsageError(f"unknown language {lang!r} (c, llvm, jax, numpy)")
+        raise UsageError(f"unknown language {lang!r} ({', '.join(EXTENSIONS)})")
+    if lang == "jax-ffi":
+        try:
+            include_dir()
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
     run_dir = Path(run_dir)
     reader = RunReader(run_dir)
     config = reader.config
     meta = reader.meta
     target_info = meta.get("target") or {}
+    picked = _picked(reader, run_dir, pick)
+    names = [kernel_name(name, str(target_info.get("name", "kernel")), program, lang) for program, _ in picked]
     directory = Path(out_dir) if out_dir is not None else run_dir / "exports"
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{str(directory)!r} exists and is not a directory")
@@ -93,10 +125,8 @@ def _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit) -> 
         raise storage_error(exc, directory, "create") from None
     final_data = None
     written = []
-    for program, entry in _picked(reader, run_dir, pick):
+    for (program, entry), kernel in zip(picked, names, strict=True):
         program_hash = program.canonical_hash()
-        stem_name = name or f"{target_info.get('name', 'kernel')}_k{program.op_count()}"
-        kernel_name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in stem_name)
         measured = entry.get("final") or entry.get("select") or entry.get("score")
         unit = "ULP" if config.mode == "float32" else "relative"
         provenance = Provenance(
@@ -113,32 +143,47 @@ def _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit) -> 
                 target = resolve_target(config.target, config.expr, config.domain, config.name)
                 final_data = build_dataset(target, "final", config.dtype, config.data_seed)
             try:
-                results = tuple(verify(program, lang, final_data, kernel_name, limit))
+                results = tuple(verify(program, lang, final_data, kernel, limit))
             except CompilerMissing as exc:
                 raise UsageError(f"cannot verify the C export: {exc}") from None
-            except ImportError as exc:
+            except (ImportError, BuildError) as exc:
                 raise UsageError(f"cannot verify the {lang} export: {exc}") from None
             for result in results:
                 provenance = provenance.with_note(f"verified: {result.summary()}")
         else:
             provenance = provenance.with_note("not verified (evo export --verify)")
-        path = _fresh_path(directory, f"{kernel_name}_{program_hash[:8]}", EXTENSIONS[lang])
-        write_new(path, emit(program, lang, kernel_name, provenance))
+        stem = _fresh_stem(directory, f"{kernel}_{program_hash[:8]}", FILES[lang])
+        files = emit_files(program, lang, kernel, provenance, stem)
+        paths = [directory / pattern.format(stem) for pattern in FILES[lang]]
+        created: list[Path] = []
         try:
+            for file_name, text in files.items():
+                write_new(directory / file_name, text)
+                created.append(directory / file_name)
+            if lang == "jax-ffi":
+                try:
+                    build(directory, stem)
+                except (BuildError, ImportError) as exc:
+                    raise UsageError(f"wrote the sources to {directory} but did not build the library ({exc}); "
+                                     f"the build commands are in {stem}.py") from None
             append_event(
-                run_dir, "export", lang=lang, file=str(path), hash=program_hash,
-                verified=[{"flags": r.flags, "n_points": r.n_points, "mismatches": r.n_mismatches, "seconds": r.seconds} for r in results],
+                run_dir, "export", lang=lang, file=str(paths[-1]), files=[str(p) for p in paths], hash=program_hash,
+                verified=[{"flags": r.flags, "n_points": r.n_points, "mismatches": r.n_mismatches, "seconds": r.seconds}
+                          for r in results],
             )
+        except UsageError:
+            raise  # the sources stay: the message tells how to build them
         except BaseException:
-            path.unlink(missing_ok=True)  # no kernel without its event
+            for path in created:
+                path.unlink(missing_ok=True)  # no kernel without its event
             raise
-        written.append(Exported(path, program_hash, lang, results))
+        written.append(Exported(paths[-1], program_hash, lang, results, tuple(paths)))
     return written
 
 
 def register(commands) -> None:
     """Add the ``export`` subcommand to the ``evo`` argument parser."""
-    parser = commands.add_parser("export", help="write a run's programs as C, LLVM IR, JAX or numpy kernels")
+    parser = commands.add_parser("export", help="write a run's programs as C, LLVM IR, JAX, jax-ffi or numpy kernels")
     parser.add_argument("run", help="run directory")
     parser.add_argument("--pick", default="best", help="best (default), front, or a program hash (prefix)")
     parser.add_argument("--lang", default="c", choices=tuple(EXTENSIONS), help="output language (default c)")
@@ -152,7 +197,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     exported = export_run(args.run, args.pick, args.lang, args.out, args.verify, args.name)
     status = 0
     for item in exported:
-        print(f"wrote {item.path}")
+        for path in item.files or (item.path,):
+            print(f"wrote {path}")
         for result in item.results:
             print(f"  {result.summary()}")
             if not result.ok:

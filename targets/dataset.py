@@ -16,9 +16,9 @@ import numpy as np
 
 from primitives.floatbits import get_format
 from primitives.ulp import inv_rel_scale, inv_ulp32
-from targets.fastref import MAX_DEVIATION_ULP, NoFastReference, fast_reference, reference_deviation
-from targets.points import FINAL_SAMPLE_POINTS, PointSet, make_point_set
-from targets.reference import cached_references, compute_references
+from targets.fastref import MAX_DEVIATION_ULP, NoFastReference, fast_reference, first_nonfinite, reference_deviation
+from targets.points import FINAL_SAMPLE_POINTS, PointSet, float_at, make_point_set
+from targets.reference import cached_references, compute_references, reference_at
 from targets.target import Target, TargetError
 
 MODES = {"float32": "ulp", "float64": "rel"}  # working format -> error metric
@@ -140,6 +140,10 @@ def build_dataset(
     The final float32 set is a ``Sweep`` over every float of the domain when it has at most 2^31
     floats and a fast reference is available and accurate; otherwise a large sample with mpmath
     references.
+
+    Raises TargetError (one line, naming the first bad x) when the function is not real and finite
+    at a point of the set: for an exhaustive set, the reference pass of ``build_sweep`` covers
+    every float of the domain. Callers that must not fail (the end-of-run sign-off) catch it.
     """
     if dtype not in MODES:
         raise TargetError(f"unknown mode {dtype!r} (float32 or float64)")
@@ -155,7 +159,9 @@ def build_dataset(
 
 
 def build_sweep(target: Target, points: PointSet, seed: int = 0, cache_dir: Path | None = None) -> Sweep:
-    """An exhaustive set with its fast reference, measured against mpmath on the select points."""
+    """An exhaustive set with its fast reference, measured against mpmath on the select points and,
+    for derived references, checked finite on every float of the domain (else TargetError at the
+    first x where f is not defined or finite, or NoFastReference if only float64 overflowed)."""
     reference = fast_reference(target)
     fmt = get_format(points.dtype)
     lo, hi = target.domain(fmt)
@@ -165,6 +171,11 @@ def build_sweep(target: Target, points: PointSet, seed: int = 0, cache_dir: Path
         raise NoFastReference(
             f"the float64 reference of {target.expr} deviates {deviation:.3g} ULP from mpmath"
         )
+    if target.fast_ref is None:  # derived formulas may have poles at floats the probes missed
+        bad = first_nonfinite(reference, points.ord_lo, points.size)
+        if bad is not None:
+            reference_at(target, float_at(points, bad), fmt)  # TargetError naming x if f is bad there
+            raise NoFastReference(f"the float64 reference of {target.expr} overflows at x = {float_at(points, bad)!r}")
     return Sweep(target, points, reference, deviation, check.size)
 
 

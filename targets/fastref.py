@@ -74,8 +74,10 @@ def fast_reference(target: Target) -> Callable[[float], float]:
     """A numba-compiled float64 -> float64 function approximating the target."""
     if target.fast_ref is not None:
         return LIBM_REFERENCES[target.fast_ref]
+    # lambdify prints the parsed (whitelisted) tree as code, never user text; the numpy error model
+    # makes a division by zero inf/nan, which the reference pass over the final set reports
     source = sympy.lambdify(X, target.sympy_expr(), modules="math")
-    function = njit(source)
+    function = njit(error_model="numpy")(source)
     try:
         function(np.float64(0.5))
     except Exception as exc:  # numba typing errors have many types
@@ -94,6 +96,37 @@ def apply_reference(function, x: np.ndarray) -> np.ndarray:
     out = np.empty(x.shape[0], dtype=np.float64)
     _apply(function, np.ascontiguousarray(x), out)
     return out
+
+
+@njit(nogil=True, cache=False)
+def _first_nonfinite(function, ord_lo, count):
+    bits = np.empty(1, np.uint32)
+    value = bits.view(np.float32)
+    sign = np.uint32(0x80000000)
+    for i in range(count):
+        o = ord_lo + i
+        bits[0] = np.uint32(o) if o >= 0 else (sign | np.uint32(-o))
+        if not np.isfinite(np.float32(function(np.float64(value[0])))):
+            return i
+    return -1
+
+
+def first_nonfinite(function, ord_lo: int, count: int, chunk: int = 1 << 22) -> int | None:
+    """Index of the first float32 (ordinal ``ord_lo + i``) where ``function`` is not finite in
+    float32, or None: the reference pass over an exhaustive final set (threads over chunks)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = list(range(0, count, chunk))
+    first = _first_nonfinite(function, ord_lo + starts[0], min(chunk, count))  # compiles once
+    if first >= 0:
+        return first
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        found = pool.map(lambda s: _first_nonfinite(function, ord_lo + s, min(chunk, count - s)), starts[1:])
+        for start, index in zip(starts[1:], found, strict=True):
+            if index >= 0:
+                return start + index
+    return None
 
 
 def reference_deviation(function, x: np.ndarray, hi: np.ndarray, lo: np.ndarray, inv_scale: np.ndarray) -> float:

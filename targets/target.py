@@ -11,13 +11,12 @@ import sympy
 
 from primitives.floatbits import FloatFormat, format_hex, get_format
 from primitives.rounding import round_mpf
+from targets import expr as expr_language
+from targets.errors import TargetError
+from targets.expr import X
 
-X = sympy.Symbol("x", real=True)
+__all__ = ["REFERENCE_BITS", "X", "Target", "TargetError", "make_target", "parse_constant", "parse_domain", "parse_expression"]
 REFERENCE_BITS = 128  # working precision of the mpmath references (raised where needed)
-
-
-class TargetError(ValueError):
-    """A target that cannot be used: bad expression, bad domain, not real or not finite."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +63,7 @@ class Target:
 
     def mp_function(self) -> Callable:
         """f as an mpmath function of one mpf (evaluate inside ``mpmath.workprec``)."""
-        return sympy.lambdify(X, self.sympy_expr(), modules="mpmath")
+        return expr_language.mp_function(self.sympy_expr())
 
     def with_domain(self, lo_text: str, hi_text: str) -> Target:
         """The same function on another domain (validated)."""
@@ -75,39 +74,19 @@ _ALLOWED_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 
 def parse_expression(text: str) -> sympy.Expr:
-    """Parse ``text`` as a real expression in ``x``; TargetError with the reason otherwise."""
-    if not isinstance(text, str) or not text.strip():
-        raise TargetError("empty expression")
-    try:
-        expr = sympy.sympify(text.replace("^", "**"), locals={"x": X, "ln": sympy.log}, rational=True)
-    except (sympy.SympifyError, SyntaxError, TypeError, ValueError, AttributeError) as exc:
-        raise TargetError(f"cannot parse expression {text!r}: {type(exc).__name__}") from None
-    if not isinstance(expr, sympy.Expr):
-        raise TargetError(f"expression {text!r} is not a real-valued formula")
-    unknown = sorted(str(s) for s in expr.free_symbols if s != X)
-    if unknown:
-        raise TargetError(f"expression {text!r} uses unknown symbol(s) {', '.join(unknown)} (only x)")
-    undefined = sorted({type(f).__name__ for f in expr.atoms(sympy.core.function.AppliedUndef)})
-    if undefined:
-        raise TargetError(f"expression {text!r} uses unknown function(s) {', '.join(undefined)}")
-    return expr
+    """Parse ``text`` as a real expression in ``x`` (the safe language of ``targets.expr``);
+    TargetError with the reason otherwise."""
+    return expr_language.parse_expression(text)
 
 
 def parse_constant(text: str):
-    """A domain endpoint (``0.5``, ``-pi/4``, ``ln(2)/2``) as an mpf at reference precision."""
-    import mpmath
-
+    """A domain endpoint (``0.5``, ``-pi/4``, ``ln(2)/2``) as an mpf, correctly rounded in float32
+    and float64 (the language of ``targets.expr``, without ``x``)."""
+    value = expr_language.parse_constant_expression(text)
     try:
-        value = sympy.sympify(str(text), locals={"ln": sympy.log}, rational=True)
-    except (sympy.SympifyError, SyntaxError, TypeError, ValueError, AttributeError):
-        raise TargetError(f"cannot parse domain endpoint {text!r}") from None
-    if not isinstance(value, sympy.Expr) or value.free_symbols:
-        raise TargetError(f"domain endpoint {text!r} must be a number")
-    with mpmath.workprec(REFERENCE_BITS):
-        number = sympy.N(value, 40)
-        if not number.is_real or not number.is_finite:
-            raise TargetError(f"domain endpoint {text!r} is not a finite real number")
-        return mpmath.mpf(sympy.Float(number, 40)._mpf_)
+        return expr_language.constant_value(value)
+    except TargetError:
+        raise TargetError(f"domain endpoint {str(text)!r} is not a finite real number") from None
 
 
 def parse_domain(text: str) -> tuple[str, str]:
@@ -119,7 +98,7 @@ def parse_domain(text: str) -> tuple[str, str]:
             body = inner
     parts = [p.strip() for p in _split_top_level(body)]
     if len(parts) != 2 or not all(parts):
-        raise TargetError(f"domain {text!r} must be two endpoints 'lo,hi'")
+        raise TargetError(f"domain {expr_language.show(text)} must be two endpoints 'lo,hi'")
     return parts[0], parts[1]
 
 
@@ -151,6 +130,12 @@ def make_target(
     """
     parsed = parse_expression(expr)
     canonical = str(parsed)
+    try:
+        same = parse_expression(canonical) == parsed
+    except TargetError:
+        same = False
+    if not same:  # Target.expr stores the canonical text: it must mean the same expression
+        raise TargetError(f"expression {expr_language.show(expr)} simplifies to a form that cannot be stored ({expr_language.show(canonical)})")
     for fmt_name in ("float32", "float64"):
         fmt = get_format(fmt_name)
         lo, hi = (round_mpf(parse_constant(t), fmt) for t in (lo_text, hi_text))
@@ -170,4 +155,7 @@ def make_target(
     from targets.reference import check_real_and_finite
 
     check_real_and_finite(target)
+    from targets.poles import check_exact_poles
+
+    check_exact_poles(target, parsed)
     return target

@@ -6,28 +6,25 @@
  * max error 0.890877 ULP on final (exhaustive, 1065353217 points)
  * run       -
  *
- * Compile with -ffp-contract=off (GCC contracts a*b+c into an FMA by default in GNU mode,
- * which would change the rounding). `evo export --verify` checks it bit for bit with: -O2 -ffp-contract=off; -O3 -march=native -ffp-contract=off -fno-math-errno; -O3 -march=native -mprefer-vector-width=512 -ffp-contract=off -fno-math-errno.
+ * Compile with -ffp-contract=off and without -ffast-math: GCC contracts a*b+c into an FMA by default
+ * in GNU mode, which would change the rounding. `evo export --verify` checks it bit for bit with:
+ *   -O2 -ffp-contract=off
+ *   -O3 -march=native -ffp-contract=off -fno-math-errno
+ *   -O3 -march=native -mprefer-vector-width=512 -ffp-contract=off -fno-math-errno
  */
-#include <math.h>
-#include <stddef.h>
+#include "kernel.h"
 
+#if defined(__clang__) || !defined(__GNUC__)
 #pragma STDC FP_CONTRACT OFF
+#endif
 
-static inline float kernel(float x)
+float kernel(float x)
 {
-    const float t1 = x * x;
-    const float t2 = t1 + 0x1.8p+0f;
-    const float t3 = t2 - x;
-    const float t4 = 0x1p+0f / t3;
-    const float t5 = sqrtf(t2);
-    const float t6 = -t5;
-    const float t7 = fmaf(t4, t6, -0x1.921fb6p+1f);
-    return t7;
+    return kernel_inline(x);
 }
 
 void kernel_array(const float *restrict x, float *restrict y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        y[i] = kernel(x[i]);
+        y[i] = kernel_inline(x[i]);
 }

@@ -6,27 +6,25 @@
  * max error 0.890877 ULP on final (exhaustive, 1065353217 points)
  * run       -
  *
- * Compile with -ffp-contract=off (GCC contracts a*b+c into an FMA by default in GNU mode,
- * which would change the rounding). `evo export --verify` checks it bit for bit with: -O2 -ffp-contract=off; -O3 -march=native -ffp-contract=off -fno-math-errno; -O3 -march=native -mprefer-vector-width=512 -ffp-contract=off -fno-math-errno.
+ * Compile with -ffp-contract=off and without -ffast-math: GCC contracts a*b+c into an FMA by default
+ * in GNU mode, which would change the rounding. `evo export --verify` checks it bit for bit with:
+ *   -O2 -ffp-contract=off
+ *   -O3 -march=native -ffp-contract=off -fno-math-errno
+ *   -O3 -march=native -mprefer-vector-width=512 -ffp-contract=off -fno-math-errno
  */
-#include <math.h>
-#include <stddef.h>
+#include "kernel.h"
 
+#if defined(__clang__) || !defined(__GNUC__)
 #pragma STDC FP_CONTRACT OFF
+#endif
 
-static inline float kernel(float x)
+float kernel(float x)
 {
-    const float t1 = fmaf(x, 0x1.c4456ep-13f, 0x1.47373ap-10f);
-    const float t2 = fmaf(t1, x, 0x1.3cfd82p-7f);
-    const float t3 = fmaf(t2, x, 0x1.c68af6p-5f);
-    const float t4 = fmaf(t3, x, 0x1.ebfd3ap-3f);
-    const float t5 = fmaf(t4, x, 0x1.62e42cp-1f);
-    const float t6 = fmaf(t5, x, 0x1p+0f);
-    return t6;
+    return kernel_inline(x);
 }
 
 void kernel_array(const float *restrict x, float *restrict y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        y[i] = kernel(x[i]);
+        y[i] = kernel_inline(x[i]);
 }
