@@ -90,8 +90,8 @@ def evolve(
     run_dir = new_run_dir(config.runs_dir, problem.target.name, config.seed)
     writer = None
     try:
-        identity = identity_record(config, problem)
-        writer = RunWriter.create(run_dir, config, {**run_meta(config, problem, executor.describe()), "identity": identity})
+        meta = run_meta(config, problem, executor.describe())
+        writer = RunWriter.create(run_dir, config, {**meta, "identity": identity_record(config, problem)})
         if on_start is not None:
             on_start(run_dir, config)
         recorder = make_recorder(config, writer, on_progress)
