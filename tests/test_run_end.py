@@ -137,7 +137,7 @@ def test_signoff_none_is_honoured_in_real_mode(tmp_path):
         small,
         mode="real",
         ops=("add", "sub", "mul", "div"),
-        target_ulp=1.0,
+        target_error=1.0,
         seed=1,
         max_evals=100,
         signoff="none",
