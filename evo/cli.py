@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from evo.errors import USER_ERRORS, StorageError
+from evo.setting import setting_for, setting_of_metric
 
 INTERRUPTED_EXIT = 130  # a stopped run (Ctrl-C, SIGTERM) is resumable but did not finish
 
@@ -66,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
     resume.add_argument("run", help="run directory")
     resume.add_argument("--max-evals", type=int, help="new total number of evaluations")
-    resume.add_argument("--max-seconds", type=float, help="new total seconds (counted from the run's start)")
+    resume.add_argument("--max-seconds", type=float,
+                        help="new total seconds from the run's start (alone, it replaces --max-evals)")
     _add_backend_arguments(resume)
     resume.add_argument("--quiet", action="store_true", help="no live progress")
     resume.set_defaults(handler=_cmd_resume)
@@ -160,7 +162,7 @@ def _print_result(result, metric: str) -> None:
     if result.best is not None:
         best = result.best
         err = best.final if best.final is not None else best.select
-        unit = "ULP" if metric == "ulp" else "relative"
+        unit = setting_of_metric(metric).unit
         print(f"\nbest: {err.max_err:.6g} {unit} on {err.points}, cost {best.cost:g}")
         print(to_text(best.individual.program).rstrip())
     print(f"\nrun directory: {result.run_dir}  (evo inspect {result.run_dir})")
@@ -181,8 +183,8 @@ def _cmd_evolve(args: argparse.Namespace) -> int:
 
     with ConsoleProgress(quiet=args.quiet) as progress:
         result = evolve(config, on_progress=progress, on_start=started)
-    _print_result(result, "ulp" if config.mode == "float32" else "rel")
-    return INTERRUPTED_EXIT if result.reason == "interrupted" else 0
+    _print_result(result, setting_for(config.mode).metric)
+    return _exit_code(result)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -196,8 +198,16 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     print(f"evo: {_threshold_line(reader.config)}", flush=True)
     with ConsoleProgress(quiet=args.quiet) as progress:
         result = resume(args.run, max_evals=args.max_evals, max_seconds=args.max_seconds, on_progress=progress, **overrides)
-    _print_result(result, "ulp" if result.config.mode == "float32" else "rel")
-    return INTERRUPTED_EXIT if result.reason == "interrupted" else 0
+    _print_result(result, setting_for(result.config.mode).metric)
+    return _exit_code(result)
+
+
+def _exit_code(result) -> int:
+    """INTERRUPTED_EXIT for an interrupted run (as for any Ctrl-C), which ``evo resume`` continues."""
+    if result.reason != "interrupted":
+        return 0
+    print(f"interrupted: evo resume {result.run_dir} continues the run (and its sign-off)", file=sys.stderr)
+    return INTERRUPTED_EXIT
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -287,7 +297,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     program = load_program(args.program)
     target = resolve_target(args.target, args.expr, args.domain, args.name)
-    dtype = "float64" if args.mode == "real" else "float32"
+    dtype = setting_for(args.mode).dtype
     data = build_dataset(target, args.points, dtype=dtype, seed=args.seed)
     result = score(program, data)
     info = {

@@ -1,18 +1,39 @@
 """Where evaluations run: the executor seam (submit a job, take the next finished result).
 
-The engine owns the population and only ever talks to an executor through ``submit`` and
-``next_result``; results may come back in any order. ``SerialExecutor`` evaluates in the calling
-process, in submission order (the deterministic default). The Ray executor lives in
-``evo.ray_executor`` and is imported only when asked for.
+The engine only ever talks to an executor through ``submit`` and ``next_result``; results may come
+back in any order. Workers are built from an ``EvaluatorSpec``, a frozen, picklable value (never
+the config). ``SerialExecutor`` evaluates in the calling process, in submission order (the
+deterministic default). The Ray executor lives in ``evo.ray_executor`` and is imported only when
+asked for.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from evo.evaluate import EvalResult, Evaluator, Job
+from evo.evaluate import EvalResult, Evaluator, Job, Lost
+from evo.fit import FitSettings
+from evo.mutate import SearchSpace
 from targets.dataset import Dataset
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatorSpec:
+    """Everything a worker needs besides the search set: how to mutate, fit and cache."""
+
+    fit: FitSettings
+    fit_enabled: bool
+    space: SearchSpace
+    seed: int
+    cache_size: int
+
+    def build(self, search: Dataset, worker: int = 0) -> Evaluator:
+        return Evaluator(search, self.fit, self.fit_enabled, self.space, self.seed, self.cache_size, worker)
+
+
+Notice = tuple[type, dict[str, Any]]  # an event kind and its fields (the engine adds n_evals)
 
 
 class Executor(Protocol):
@@ -22,7 +43,7 @@ class Executor(Protocol):
 
     def submit(self, job: Job) -> None: ...
 
-    def next_result(self) -> EvalResult: ...
+    def next_result(self) -> EvalResult | Lost: ...
 
     def close(self) -> None: ...
 
@@ -36,12 +57,16 @@ class Executor(Protocol):
         """Forget every job in flight (their results will never be asked for)."""
         ...
 
+    def take_notices(self) -> list[Notice]:
+        """What happened to the workers since the last call (lost workers, dropped jobs)."""
+        ...
+
 
 class SerialExecutor:
     """Evaluates each job in this process when its result is asked for."""
 
-    def __init__(self, evaluator: Evaluator) -> None:
-        self.evaluator = evaluator
+    def __init__(self, spec: EvaluatorSpec, search: Dataset) -> None:
+        self.evaluator = spec.build(search)
         self.capacity = 1
         self._queue: deque[Job] = deque()
 
@@ -62,3 +87,6 @@ class SerialExecutor:
 
     def cancel_all(self) -> None:
         self._queue.clear()
+
+    def take_notices(self) -> list[Notice]:
+        return []

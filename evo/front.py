@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from evo.objective import Objective
 from evo.population import Individual
 from targets.scoring import Score
 
@@ -86,7 +87,9 @@ class ParetoFront:
             return False
         return all(error < e.gate_error for e in self.entries if e.cost <= individual.cost)
 
-    def updated(self, individual: Individual, select: Score, final: Score | None = None) -> tuple[ParetoFront, bool]:
+    def updated(
+        self, individual: Individual, select: Score, final: Score | None = None
+    ) -> tuple[ParetoFront, bool]:
         """The front with ``individual`` admitted if it is non-dominated (by its select error, or its
         final error when that is already known)."""
         error = (final or select).max_err
@@ -94,24 +97,25 @@ class ParetoFront:
             return self, False
         if any(e.error <= error for e in self.entries if e.cost <= individual.cost):
             return self, False
-        return ParetoFront(tuple(_non_dominated([*self.entries, FrontEntry(individual, select, final)]))), True
+        return ParetoFront(
+            tuple(_non_dominated([*self.entries, FrontEntry(individual, select, final)]))
+        ), True
 
     def with_final(self, program_hash: str, final: Score) -> ParetoFront:
         """The front with one entry's final score recorded, then re-pruned by the best estimates."""
         entries = [
-            replace(e, final=final) if e.individual.program.canonical_hash() == program_hash else e for e in self.entries
+            replace(e, final=final) if e.individual.program.canonical_hash() == program_hash else e
+            for e in self.entries
         ]
         return ParetoFront(tuple(_non_dominated(entries)))
 
     def best(self, target_error: float | None = None) -> FrontEntry | None:
-        """Lowest error (ties: cheaper); with a target, the cheapest entry within it if any."""
-        if not self.entries:
-            return None
-        if target_error is not None:
-            within = [e for e in self.entries if e.error <= target_error]
-            if within:
-                return min(within, key=lambda e: (e.cost, e.error))
-        return min(self.entries, key=lambda e: (e.error, e.cost))
+        """The best entry by the objective with ``target_error`` (see ``Objective.best_entry``)."""
+        return Objective(target_error).best_entry(self.entries)
+
+    def summary(self) -> list[list]:
+        """[cost, select error, hash] per entry (as front events list it)."""
+        return [[e.cost, e.select.max_err, e.individual.program.canonical_hash()] for e in self.entries]
 
     def to_list(self) -> list[dict[str, Any]]:
         return [e.to_dict() for e in self.entries]

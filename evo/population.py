@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from evo.objective import fitness_key  # noqa: F401 (re-exported: the objective owns "better")
 from evo.selection import SELECTIONS, drawable_niches, nsga_order
 from primitives.jsonform import from_dict as program_from_dict
 from primitives.jsonform import to_dict as program_to_dict
@@ -63,23 +63,6 @@ class Individual:
             None if data["parent"] is None else int(data["parent"]),
             str(data["mutation"]),
         )
-
-
-def fitness_key(individual: Individual, target_error: float | None) -> tuple:
-    """Sort key, lower is better.
-
-    Without a target: lowest max error, then lowest cost, then lowest mean error.
-    With a target error E: programs within E first, ranked by cost (then error); the others by
-    error. This is "reach the accuracy, then be cheap".
-    """
-    error = individual.score.max_err
-    if math.isnan(error):
-        error = math.inf
-    if target_error is None:
-        return (error, individual.cost, individual.score.mean_err)
-    if error <= target_error:
-        return (0, individual.cost, error, individual.score.mean_err)
-    return (1, error, individual.cost, individual.score.mean_err)
 
 
 class Population:

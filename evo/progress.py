@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from typing import Any
 
-
-def _fmt_error(value: float | None, metric: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if metric == "rel":
-        return f"{value:.3g} rel"
-    return f"{value:.4g} ULP"
+from evo.setting import setting_of_metric
 
 
 class ConsoleProgress:
-    """Callable progress sink for ``Engine(on_progress=...)``; rate-limited, cheap when idle."""
+    """Callable progress sink for the recorder's ``on_progress``; rate-limited, cheap when idle."""
 
     def __init__(self, quiet: bool = False, stream=None) -> None:
         self.stream = sys.stdout if stream is None else stream
@@ -65,18 +58,23 @@ class ConsoleProgress:
             self._rate = (snap["n_evals"] - mark_n) / (now - mark_time)
         self._mark = (now, snap["n_evals"])
         self._last = now
-        best = _fmt_error(snap["best_err"], snap["metric"])
+        best = setting_of_metric(snap["metric"]).format(snap["best_err"])
         if self._progress is not None:
             total = snap["max_evals"]
             if total is None and snap["max_seconds"]:
                 total = None
             self._progress.update(
-                self._task, completed=snap["n_evals"], total=total, rate=self._rate, best=best, front=snap["front_size"]
+                self._task,
+                completed=snap["n_evals"],
+                total=total,
+                rate=self._rate,
+                best=best,
+                front=snap["front_size"],
             )
         else:
             print(
-                f"  {snap['n_evals']:>9,d} evals  {self._rate:8,.0f}/s  best {best}  front {snap['front_size']}"
-                f"  {snap['elapsed']:7.0f} s",
+                f"  {snap['n_evals']:>9,d} evals  {self._rate:8,.0f}/s  best {best}"
+                f"  front {snap['front_size']}  {snap['elapsed']:7.0f} s",
                 file=self.stream,
                 flush=True,
             )

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from evo.config import RunConfig
 from evo.errors import UsageError
 from evo.evaluate import EvalResult, Job, Lost
+from evo.events import JobDropped, WorkerLost
+from evo.executors import EvaluatorSpec, Notice
 from targets.dataset import Dataset
 
 
@@ -35,14 +35,14 @@ def _import_ray():
 class _Worker:
     """The body of a worker actor (wrapped with ``ray.remote`` at run time)."""
 
-    def __init__(self, config_data: dict, search: Dataset, index: int) -> None:
-        from evo.api import make_evaluator
-        from evo.config import from_mapping
+    def __init__(self, spec: EvaluatorSpec, search: Dataset, index: int) -> None:
         from primitives.program import Program
 
         self.index = index
-        self.evaluator = make_evaluator(from_mapping(config_data), search, worker=index)
-        self.evaluator.run(Job(-1, Program.identity(self.evaluator.search.dtype), mutate=False))  # warm up numba
+        self.evaluator = spec.build(search, worker=index)
+        self.evaluator.run(
+            Job(-1, Program.identity(self.evaluator.search.dtype), mutate=False)
+        )  # warm up numba
 
     def run(self, jobs: list[Job]) -> list[EvalResult]:
         return [self.evaluator.run(job) for job in jobs]
@@ -55,6 +55,16 @@ class _Worker:
         return os.getpid()
 
 
+@dataclass(frozen=True, slots=True)
+class RayOptions:
+    """How to reach Ray and how to use it."""
+
+    address: str | None = None  # None: start a local Ray; "auto" or HOST:PORT: join a cluster
+    workers: int | None = None  # None: one per CPU of the cluster
+    in_flight_per_worker: int = 2
+    batch: int = 16
+
+
 @dataclass
 class _Pending:
     jobs: list[Job]
@@ -65,12 +75,12 @@ class _Pending:
 class RayExecutor:
     """Executor over Ray actors (see the module docstring for the contract)."""
 
-    def __init__(self, config: RunConfig, problem) -> None:
+    def __init__(self, spec: EvaluatorSpec, search: Dataset, options: RayOptions) -> None:
         ray = _import_ray()
         self._ray = ray
         self._started_ray = False
         if not ray.is_initialized():
-            address = config.ray_address
+            address = options.address
             try:
                 if address is None:
                     ray.init(include_dashboard=False, log_to_driver=True, logging_level="WARNING")
@@ -80,24 +90,24 @@ class RayExecutor:
                 raise UsageError(f"cannot join the Ray cluster at {address!r}: {exc}") from None
             self._started_ray = True
         available = int(ray.cluster_resources().get("CPU", 1))
-        self.n_workers = config.workers or max(1, available)
-        self._config_data = config.to_dict()
-        self._search_ref = ray.put(problem.search)
+        self.n_workers = options.workers or max(1, available)
+        self._spec = spec
+        self._search_ref = ray.put(search)
         self._actor_class = ray.remote(num_cpus=1, max_restarts=0)(_Worker)
         self._actors = [self._new_actor(i) for i in range(self.n_workers)]
         ray.get([actor.pid.remote() for actor in self._actors])  # every worker is up and warm
-        self.batch = config.ray_batch
-        self.capacity = self.n_workers * config.in_flight_per_worker * self.batch
+        self.batch = options.batch
+        self.capacity = self.n_workers * options.in_flight_per_worker * self.batch
         self._pending: dict[Any, _Pending] = {}
         self._buffer: list[Job] = []
         self._ready: deque[EvalResult | Lost] = deque()
         self._load = [0] * self.n_workers
         self._next_index = self.n_workers
-        self.notify: Callable[..., None] | None = None
+        self._notices: list[Notice] = []
         self.workers_lost = 0
 
     def _new_actor(self, index: int):
-        return self._actor_class.remote(self._config_data, self._search_ref, index)
+        return self._actor_class.remote(self._spec, self._search_ref, index)
 
     # ------------------------------------------------------------------ executor protocol
     def submit(self, job: Job) -> None:
@@ -128,13 +138,17 @@ class RayExecutor:
                 replaced = self._replace_worker(pending.worker)
                 if pending.attempts >= 1:
                     for job in pending.jobs:
-                        if self.notify is not None:
-                            self.notify("job_dropped", child_id=job.child_id)
+                        self._notices.append((JobDropped, {"child_id": job.child_id}))
                         self._ready.append(Lost(job.child_id))
                     continue
                 self._dispatch(pending.jobs, attempts=pending.attempts + 1)
-                if self.notify is not None and replaced:
-                    self.notify("worker_lost", worker=pending.worker, resubmitted=[j.child_id for j in pending.jobs])
+                if replaced:
+                    self._notices.append(
+                        (
+                            WorkerLost,
+                            {"worker": pending.worker, "resubmitted": [j.child_id for j in pending.jobs]},
+                        )
+                    )
         return self._ready.popleft()
 
     def _replace_worker(self, worker: int) -> bool:
@@ -164,6 +178,10 @@ class RayExecutor:
                 pass
         self._pending.clear()
         self._load = [0] * self.n_workers
+
+    def take_notices(self) -> list[Notice]:
+        notices, self._notices = self._notices, []
+        return notices
 
     def worker_pids(self) -> list[int]:
         return self._ray.get([actor.pid.remote() for actor in self._actors])

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from evo.errors import RunError
+from evo.objective import entry_key
 from evo.runlog import CONFIG, RunReader
+from evo.setting import setting_for
 from primitives.jsonform import from_dict as program_from_dict
 from primitives.mathform import to_latex, to_pretty
 from primitives.textform import to_text
@@ -51,7 +53,7 @@ def _summary(reader: RunReader) -> dict[str, Any]:
     last_t = max((_num(e["t"]) for e in events if e.get("t") is not None), default=0.0)
     n_evals = max((_count(e.get("n_evals", 0)) for e in events), default=0)
     rates = [_num(e["evals_per_s"]) for e in progress if e.get("evals_per_s")]
-    metric = "ulp" if config.mode == "float32" else "rel"
+    metric = setting_for(config.mode).metric
     from evo.costmodel import program_costs, run_table
 
     table = run_table(config)
@@ -133,11 +135,7 @@ def find_program(run_dir: str | Path, which: str):
         config = reader.config
 
         def key(e):
-            final = e.get("final")
-            err = _num((final or e["select"])["max_err"])
-            if config.target_ulp is not None and err <= config.target_ulp:
-                return (0, e["cost"], err)
-            return (1, err, e["cost"])
+            return entry_key(e["cost"], _num((e.get("final") or e["select"])["max_err"]), config.target_ulp)
 
         chosen = min(front, key=key)
         return program_from_dict(chosen["program"]), chosen
@@ -227,7 +225,10 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
         except RunError as exc:  # listed as damaged; the other runs are still listed
             rows.append({"run": path.name, "status": f"damaged: {exc}"})
             continue
-        best = min(s["front"], key=lambda e: (e["final"] if e["final"] is not None else e["select"]), default=None)
+        def key(e, target=s["target_ulp"]):
+            return entry_key(e["cost"], e["final"] if e["final"] is not None else e["select"], target)
+
+        best = min(s["front"], key=key, default=None)
         rows.append(
             {
                 "run": path.name, "status": s["status"], "target": s["target"], "seed": s["seed"], "n_evals": s["n_evals"],

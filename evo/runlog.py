@@ -34,6 +34,7 @@ from typing import Any
 
 from evo.config import RunConfig, from_mapping
 from evo.errors import RunError, StorageError, UsageError
+from evo.events import NONDETERMINISTIC_FIELDS  # one list, declared with the event kinds
 
 SCHEMA_VERSION = 1
 CONFIG, META, EVENTS, CHECKPOINT, FRONT, LOG = (
@@ -49,10 +50,6 @@ FILE_MODE = 0o600
 #: errno values that mean "this location is not writable" (a path the user chose: exit 2); any other
 #: OSError on a write is the disk failing under us (full, quota, I/O: exit 1).
 _UNWRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
-NONDETERMINISTIC_FIELDS = frozenset(
-    {"t", "wall", "elapsed", "evals_per_s", "eval_ms", "driver_ms", "fit_ms", "signoff_s", "cached", "cache_hits",
-     "worker", "host", "pid", "workers_lost", "in_flight"}
-)
 
 
 def _json_default(value: Any) -> Any:

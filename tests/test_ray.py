@@ -62,11 +62,11 @@ def test_async_ray_run_reaches_serial_quality(tmp_path):
 
 @pytest.mark.ray
 def test_a_killed_worker_is_replaced_and_nothing_is_lost(tmp_path):
+    from evo.assemble import make_executor
     from evo.problem import build_problem
-    from evo.ray_executor import RayExecutor
 
     config = resolve({**SMALL, "max_evals": 3000, "seed": 3, "runs_dir": str(tmp_path), "backend": "ray", "workers": 2})
-    executor = RayExecutor(config, build_problem(config))
+    executor = make_executor(config, build_problem(config))
     killed: list[int] = []
 
     def kill_once(snapshot: dict) -> None:

@@ -434,14 +434,14 @@ def test_event_log_and_run_log_are_private(base_run):
 def test_interrupted_run_exits_130(monkeypatch, tmp_path):
     """Defect 15: a run stopped by Ctrl-C (here: a stop requested after 50 evaluations) exits 130
     and ends with an `interrupted` end event, resumable."""
-    real_tell = evo.engine.Engine.tell
+    real_file = evo.engine.Engine._file  # files one result (the search's tell and what follows)
 
-    def tell(self, *args, **kwargs):
-        real_tell(self, *args, **kwargs)
+    def file_result(self, *args, **kwargs):
+        real_file(self, *args, **kwargs)
         if self.state.n_evals == 50:
             self.request_stop("interrupted")
 
-    monkeypatch.setattr(evo.engine.Engine, "tell", tell)
+    monkeypatch.setattr(evo.engine.Engine, "_file", file_result)
     runs = tmp_path / "runs"
     code, out, err = run_cli("evolve", *SMALL_RUN, "--signoff", "none", "--max-evals", "300", "--runs-dir", runs)
     assert code == 130, err
