@@ -96,12 +96,14 @@ def export_run(
     """Export the picked program(s) of a run; see the module docstring. The run's writer lock is
     held throughout: each kernel and its event are written, or neither (a read-only run is refused
     before anything is written)."""
+    _check_language(lang)
     RunReader(run_dir)
     with RunLock(run_dir):
         return _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit)
 
 
-def _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit) -> list[Exported]:
+def _check_language(lang: str) -> None:
+    """A known language whose toolchain is importable (before any run file is read)."""
     if lang not in EXTENSIONS:
         raise UsageError(f"unknown language {lang!r} ({', '.join(EXTENSIONS)})")
     if lang == "jax-ffi":
@@ -109,6 +111,9 @@ def _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit) -> 
             include_dir()
         except ImportError as exc:
             raise UsageError(str(exc)) from None
+
+
+def _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit) -> list[Exported]:
     run_dir = Path(run_dir)
     reader = RunReader(run_dir)
     config = reader.config

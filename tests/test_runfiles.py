@@ -216,7 +216,10 @@ def test_disk_filled_mid_run_on_a_tmpfs(tmp_path):
         filler = disk / "filler"
         free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
         filler.write_bytes(b"\0" * (free - 96 * 1024))
-        code, out, err = run_cli("evolve", *SMALL_RUN, "--signoff", "none", "--max-evals", "3000", "--runs-dir", disk / "runs")
+        code, out, err = run_cli(
+            "evolve", *SMALL_RUN, "--signoff", "none", "--max-evals", "3000", "--set", "log_every_eval=1",
+            "--runs-dir", disk / "runs",
+        )  # an event per evaluation: the run outgrows the disk well before its end
         assert_one_line_error(code, out, err, "no space left on device", exit_code=1)
         (run_dir,) = list((disk / "runs").iterdir())
         assert not list(run_dir.glob(".*.tmp"))
