@@ -166,3 +166,64 @@ def test_a_finished_run_with_an_export_after_its_end_still_needs_a_new_budget(tm
     with pytest.raises(UsageError, match="larger --max-evals"):
         resume(run.run_dir)
     assert resume(run.run_dir, max_evals=260).n_evals == 260
+
+
+def _holds_lock(run_dir: Path, pid: int) -> bool:
+    try:
+        return (run_dir / "writer.lock").read_text().strip() == str(pid)
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_ten_random_moments_resumes_to_the_uninterrupted_front(tmp_path):
+    """Ctrl-C at 10 random moments of one run (search, checkpoints, sign-off), each time resumed:
+    every stop exits 130 with an ``end`` event, and the run ends with the uninterrupted front."""
+    import random
+
+    whole = evolve(SMALL, seed=11, max_evals=MAX_EVALS, signoff="front", runs_dir=str(tmp_path / "whole"))
+    expected = json.loads((whole.run_dir / "front.json").read_text())
+    rng = random.Random(20261202)
+    runs = tmp_path / "cut"
+    set_args = [a for k, v in SMALL.items() if k not in ("target", "domain") for a in ("--set", f"{k}={v}")]
+    argv = [*_command(), "evolve", "--target", "exp2", "--domain", "1,1.001", "--max-evals", str(MAX_EVALS),
+            "--seed", "11", "--runs-dir", str(runs), "--signoff", "front", "--quiet", *set_args]
+    interrupts, run_dir = 0, None
+    for _ in range(40):
+        if interrupts == 10:
+            break
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and proc.poll() is None:
+                found = _checkpoint(runs) if run_dir is None else (run_dir, None)
+                if found and _holds_lock(found[0], proc.pid):
+                    run_dir = found[0]
+                    break
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.8))  # a random moment once the process owns the run
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=180)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert run_dir is not None, err
+        assert "Traceback" not in err, err
+        end = _events(run_dir)[-1]
+        assert end["kind"] == "end", end
+        if proc.returncode == 0:
+            assert end["reason"] == "max_evals"
+            break
+        assert proc.returncode == 130, err
+        assert end["reason"] == "interrupted"
+        interrupts += 1
+        argv = [*_command(), "resume", str(run_dir), "--quiet"]
+    else:
+        raise AssertionError("the run neither finished nor took 10 interrupts")
+    if _events(run_dir)[-1]["reason"] == "interrupted":
+        resume(run_dir)
+    print(f"{interrupts} interrupts")
+    assert interrupts >= 5, f"only {interrupts} interrupts landed before the run finished"
+    assert json.loads((run_dir / "front.json").read_text()) == expected
