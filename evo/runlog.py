@@ -90,21 +90,7 @@ def write_atomic(path: Path, text: str) -> None:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise storage_error(exc, path) from None
-    try:
-        try:
-            _write_all(fd, text.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-    except BaseException as exc:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise storage_error(exc, path) from None
-        raise
+    _fill(fd, text, leftover=temporary, path=path, then=lambda: os.replace(temporary, path))
 
 
 def write_new(path: Path, text: str) -> None:
@@ -116,15 +102,23 @@ def write_new(path: Path, text: str) -> None:
         raise RunError(f"{path} exists; not overwriting it") from None
     except OSError as exc:
         raise storage_error(exc, path) from None
+    _fill(fd, text, leftover=path, path=path)
+
+
+def _fill(fd: int, text: str, leftover, path: Path, then=None) -> None:
+    """Write ``text`` to ``fd``, sync and close it, then run ``then``; on any failure remove
+    ``leftover`` so nothing is left behind, and report an OSError as a storage error of ``path``."""
     try:
         try:
             _write_all(fd, text.encode("utf-8"))
             os.fsync(fd)
         finally:
             os.close(fd)
+        if then is not None:
+            then()
     except BaseException as exc:
         try:
-            os.unlink(path)
+            os.unlink(leftover)
         except OSError:
             pass
         if isinstance(exc, OSError):
