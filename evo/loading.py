@@ -24,9 +24,9 @@ def load_program(spec: str) -> Program:
         return anchor_spec(spec).program
     run_dir, _, which = spec.rpartition(":") if ":" in spec else (spec, "", "best")
     if Path(run_dir).is_dir() and (Path(run_dir) / "config.json").exists():
-        from evo.report import find_program
+        from evo.run import Run
 
-        return find_program(run_dir, which or "best")[0]
+        return Run.load(run_dir).lookup(which or "best").program
     if spec == "-":
         text = sys.stdin.read()
         where = "stdin"
