@@ -130,6 +130,50 @@ def test_layers_only_import_downwards():
             assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)} (layer {package} may use {sorted(allowed)})"
 
 
+def _module_imports() -> dict[str, set[str]]:
+    """Our modules and the modules of ours each imports (also inside functions)."""
+    paths = {}
+    for package in ALLOWED:
+        for path in (ROOT / package).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            paths[name.removesuffix(".__init__")] = path
+    graph = {}
+    for name, path in paths.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names if alias.name in paths)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                submodules = {f"{node.module}.{a.name}" for a in node.names} & paths.keys()
+                found |= submodules
+                if node.module in paths and len(submodules) < len(node.names):
+                    found.add(node.module)
+        graph[name] = found - {name}
+    return graph
+
+
+# Program.__str__ shows a program's text form, which is written by the module that parses it
+ALLOWED_CYCLES = [{"primitives.program", "primitives.textform"}]
+
+
+def test_modules_import_no_cycle():
+    graph = _module_imports()
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            module = todo.pop()
+            if module == goal:
+                return True
+            if module not in seen:
+                seen.add(module)
+                todo.extend(graph[module])
+        return False
+
+    cycles = [{a, b} for a in graph for b in graph[a] if a < b and reaches(b, a)]
+    assert [c for c in cycles if c not in ALLOWED_CYCLES] == []
+
+
 def test_importing_the_packages_does_no_work():
     """Importing compiles nothing and starts nothing (no numba compilation, no Ray)."""
     code = (
