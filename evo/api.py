@@ -206,7 +206,9 @@ def resume(
             executor.close()
 
 
-def point_set(target: Target | str, points: str = "final", mode: str = "float32", seed: int = 0) -> Dataset | Sweep:
+def point_set(
+    target: Target | str, points: str = "final", mode: str = "float32", seed: int = 0
+) -> Dataset | Sweep:
     """A target's search, select or final set in the mode's dtype (with its references)."""
     target = get_target(target) if isinstance(target, str) else target
     return build_dataset(target, points, setting_for(mode).dtype, seed)

@@ -176,10 +176,10 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
         best = run.best
         rows.append(
             {
-                "run": run.run_dir.name, "status": run.status, "target": run.target.name or run.config.target
-                or run.config.expr, "seed": run.config.seed, "n_evals": run.history.n_evals,
-                "best": None if best is None else best.error, "best_cost": None if best is None else best.cost,
-                "metric": run.setting.metric,
+                "run": run.run_dir.name, "status": run.status,
+                "target": run.target.name or run.config.target or run.config.expr, "seed": run.config.seed,
+                "n_evals": run.history.n_evals, "best": None if best is None else best.error,
+                "best_cost": None if best is None else best.cost, "metric": run.setting.metric,
             }
         )
     return rows
