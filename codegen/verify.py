@@ -11,7 +11,6 @@ identical bits.
 from __future__ import annotations
 
 import ctypes
-import math
 import shutil
 import subprocess
 import tempfile
@@ -229,7 +228,3 @@ def verify(program: Program, lang: str, data, name: str = "kernel", limit: int |
         flags = f"inside jax.jit; C kernel at {' '.join(KERNEL_FLAGS)}"
         return [compare(program, build_kernel(program, lang, name), data, lang, flags, limit)]
     return [compare(program, build_kernel(program, lang, name), data, lang, "", limit)]
-
-
-def nan_safe(value: float | None) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value

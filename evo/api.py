@@ -16,20 +16,21 @@ from evo.events import Resume, Start
 from evo.executors import Executor
 from evo.front import FrontEntry, ParetoFront
 from evo.identity import check_resume_identity, identity_record
+from evo.meta import run_meta
 from evo.objective import Objective
-from evo.problem import build_problem, run_meta
-from evo.run import Run, load_run
+from evo.problem import build_problem
+from evo.run import Run, load_run, unfinished
 from evo.runlog import RunReader, RunWriter, new_run_dir
 from evo.setting import setting_for
 from evo.state import SearchState
 from primitives.program import Program
-from targets.dataset import build_dataset
+from targets.dataset import Dataset, Sweep, build_dataset
 from targets.registry import get_target
 from targets.scoring import Score
 from targets.scoring import score as score_on
 from targets.target import Target
 
-__all__ = ["Run", "RunResult", "evolve", "load_run", "resume", "score"]
+__all__ = ["Run", "RunResult", "evolve", "load_run", "point_set", "resume", "score"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,15 +135,6 @@ RESUMABLE_CHANGES = frozenset(
 )
 
 
-def _unfinished(reader: RunReader) -> bool:
-    """The run was interrupted or killed: resuming finishes it even without a new budget."""
-    last = None
-    for event in reader.events():
-        if event.get("kind") != "export":  # exports come after a run's end and change nothing
-            last = event
-    return last is None or last.get("kind") != "end" or last.get("reason") == "interrupted"
-
-
 def resume(
     run_dir: str | Path,
     max_evals: int | None = None,
@@ -181,7 +173,7 @@ def resume(
         elapsed = float(checkpoint.get("elapsed", 0.0))
     except (KeyError, TypeError, ValueError) as exc:
         raise RunError(f"{Path(run_dir) / 'checkpoint.json'} is corrupt: {exc}") from None
-    if not _unfinished(reader):
+    if not unfinished(reader.events()):
         if config.max_evals is not None and state.n_evals >= config.max_evals:
             raise UsageError(f"the run already has {state.n_evals} evaluations; give a larger --max-evals")
         if config.max_seconds is not None and elapsed >= config.max_seconds:
@@ -214,10 +206,16 @@ def resume(
             executor.close()
 
 
+def point_set(
+    target: Target | str, points: str = "final", mode: str = "float32", seed: int = 0
+) -> Dataset | Sweep:
+    """A target's search, select or final set in the mode's dtype (with its references)."""
+    target = get_target(target) if isinstance(target, str) else target
+    return build_dataset(target, points, setting_for(mode).dtype, seed)
+
+
 def score(
     program: Program, target: Target | str, points: str = "final", mode: str = "float32", seed: int = 0
 ) -> Score:
     """Score any program on a target's search, select or final set."""
-    target = get_target(target) if isinstance(target, str) else target
-    data = build_dataset(target, points, setting_for(mode).dtype, seed)
-    return score_on(program, data)
+    return score_on(program, point_set(target, points, mode, seed))

@@ -81,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--plot", metavar="DIR", help="write PNG plots of the front and best-over-time into DIR")
     inspect.set_defaults(handler=_cmd_inspect)
 
-    from evo.export import register as register_export
-    from evo.export import register_fullrange
+    from evo.exportcmd import register as register_export
+    from evo.exportcmd import register_fullrange
 
     register_export(commands)
     register_fullrange(commands)
@@ -291,14 +291,14 @@ def _cmd_targets(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    from evo.api import point_set
     from evo.loading import load_program, resolve_target
-    from targets.dataset import build_dataset
     from targets.scoring import score
 
     program = load_program(args.program)
     target = resolve_target(args.target, args.expr, args.domain, args.name)
     dtype = setting_for(args.mode).dtype
-    data = build_dataset(target, args.points, dtype=dtype, seed=args.seed)
+    data = point_set(target, args.points, args.mode, args.seed)
     result = score(program, data)
     info = {
         "program": {"hash": program.canonical_hash(), "ops": program.op_count(), "cost": program.cost(), "depth": program.depth()},
@@ -310,7 +310,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
-    unit = "ULP" if result.metric == "ulp" else "relative"
+    unit = setting_of_metric(result.metric).unit
     print(f"program {info['program']['hash']}: {program.op_count()} ops, cost {program.cost():g}, depth {program.depth()}")
     print(f"target  {target.name}: {target.expr} on {info['target']['domain']} ({dtype})")
     print(f"points  {result.points}")

@@ -269,12 +269,7 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
         out[key] = c[key]
     if out["expr"] is not None:
         out["target"] = None if data.get("target") is None else out["target"]
-    if out["target"] is not None and out["expr"] is not None:
-        raise UsageError("give either a target or an expression, not both")
-    if out["target"] is None and out["expr"] is None:
-        raise UsageError("no target: give a target name or an expression with a domain")
-    if out["expr"] is not None and out["domain"] is None:
-        raise UsageError("an expression target needs a domain 'lo,hi'")
+    check_target_choice(out["target"], out["expr"], out["domain"])
     _check_target_texts(out["target"], out["expr"], out["domain"])
     out["mode"] = _choice("mode", c["mode"], MODES)
     ops = c["ops"]
@@ -358,6 +353,16 @@ def _target_error(data: Mapping[str, Any], mode: str) -> float | None:
     if error is not None:
         return _as_float("target_error", error)
     return _as_float("target_ulp", ulp, optional=True)
+
+
+def check_target_choice(target: str | None, expr: str | None, domain: str | None) -> None:
+    """The one "target or expression" rule: a built-in target name, or an expression with a domain."""
+    if target is not None and expr is not None:
+        raise UsageError("give either a target or an expression, not both")
+    if target is None and expr is None:
+        raise UsageError("no target: give a target name or an expression with a domain")
+    if expr is not None and domain is None:
+        raise UsageError("an expression target needs a domain 'lo,hi'")
 
 
 def _check_target_texts(target: str | None, expr: str | None, domain: str | None) -> None:

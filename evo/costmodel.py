@@ -101,13 +101,6 @@ def run_table(config: RunConfig, cache_dir: Path | None = None) -> CycleTable:
     return config.cost_table if config.cost_table is not None else host_table(cache_dir)
 
 
-def program_costs(program_json, table: CycleTable) -> dict[str, float]:
-    """ops, latency (cycles per call) and throughput (cycles per element) of a front.json program."""
-    from primitives.jsonform import from_dict
-
-    return cost_columns(from_dict(program_json), table)
-
-
 def anchor_points(config: RunConfig, anchor_key: str | None) -> list[tuple[float, float, str]]:
     """(cost under the run's model, exhaustive max ULP, name) of the target's classical polynomials."""
     if anchor_key is None:

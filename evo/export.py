@@ -8,7 +8,6 @@ Existing files are never overwritten: a numeric suffix is added instead.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +17,8 @@ from codegen.emit_jaxffi import BuildError, build, include_dir
 from codegen.verify import CompilerMissing, VerifyResult, verify
 from evo.errors import RunError, UsageError
 from evo.loading import resolve_target
-from evo.report import find_program
+from evo.run import FoundProgram, Run
 from evo.runlog import RunLock, RunReader, append_event, storage_error, write_new
-from primitives.jsonform import from_dict
 from primitives.program import Program
 from targets.dataset import build_dataset
 
@@ -75,13 +73,12 @@ def kernel_name(requested: str | None, target_name: str, program: Program, lang:
         return f"kernel_k{program.op_count()}"
 
 
-def _picked(reader: RunReader, run_dir: Path, pick: str) -> list[tuple[Program, dict]]:
+def _picked(run: Run, pick: str) -> list[FoundProgram]:
     if pick == "front":
-        front = reader.front()
-        if not front:
-            raise RunError(f"{run_dir} has no front yet")
-        return [(from_dict(e["program"]), e) for e in front]
-    return [find_program(run_dir, pick)]
+        if not run.front.entries:
+            raise RunError(f"{run.run_dir} has no front yet")
+        return [FoundProgram(e.individual.program, e, None) for e in run.front.entries]
+    return [run.lookup(pick)]
 
 
 def export_run(
@@ -115,12 +112,10 @@ def _check_language(lang: str) -> None:
 
 def _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit) -> list[Exported]:
     run_dir = Path(run_dir)
-    reader = RunReader(run_dir)
-    config = reader.config
-    meta = reader.meta
-    target_info = meta.get("target") or {}
-    picked = _picked(reader, run_dir, pick)
-    names = [kernel_name(name, str(target_info.get("name", "kernel")), program, lang) for program, _ in picked]
+    run = Run.load(run_dir)
+    config, target_info = run.config, run.target
+    picked = _picked(run, pick)
+    names = [kernel_name(name, target_info.name or "kernel", found.program, lang) for found in picked]
     directory = Path(out_dir) if out_dir is not None else run_dir / "exports"
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{str(directory)!r} exists and is not a directory")
@@ -130,16 +125,16 @@ def _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit) -> 
         raise storage_error(exc, directory, "create") from None
     final_data = None
     written = []
-    for (program, entry), kernel in zip(picked, names, strict=True):
+    for found, kernel in zip(picked, names, strict=True):
+        program = found.program
         program_hash = program.canonical_hash()
-        measured = entry.get("final") or entry.get("select") or entry.get("score")
-        unit = "ULP" if config.mode == "float32" else "relative"
+        measured = found.measured()
         provenance = Provenance(
             program_hash,
-            f"{target_info.get('name', '?')}: {target_info.get('expr', '?')}",
-            target_info.get("domain", "?"),
-            f"{float(measured['max_err']):.6g} {unit}" if measured else "not measured",
-            measured["points"] if measured else "-",
+            f"{target_info.name or '?'}: {target_info.expr or '?'}",
+            target_info.domain or "?",
+            f"{measured.max_err:.6g} {run.setting.unit}" if measured else "not measured",
+            measured.points if measured else "-",
             str(run_dir),
         )
         results: tuple[VerifyResult, ...] = ()
@@ -184,67 +179,3 @@ def _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit) -> 
             raise
         written.append(Exported(paths[-1], program_hash, lang, results, tuple(paths)))
     return written
-
-
-def register(commands) -> None:
-    """Add the ``export`` subcommand to the ``evo`` argument parser."""
-    parser = commands.add_parser("export", help="write a run's programs as C, LLVM IR, JAX, jax-ffi or numpy kernels")
-    parser.add_argument("run", help="run directory")
-    parser.add_argument("--pick", default="best", help="best (default), front, or a program hash (prefix)")
-    parser.add_argument("--lang", default="c", choices=tuple(EXTENSIONS), help="output language (default c)")
-    parser.add_argument("--out", help="output directory (default RUN/exports)")
-    parser.add_argument("--verify", action="store_true", help="check the kernel bit for bit on the final set (exit 3 on a mismatch)")
-    parser.add_argument("--name", help="kernel function name")
-    parser.set_defaults(handler=_cmd_export)
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    exported = export_run(args.run, args.pick, args.lang, args.out, args.verify, args.name)
-    status = 0
-    for item in exported:
-        for path in item.files or (item.path,):
-            print(f"wrote {path}")
-        for result in item.results:
-            print(f"  {result.summary()}")
-            if not result.ok:
-                status = MISMATCH_EXIT
-    if status:
-        print("evo: error: the exported kernel does not compute what was scored", flush=True)
-    return status
-
-
-FULLRANGE_FUNCTIONS = ("exp2f", "expf", "log2f")
-
-
-def register_fullrange(commands) -> None:
-    """Add the ``fullrange`` subcommand: build exp2f/expf/log2f around a kernel and check all 2^32 inputs."""
-    parser = commands.add_parser("fullrange", help="wrap a kernel into a full-range exp2f/expf/log2f and check every float32")
-    parser.add_argument("function", choices=FULLRANGE_FUNCTIONS)
-    parser.add_argument("--kernel", help="kernel program (file, RUN or RUN:HASH, or anchor:... spec); default: the shipped kernel of --tier")
-    parser.add_argument("--tier", type=int, choices=(1, 2, 4), default=1, help="accuracy tier in ULPs of the shipped kernel (default 1)")
-    parser.add_argument("--out", help="also write the C source to this file (never overwritten)")
-    parser.add_argument("--no-check", action="store_true", help="only write the source")
-    parser.set_defaults(handler=_cmd_fullrange)
-
-
-def _cmd_fullrange(args: argparse.Namespace) -> int:
-    from codegen.exhaustive import check
-    from codegen.fullrange import full_range_c
-    from codegen.fullrange_kernels import tier
-    from evo.loading import load_program
-
-    kernel = tier(args.function, args.tier).kernel if args.kernel is None else load_program(args.kernel)
-    if args.out:
-        out = Path(args.out)
-        if out.exists():
-            raise UsageError(f"{args.out!r} exists; not overwriting it")
-        out.write_text(full_range_c(args.function, kernel).source)
-        print(f"wrote {out}")
-    if args.no_check:
-        return 0
-    try:
-        report = check(args.function, kernel)
-    except CompilerMissing as exc:
-        raise UsageError(f"the exhaustive check needs a C compiler: {exc}") from None
-    print(report.text())
-    return 0 if report.ok else MISMATCH_EXIT

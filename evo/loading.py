@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from evo.config import check_target_choice
 from evo.errors import UsageError
 from primitives.jsonform import loads
 from primitives.program import Program, ProgramError
@@ -24,9 +25,9 @@ def load_program(spec: str) -> Program:
         return anchor_spec(spec).program
     run_dir, _, which = spec.rpartition(":") if ":" in spec else (spec, "", "best")
     if Path(run_dir).is_dir() and (Path(run_dir) / "config.json").exists():
-        from evo.report import find_program
+        from evo.run import Run
 
-        return find_program(run_dir, which or "best")[0]
+        return Run.load(run_dir).lookup(which or "best").program
     if spec == "-":
         text = sys.stdin.read()
         where = "stdin"
@@ -52,13 +53,8 @@ def load_program(spec: str) -> Program:
 
 
 def resolve_target(name: str | None, expr: str | None, domain: str | None, label: str | None = None) -> Target:
-    """``--target NAME [--domain a,b]`` or ``--expr E --domain a,b``."""
+    """A built-in target by name (optionally on another domain) or an expression on a domain."""
+    check_target_choice(name, expr, domain)
     if expr is not None:
-        if name is not None:
-            raise UsageError("give either --target or --expr, not both")
-        if domain is None:
-            raise UsageError("--expr needs --domain lo,hi")
         return expression_target(expr, domain, name=label)
-    if name is None:
-        raise UsageError("give --target NAME or --expr EXPRESSION --domain lo,hi")
     return get_target(name, domain)

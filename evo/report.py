@@ -1,4 +1,4 @@
-"""Summaries of run directories for ``evo inspect``: pure functions from the run log to dicts and text."""
+"""Summaries of run directories for ``evo inspect``: pure functions from a typed ``Run`` to dicts and text."""
 
 from __future__ import annotations
 
@@ -7,100 +7,73 @@ from pathlib import Path
 from typing import Any
 
 from evo.errors import RunError
-from evo.objective import entry_key
-from evo.runlog import CONFIG, RunReader
-from evo.setting import setting_for
-from primitives.jsonform import from_dict as program_from_dict
+from evo.run import DamagedRun, Run, is_run_dir, scan_runs
 from primitives.mathform import to_latex, to_pretty
+from primitives.program import Program
 from primitives.textform import to_text
 
-
-def _num(value: Any) -> float:
-    if value is None:
-        return math.nan
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{value!r} is not a number")
-    return float(value)
-
-
-def _count(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{value!r} is not a count")
-    return value
+__all__ = ["find_program", "format_error", "front_table", "is_run_dir", "list_runs", "plot_run",
+           "program_text", "run_summary", "search_final_gap", "summary_of", "summary_text"]
 
 
 def run_summary(run_dir: str | Path) -> dict[str, Any]:
     """Everything ``evo inspect RUN`` shows, as JSON-ready data; a damaged run is a one-line RunError."""
-    try:
-        return _summary(RunReader(run_dir))
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        if isinstance(exc, RunError):
-            raise
-        raise RunError(f"{run_dir} is damaged: an event of the wrong shape ({type(exc).__name__}: {str(exc)[:80]})") from None
+    return summary_of(Run.load(run_dir))
 
 
-def _summary(reader: RunReader) -> dict[str, Any]:
-    config = reader.config
-    events = list(reader.events())
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for event in events:
-        by_kind.setdefault(event.get("kind", "?"), []).append(event)
-    front = reader.front()
-    checkpoint = reader.checkpoint()  # validated even when the run has ended: resume would read it
-    end = by_kind.get("end", [])
-    progress = by_kind.get("progress", [])
-    # export events carry no time (t is null): the run's length is its last timed event
-    last_t = max((_num(e["t"]) for e in events if e.get("t") is not None), default=0.0)
-    n_evals = max((_count(e.get("n_evals", 0)) for e in events), default=0)
-    rates = [_num(e["evals_per_s"]) for e in progress if e.get("evals_per_s")]
-    metric = setting_for(config.mode).metric
-    from evo.costmodel import program_costs, run_table
+def summary_of(run: Run) -> dict[str, Any]:
+    """The summary of a run that has been read."""
+    from evo.costmodel import cost_columns, run_table
 
+    config, history, target = run.config, run.history, run.target
+    rates = history.rates
     table = run_table(config)
     summary = {
-        "run": str(reader.run_dir),
-        "status": "finished" if end else ("stopped" if checkpoint else "incomplete"),
-        "end_reason": end[-1]["reason"] if end else None,
+        "run": str(run.run_dir),
+        "status": run.status,
+        "end_reason": None if history.end is None else history.end.reason,
         "seed": config.seed,
-        "target": (reader.meta.get("target") or {}).get("name", config.target or config.expr),
-        "domain": (reader.meta.get("target") or {}).get("domain", config.domain),
+        "target": target.name or config.target or config.expr,
+        "domain": target.domain or config.domain,
         "mode": config.mode,
-        "metric": metric,
+        "metric": run.setting.metric,
         "cost_model": config.cost,
-        "anchor": (reader.meta.get("target") or {}).get("anchor"),
+        "anchor": target.anchor,
         "ops": list(config.ops),
         "max_ops": config.max_ops,
         "target_ulp": config.target_ulp,
-        "n_evals": n_evals,
-        "seconds": last_t,
-        "evals_per_s": {"mean": sum(rates) / len(rates) if rates else None, "last": rates[-1] if rates else None},
-        "resumes": len(by_kind.get("resume", [])),
+        "n_evals": history.n_evals,
+        "seconds": history.seconds,
+        "evals_per_s": {"mean": sum(rates) / len(rates) if rates else None,
+                        "last": rates[-1] if rates else None},
+        "resumes": history.resumes,
         "front": [
             {
-                "cost": e["cost"],
-                "ops": e["ops"],
-                "hash": e["hash"],
-                "search": _num(e["score"]["max_err"]),
-                "select": _num(e["select"]["max_err"]),
-                "final": None if e.get("final") is None else _num(e["final"]["max_err"]),
-                "final_points": None if e.get("final") is None else e["final"]["points"],
-                "mutation": e["mutation"],
-                "id": e["id"],
-                "cycles": program_costs(e["program"], table),
+                "cost": e.cost,
+                "ops": e.individual.program.op_count(),
+                "hash": e.individual.program.canonical_hash(),
+                "search": e.individual.score.max_err,
+                "select": e.select.max_err,
+                "final": None if e.final is None else e.final.max_err,
+                "final_points": None if e.final is None else e.final.points,
+                "mutation": e.individual.mutation,
+                "id": e.individual.id,
+                "cycles": cost_columns(e.individual.program, table),
             }
-            for e in front
+            for e in run.front.entries
         ],
         "best_over_time": [
-            {"n_evals": _count(e["n_evals"]), "t": _num(e["t"]), "max_err": _num(e["max_err"]), "cost": _num(e["cost"]),
-             "ops": _count(e["ops"])}
-            for e in by_kind.get("improve", [])
+            {"n_evals": i.n_evals, "t": i.t, "max_err": i.max_err, "cost": i.cost, "ops": i.ops}
+            for i in history.improvements
         ],
         "signoffs": [
-            {"hash": str(e["hash"]), "cost": _num(e["cost"]), "final": _num(e["final"]["max_err"]), "t": _num(e["t"]),
-             "n_evals": _count(e["n_evals"]), "certified": e.get("certified", False) is True}
-            for e in by_kind.get("signoff", [])
+            {"hash": s.hash, "cost": s.cost, "final": s.final, "t": s.t, "n_evals": s.n_evals,
+             "certified": s.certified}
+            for s in history.signoffs
         ],
-        "throughput": [{"n_evals": _count(e["n_evals"]), "t": _num(e["t"]), "evals_per_s": _num(e["evals_per_s"])} for e in progress],
+        "throughput": [
+            {"n_evals": r.n_evals, "t": r.t, "evals_per_s": r.evals_per_s} for r in history.progress
+        ],
     }
     summary["gap"] = search_final_gap(summary["front"])
     return summary
@@ -124,31 +97,11 @@ def search_final_gap(front: list[dict[str, Any]]) -> dict[str, Any]:
     return {"n": len(ratios), "median": median, "max": ratios[-1]}
 
 
-def find_program(run_dir: str | Path, which: str):
-    """A program of the run: ``best`` (front), a front index, or a (prefix of a) hash."""
-    reader = RunReader(run_dir)
-    front = reader.front()
-    candidates = [(e["hash"], e["program"], e) for e in front]
-    if which == "best":
-        if not front:
-            raise RunError(f"{run_dir} has no front yet")
-        config = reader.config
-
-        def key(e):
-            return entry_key(e["cost"], _num((e.get("final") or e["select"])["max_err"]), config.target_ulp)
-
-        chosen = min(front, key=key)
-        return program_from_dict(chosen["program"]), chosen
-    for event in reader.events():
-        if "program" in event and "hash" in event:
-            candidates.append((event["hash"], event["program"], event))
-    matches = {h: (p, e) for h, p, e in candidates if h.startswith(which)}
-    if not matches:
-        raise RunError(f"no program with hash {which!r} in {run_dir}")
-    if len(matches) > 1:
-        raise RunError(f"hash prefix {which!r} is ambiguous in {run_dir} ({len(matches)} programs)")
-    program, entry = next(iter(matches.values()))
-    return program_from_dict(program), entry
+def find_program(run_dir: str | Path, which: str) -> tuple[Program, dict[str, Any]]:
+    """A program of the run and its record: ``best`` (of the front by the run's objective) or a
+    (prefix of a) hash, on the front or named by an event."""
+    found = Run.load(run_dir).lookup(which)
+    return found.program, found.record()
 
 
 def format_error(value: float | None, metric: str) -> str:
@@ -214,33 +167,22 @@ def program_text(program, latex: bool = False) -> str:
 
 
 def list_runs(root: str | Path) -> list[dict[str, Any]]:
-    """One summary line per run directory under ``root``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise RunError(f"{str(root)!r} is not a directory")
+    """One summary line per run directory under ``root`` (a damaged run says why)."""
     rows = []
-    for path in sorted(p for p in root.iterdir() if (p / CONFIG).exists()):
-        try:
-            s = run_summary(path)
-        except RunError as exc:  # listed as damaged; the other runs are still listed
-            rows.append({"run": path.name, "status": f"damaged: {exc}"})
+    for run in scan_runs(root):
+        if isinstance(run, DamagedRun):
+            rows.append({"run": run.run_dir.name, "status": f"damaged: {run.reason}"})
             continue
-        def key(e, target=s["target_ulp"]):
-            return entry_key(e["cost"], e["final"] if e["final"] is not None else e["select"], target)
-
-        best = min(s["front"], key=key, default=None)
+        best = run.best
         rows.append(
             {
-                "run": path.name, "status": s["status"], "target": s["target"], "seed": s["seed"], "n_evals": s["n_evals"],
-                "best": None if best is None else (best["final"] if best["final"] is not None else best["select"]),
-                "best_cost": None if best is None else best["cost"], "metric": s["metric"],
+                "run": run.run_dir.name, "status": run.status,
+                "target": run.target.name or run.config.target or run.config.expr, "seed": run.config.seed,
+                "n_evals": run.history.n_evals, "best": None if best is None else best.error,
+                "best_cost": None if best is None else best.cost, "metric": run.setting.metric,
             }
         )
     return rows
-
-
-def is_run_dir(path: str | Path) -> bool:
-    return (Path(path) / CONFIG).exists()
 
 
 def plot_run(summary: dict[str, Any], out_dir: str | Path) -> list[Path]:
@@ -262,9 +204,9 @@ def plot_run(summary: dict[str, Any], out_dir: str | Path) -> list[Path]:
         if pts:
             ax.plot(*zip(*pts, strict=True), marker=marker, linestyle="-" if key == "select" else "", label=key)
     from evo.costmodel import anchor_points
-    from evo.runlog import RunReader as _Reader
 
-    anchors = [(c, e) for c, e, _ in anchor_points(_Reader(summary["run"]).config, summary.get("anchor")) if e > 0]
+    config = Run.load(summary["run"]).config
+    anchors = [(c, e) for c, e, _ in anchor_points(config, summary.get("anchor")) if e > 0]
     if anchors:
         ax.plot(*zip(*anchors, strict=True), marker="x", linestyle="", color="grey", label="classical (final)")
     if summary["metric"] == "ulp":

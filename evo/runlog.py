@@ -292,10 +292,6 @@ class RunWriter:
     def elapsed(self) -> float:
         return time.monotonic() - self._started
 
-    @property
-    def events_offset(self) -> int:
-        return self._size
-
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
         record = {"v": SCHEMA_VERSION, "kind": kind, "t": round(self.elapsed, 4), **fields}
         self._size = _append_line(self._events, (dumps(record) + "\n").encode(), self._events_path, self._size)

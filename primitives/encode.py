@@ -31,10 +31,6 @@ class Encoded:
     first: int
     out: int
 
-    @property
-    def n_registers(self) -> int:
-        return self.first + int(self.opcodes.shape[0])
-
 
 def encode(program: Program, share_constants: bool = True) -> Encoded:
     """Encode the live part of ``program`` (dead code never reaches the interpreter).

@@ -110,11 +110,6 @@ def from_ordinals32(ords: np.ndarray) -> np.ndarray:
     return bits.view(np.float32)
 
 
-def ordinal_distance(a: int, b: int, fmt: FloatFormat = FLOAT32) -> int:
-    """Number of representable steps between two finite floats given as bit patterns."""
-    return abs(ordinal(a, fmt) - ordinal(b, fmt))
-
-
 def next_float(bits: int, steps: int = 1, fmt: FloatFormat = FLOAT32) -> int:
     """The float ``steps`` ordinals above (or below, if negative) a finite float."""
     return from_ordinal(ordinal(bits, fmt) + steps, fmt)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 import sympy
 
 from primitives.floatbits import bits_to_float
-from primitives.program import Const, Operand, Program, Ref
+from primitives.program import Operand, Program, Ref
 
 SYMPY_OPS: Mapping[str, Callable[..., sympy.Expr]] = {
     "add": lambda a, b: a + b,

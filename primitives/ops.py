@@ -60,15 +60,3 @@ def get_op(name: str) -> OpSpec:
     except KeyError:
         known = ", ".join(OP_NAMES)
         raise UnknownOpError(f"unknown op {name!r} (known ops: {known})") from None
-
-
-def parse_op_list(text: str) -> tuple[str, ...]:
-    """Parse a comma-separated op list such as ``"add,sub,mul,fma"`` (validated, order kept)."""
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not names:
-        raise UnknownOpError("empty op list")
-    for name in names:
-        get_op(name)
-    if len(set(names)) != len(names):
-        raise UnknownOpError(f"duplicate op in list {text!r}")
-    return names

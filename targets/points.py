@@ -154,12 +154,6 @@ def make_point_set(lo: float, hi: float, fmt: FloatFormat, kind: str, seed: int,
     return PointSet(kind, fmt.name, x, o_lo, o_hi, count <= n, digest)
 
 
-def chunk_points(points: PointSet, start: int, stop: int) -> np.ndarray:
-    """Points with index in [start, stop) of an exhaustive set (materialised chunk by chunk)."""
-    fmt = get_format(points.dtype)
-    return _floats_from_ordinals(np.arange(points.ord_lo + start, points.ord_lo + stop, dtype=np.int64), fmt)
-
-
 def float_at(points: PointSet, index: int) -> float:
     """The point with the given index (works for exhaustive sets too)."""
     fmt = get_format(points.dtype)

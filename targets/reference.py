@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from primitives.floatbits import FLOAT32, FLOAT64, FloatFormat, format_hex, get_format
+from primitives.floatbits import FLOAT32, FLOAT64, FloatFormat, format_hex
 from primitives.rounding import round_mpf
 from targets.target import REFERENCE_BITS, Target, TargetError
 
@@ -167,7 +167,3 @@ def cached_references(
     except OSError:
         pass  # a read-only cache only costs time
     return refs
-
-
-def format_for(dtype: str) -> FloatFormat:
-    return get_format(dtype)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from targets.expr import parse_expression
+from targets.poles import check_exact_poles
+from targets.reference import check_real_and_finite
 from targets.target import Target, TargetError, make_target, parse_domain
 
 BUILTIN_TARGETS: tuple[Target, ...] = (
@@ -41,11 +44,21 @@ def get_target(name: str, domain: str | None = None) -> Target:
     target = _BY_NAME[key]
     if domain is not None:
         lo, hi = parse_domain(domain)
-        target = make_target(target.expr, lo, hi, name=f"{key}_custom", fast_ref=target.fast_ref)
+        target = checked_target(target.expr, lo, hi, name=f"{key}_custom", fast_ref=target.fast_ref)
     return target
 
 
 def expression_target(expr: str, domain: str, name: str | None = None) -> Target:
-    """A user target: an expression in x on ``"lo,hi"`` (validated: see ``make_target``)."""
+    """A user target: an expression in x on ``"lo,hi"`` (validated: see ``checked_target``)."""
     lo, hi = parse_domain(domain)
-    return make_target(expr, lo, hi, name=name)
+    return checked_target(expr, lo, hi, name=name)
+
+
+def checked_target(expr: str, lo_text: str, hi_text: str, name: str | None = None,
+                   fast_ref: str | None = None) -> Target:
+    """A target built by ``make_target`` whose function is also real and finite on a probe set of
+    the domain and has no exact rational pole at a float of it (else a TargetError)."""
+    target = make_target(expr, lo_text, hi_text, name=name, fast_ref=fast_ref)
+    check_real_and_finite(target)
+    check_exact_poles(target, parse_expression(expr))
+    return target

@@ -210,9 +210,9 @@ def test_expression_not_real_with_negative_domain_start(capsys):
         (["--expr", "log(x)", "--domain", "0,1"], "not finite"),
         (["--expr", "exp(x)", "--domain", "0,100"], "overflows"),
         (["--expr", "x", "--domain", "0,0"], "empty"),
-        (["--expr", "x"], "--domain"),
-        (["--expr", "x", "--target", "exp2", "--domain", "0,1"], "either --target or --expr"),
-        ([], "--target"),
+        (["--expr", "x"], "needs a domain"),
+        (["--expr", "x", "--target", "exp2", "--domain", "0,1"], "either a target or an expression"),
+        ([], "no target"),
     ],
 )
 def test_other_target_errors(capsys, args, fragment):

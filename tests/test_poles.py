@@ -17,9 +17,7 @@ import pytest
 
 from evo.cli import main
 from primitives.floatbits import FLOAT32
-from targets.dataset import build_dataset
 from targets.poles import rational_zeros
-from targets.points import make_point_set
 from targets.reference import probe_points
 from targets.registry import expression_target
 from targets.target import TargetError, X

@@ -161,11 +161,13 @@ def test_user_target_names_are_checked():
         expression_target("x", "0,1", name="bad name/with slash")
 
 
-def test_with_domain_revalidates():
+def test_another_domain_revalidates():
     t = expression_target("sqrt(x)", "0,1")
-    assert t.with_domain("1", "4").domain(FLOAT32) == (1.0, 4.0)
+    assert expression_target(t.expr, "1,4").domain(FLOAT32) == (1.0, 4.0)
     with pytest.raises(TargetError, match="not real"):
-        t.with_domain("-1", "1")
+        expression_target(t.expr, "-1,1")
+    with pytest.raises(TargetError, match="not real"):
+        get_target("log2", "-1,1")
 
 
 # ----------------------------------------------------------------------------- point sets
