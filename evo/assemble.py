@@ -52,8 +52,17 @@ def make_executor(config: RunConfig, problem: Problem) -> Executor:
 
 
 def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
-    """Population seeds: f(x) = x, or the classical anchors of the target (plus f(x) = x)."""
+    """Population seeds: f(x) = x, the shipped anchors of a built-in target, or classical minimax
+    polynomials of every op count fitted on the search set (any target; ``evo.classical``),
+    each followed by f(x) = x up to the population size."""
     seeds: list[Program] = []
+    if config.seed_from == "classical":
+        from evo.classical import classical_seeds
+
+        data = problem.search
+        fitted = classical_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, config.ops, config.max_ops,
+                                 config.dtype)
+        seeds.extend(s.program for s in fitted)
     if config.seed_from == "anchors":
         from targets.baselines import baselines
 
@@ -64,9 +73,7 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
         for baseline in baselines(anchor_key):
             program = baseline.program
             if program.op_count() <= config.max_ops and set(program.op_histogram()) <= ops:
-                seeds.append(program)
-    if config.dtype == "float64":
-        seeds = [_widened(p) for p in seeds]
+                seeds.append(_widened(program) if config.dtype == "float64" else program)
     identity = Program.identity(config.dtype)
     seeds.extend([identity] * max(1, config.population_size - len(seeds)))
     return seeds[: config.population_size]

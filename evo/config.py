@@ -32,7 +32,7 @@ DEFAULT_MUTATION_WEIGHTS = (
 )
 MODES = ("float32", "real")
 BACKENDS = ("serial", "ray")
-SEEDINGS = ("identity", "anchors")
+SEEDINGS = ("identity", "anchors", "classical")
 SIGNOFFS = ("front", "best", "none")
 
 
