@@ -8,7 +8,7 @@ Horner's rule (one fma per degree when fma is allowed, else a mul and an add):
   variable u   v, v*v (odd and even functions) or v - mid (the domain's middle)
   outer step   p = P(u), v*P(u), v + v*P(u) (one fma), v + (v*u)*P(u) (u = v*v)
 
-Per op count the forms with the smallest model error are kept (``per_cost`` of them), so the
+Per op count the forms with the smallest error as evaluated (rounding included) are kept (``per_cost``), so the
 population starts with the classical answer at every op count and the search only has to beat it.
 Everything is a pure function of the search set: seeding is deterministic. The evaluator then
 refits each seed's constants in the run's format like any child (``seed`` is a fit kind).
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from primitives.floatbits import float_to_bits, get_format
+from primitives.interp import evaluate
 from primitives.program import Const, Instr, Operand, Program, Ref
 
 VARIABLES = ("v", "v2", "v-mid")
@@ -40,13 +41,14 @@ class ClassicalSeed:
     variable: str
     outer: str
     degree: int
-    model_error: float  # max error of the float64 model on the search set, in the run's unit
+    model_error: float  # max error of the float64 model on the fit points, in the run's unit
     program: Program
+    error: float  # max error of the program itself (constants rounded, arithmetic in its format)
 
     @property
     def label(self) -> str:
         v = "(x-lo)" if self.shift else "x"
-        u = {"v": v, "v2": f"{v}^2", "v-mid": f"({v}-mid)"}[self.variable]
+        u = {"v": v, "v2": f"{v}^2", "v-mid": "(x-mid)"}[self.variable]
         body = {"none": "P(u)", "mul_v": "v*P(u)", "v_plus_vr": "v+v*P(u)", "v_plus_v3r": "v+v*u*P(u)"}[self.outer]
         return f"{body}, u={u}, degree {self.degree}"
 
@@ -54,7 +56,7 @@ class ClassicalSeed:
 def form_op_count(shift: bool, variable: str, outer: str, degree: int, fused: bool) -> int:
     """Instructions of a form's Horner evaluation (before pruning)."""
     step = 1 if fused else 2
-    count = int(shift) + (1 if variable in ("v2", "v-mid") else 0) + degree * step
+    count = int(shift) + (1 if variable in ("v2", "v-mid") else 0) + degree * step  # v-mid is x - mid_x
     count += {"none": 0, "mul_v": 1, "v_plus_vr": step, "v_plus_v3r": 1 + step}[outer]
     return count
 
@@ -121,6 +123,7 @@ def _fit_form(x, ref, scale, lo, hi, shift, variable, outer, degree):
 
 
 def _program(shift, variable, outer, coefficients, mid, lo, fused, dtype) -> Program | None:
+    """The Horner evaluation of a fitted form (``mid`` is the middle of the domain of v)."""
     fmt = get_format(dtype)
     body: list[Instr] = []
 
@@ -133,11 +136,11 @@ def _program(shift, variable, outer, coefficients, mid, lo, fused, dtype) -> Pro
         return Ref(len(body))
 
     consts = [const(c) for c in coefficients]
-    lo_c, mid_c = const(lo), const(mid)
+    lo_c, mid_c = const(lo), const(mid + lo if shift else mid)  # u = v - mid is computed as x - mid_x
     if any(c is None for c in consts) or lo_c is None or mid_c is None:
         return None
     v: Operand = emit("sub", Ref(0), lo_c) if shift else Ref(0)
-    u: Operand = v if variable == "v" else emit("mul", v, v) if variable == "v2" else emit("sub", v, mid_c)
+    u: Operand = v if variable == "v" else emit("mul", v, v) if variable == "v2" else emit("sub", Ref(0), mid_c)
     r: Operand = consts[-1]
     for c in reversed(consts[:-1]):
         r = emit("fma", r, u, c) if fused else emit("add", emit("mul", r, u), c)
@@ -151,6 +154,15 @@ def _program(shift, variable, outer, coefficients, mid, lo, fused, dtype) -> Pro
     if isinstance(p, Const):
         return None
     return Program(tuple(body), p, dtype).pruned()
+
+
+def _program_error(program: Program, x: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> float:
+    """Max error of the program as it runs (rounding included): forms of equal model error differ
+    here, e.g. v + v*P(u) rounds less than v*P(u) when P is near 1."""
+    with np.errstate(all="ignore"):
+        y = evaluate(program, x.astype(get_format(program.dtype).dtype)).astype(np.float64)
+        err = np.abs(y - ref) * scale
+    return float(err.max()) if np.all(np.isfinite(err)) else math.inf
 
 
 def classical_seeds(
@@ -199,13 +211,14 @@ def classical_seeds(
                     program = _program(shift, variable, outer, coefficients, mid, lo, fused, dtype)
                     if program is None or program.op_count() > max_ops or not program.body:
                         continue
-                    seed = ClassicalSeed(shift, variable, outer, degree, err, program)
+                    seed = ClassicalSeed(shift, variable, outer, degree, err, program,
+                                         _program_error(program, x, ref, scale))
                     by_cost.setdefault(program.op_count(), []).append(seed)
                     if err < SATURATED:  # far below float rounding: higher degrees add nothing
                         break
     seeds: list[ClassicalSeed] = []
     for count in sorted(by_cost):
-        ranked = sorted(by_cost[count], key=lambda s: (s.model_error, s.label))
+        ranked = sorted(by_cost[count], key=lambda s: (s.error, s.model_error, s.label))
         hashes: set[str] = set()
         for seed in ranked:
             h = seed.program.canonical_hash()
