@@ -3,6 +3,8 @@ search and the engine that runs it."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from evo.config import RunConfig
@@ -59,10 +61,7 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
     if config.seed_from == "classical":
         from evo.classical import classical_seeds
 
-        data = problem.search
-        fitted = classical_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, config.ops, config.max_ops,
-                                 config.dtype)
-        seeds.extend(s.program for s in fitted)
+        seeds.extend(_classical_programs(problem.search, config.ops, config.max_ops, config.dtype))
     if config.seed_from == "anchors":
         from targets.baselines import baselines
 
@@ -77,6 +76,34 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
     identity = Program.identity(config.dtype)
     seeds.extend([identity] * max(1, config.population_size - len(seeds)))
     return seeds[: config.population_size]
+
+
+class _ByDigest:
+    """A dataset keyed by its digest (datasets hold arrays, which do not hash)."""
+
+    def __init__(self, data: Dataset) -> None:
+        self.data = data
+
+    def __hash__(self) -> int:
+        return hash(self.data.digest)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ByDigest) and other.data.digest == self.data.digest
+
+
+def _classical_programs(search: Dataset, ops: tuple[str, ...], max_ops: int, dtype: str) -> tuple[Program, ...]:
+    return _classical_memo(_ByDigest(search), ops, max_ops, dtype)
+
+
+@lru_cache(maxsize=8)
+def _classical_memo(search: _ByDigest, ops: tuple[str, ...], max_ops: int, dtype: str) -> tuple[Program, ...]:
+    """The classical seeds of a search set (a pure function, memoised: a run asks for its initial
+    population and its restart seeds)."""
+    from evo.classical import classical_seeds
+
+    data = search.data
+    fitted = classical_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, ops, max_ops, dtype)
+    return tuple(s.program for s in fitted)
 
 
 def initial_state(config: RunConfig, problem: Problem) -> SearchState:
