@@ -11,7 +11,7 @@ hash) and respects the op-count bound. Kinds:
 - perturb_const: move one constant a few float steps, or by a small relative factor.
 - redraw_const: replace one constant by a fresh draw from the constant prior.
 - refit: jitter every constant (no structural change) so the fitter restarts from elsewhere.
-- grow: one more Horner step at the output, fma(p, v, c) with v = x or an earlier value.
+- horner_step: one more Horner step at the output, fma(p, v, c) with v = x or an earlier value.
 
 Children of every kind but perturb_const get their constants re-fitted (``FIT_KINDS``).
 """
@@ -29,7 +29,7 @@ from primitives.ops import get_op
 from primitives.program import Const, Instr, Operand, Program, Ref
 
 NICE_CONSTANTS = (1.0, -1.0, 2.0, 0.5, -0.5)
-FIT_KINDS = frozenset({"insert", "remove", "rewire", "change_op", "redraw_const", "refit", "grow", "seed"})
+FIT_KINDS = frozenset({"insert", "remove", "rewire", "change_op", "redraw_const", "refit", "horner_step", "seed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +198,7 @@ def refit(program: Program, rng: np.random.Generator, space: SearchSpace) -> Pro
     return program.with_constants(jittered)
 
 
-def grow(program: Program, rng: np.random.Generator, space: SearchSpace) -> Program | None:
+def horner_step(program: Program, rng: np.random.Generator, space: SearchSpace) -> Program | None:
     """One more Horner step at the output: p -> fma(p, v, c) (or p*v + c without fma), where v is x
     or (a third of the time) an earlier value such as x*x, and c a fresh constant for the fit.
 
@@ -225,7 +225,7 @@ MUTATIONS: dict[str, Callable[[Program, np.random.Generator, SearchSpace], Progr
     "perturb_const": perturb_const,
     "redraw_const": redraw_const,
     "refit": refit,
-    "grow": grow,
+    "horner_step": horner_step,
 }
 
 
