@@ -3,6 +3,7 @@ search and the engine that runs it."""
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 
 import numpy as np
@@ -78,25 +79,30 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
     return seeds[: config.population_size]
 
 
-class _ByDigest:
-    """A dataset keyed by its digest (datasets hold arrays, which do not hash)."""
+class _ByContent:
+    """A dataset keyed by its points and references (the points' digest alone is shared by every
+    target on the same domain; datasets hold arrays, which do not hash)."""
 
     def __init__(self, data: Dataset) -> None:
         self.data = data
+        content = hashlib.blake2b(digest_size=16)
+        for array in (data.x, data.ref_hi, data.ref_lo, data.inv_scale):
+            content.update(np.ascontiguousarray(array).tobytes())
+        self.key = content.hexdigest()
 
     def __hash__(self) -> int:
-        return hash(self.data.digest)
+        return hash(self.key)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _ByDigest) and other.data.digest == self.data.digest
+        return isinstance(other, _ByContent) and other.key == self.key
 
 
 def _classical_programs(search: Dataset, ops: tuple[str, ...], max_ops: int, dtype: str) -> tuple[Program, ...]:
-    return _classical_memo(_ByDigest(search), ops, max_ops, dtype)
+    return _classical_memo(_ByContent(search), ops, max_ops, dtype)
 
 
 @lru_cache(maxsize=8)
-def _classical_memo(search: _ByDigest, ops: tuple[str, ...], max_ops: int, dtype: str) -> tuple[Program, ...]:
+def _classical_memo(search: _ByContent, ops: tuple[str, ...], max_ops: int, dtype: str) -> tuple[Program, ...]:
     """The classical seeds of a search set (a pure function, memoised: a run asks for its initial
     population and its restart seeds)."""
     from evo.classical import classical_seeds

@@ -95,3 +95,16 @@ def test_real_mode_classical_seeds_are_float64_programs():
 def test_seed_from_is_checked():
     with pytest.raises(UsageError, match="seed_from"):
         resolve({**SMALL, "seed_from": "horner"})
+
+
+def test_seeds_of_two_targets_on_the_same_points_differ():
+    """The seeds are remembered per search set by its points *and* references (exp2 and erf on
+    [0, 1] share their points)."""
+    seeds = {}
+    for target in ("exp2", "erf"):
+        config = resolve({**SMALL, "target": target, "seed_from": "classical", "max_ops": 5})
+        problem = build_problem(config)
+        seeds[target] = population_seeds(config, problem)
+    assert build_problem(resolve({**SMALL, "target": "erf"})).search.digest == \
+        build_problem(resolve({**SMALL, "target": "exp2"})).search.digest
+    assert seeds["exp2"] != seeds["erf"]
