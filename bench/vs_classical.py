@@ -11,6 +11,9 @@ Budgets are evaluation counts by default (fair on a loaded machine) or seconds.
 
     python bench/vs_classical.py --targets exp2 erf --seeds 1 2 3 --evals 30000
     python bench/vs_classical.py --targets exp2 erf --selection error nsga niches --score-on select
+    python bench/vs_classical.py --targets exp2 erf --seed-from identity classical --seconds 120 --parallel 1
+
+With several ``--seed-from`` values the columns are ``SELECTION+SEEDING``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
+from evo.config import SEEDINGS
 from evo.selection import SELECTIONS
 from targets.baselines import anchors_data, baselines
 from targets.registry import ALIASES, target_names
@@ -89,6 +93,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         max_ops=job["max_ops"],
         seed=job["seed"],
         selection=job["selection"],
+        seed_from=job["seed_from"],
         runs_dir=job["runs_dir"],
         signoff="none",
     )
@@ -112,7 +117,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     return {
         "label": case.label,
         "seed": job["seed"],
-        "selection": job["selection"],
+        "selection": job["label"],
         "evals": result.n_evals,
         "search_s": round(search_s, 1),
         "total_s": round(time.perf_counter() - started, 1),
@@ -219,6 +224,10 @@ def main() -> None:
         help="selection modes to compare (default: the config default)",
     )
     parser.add_argument(
+        "--seed-from", nargs="+", choices=SEEDINGS, default=None,
+        help="population seedings to compare (default: the config default)",
+    )
+    parser.add_argument(
         "--max-ops", type=int, default=None, help="op bound (default: max(8, the anchor's op count))"
     )
     parser.add_argument(
@@ -235,6 +244,15 @@ def main() -> None:
         from evo.config import RunConfig
 
         args.selection = [RunConfig().selection]
+    if args.seed_from is None:
+        from evo.config import RunConfig
+
+        args.seed_from = [RunConfig().seed_from]
+    labels = {
+        (mode, seeding): mode if len(args.seed_from) == 1 else f"{mode}+{seeding}"
+        for mode in args.selection
+        for seeding in args.seed_from
+    }
     names = args.targets or [*target_names(), "user"]
     cases: list[Case] = []
     for name in names:
@@ -265,6 +283,8 @@ def main() -> None:
                 "case": case,
                 "seed": seed,
                 "selection": mode,
+                "seed_from": seeding,
+                "label": labels[(mode, seeding)],
                 "evals": args.evals,
                 "seconds": args.seconds,
                 "max_ops": max_ops_for(case),
@@ -277,12 +297,14 @@ def main() -> None:
             for case in cases
             for seed in args.seeds
             for mode in args.selection
+            for seeding in args.seed_from
         ]
         results = []
         with ProcessPoolExecutor(max_workers=args.parallel, mp_context=get_context("spawn")) as pool:
             for result in pool.map(run_one, jobs):
                 print(json.dumps({k: v for k, v in result.items() if k != "scored"}), flush=True)
                 results.append(result)
+    args.selection = list(labels.values())  # the table's columns
     summary = print_tables(cases, results, args)
     if args.json:
         with open(args.json, "w") as handle:

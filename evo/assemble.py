@@ -3,6 +3,9 @@ search and the engine that runs it."""
 
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
+
 import numpy as np
 
 from evo.config import RunConfig
@@ -52,8 +55,14 @@ def make_executor(config: RunConfig, problem: Problem) -> Executor:
 
 
 def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
-    """Population seeds: f(x) = x, or the classical anchors of the target (plus f(x) = x)."""
+    """Population seeds: f(x) = x, the shipped anchors of a built-in target, or classical minimax
+    polynomials of every op count fitted on the search set (any target; ``evo.classical``),
+    each followed by f(x) = x up to the population size."""
     seeds: list[Program] = []
+    if config.seed_from == "classical":
+        from evo.classical import classical_seeds
+
+        seeds.extend(_classical_programs(problem.search, config.ops, config.max_ops, config.dtype))
     if config.seed_from == "anchors":
         from targets.baselines import baselines
 
@@ -64,12 +73,43 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
         for baseline in baselines(anchor_key):
             program = baseline.program
             if program.op_count() <= config.max_ops and set(program.op_histogram()) <= ops:
-                seeds.append(program)
-    if config.dtype == "float64":
-        seeds = [_widened(p) for p in seeds]
+                seeds.append(_widened(program) if config.dtype == "float64" else program)
     identity = Program.identity(config.dtype)
     seeds.extend([identity] * max(1, config.population_size - len(seeds)))
     return seeds[: config.population_size]
+
+
+class _ByContent:
+    """A dataset keyed by its points and references (the points' digest alone is shared by every
+    target on the same domain; datasets hold arrays, which do not hash)."""
+
+    def __init__(self, data: Dataset) -> None:
+        self.data = data
+        content = hashlib.blake2b(digest_size=16)
+        for array in (data.x, data.ref_hi, data.ref_lo, data.inv_scale):
+            content.update(np.ascontiguousarray(array).tobytes())
+        self.key = content.hexdigest()
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ByContent) and other.key == self.key
+
+
+def _classical_programs(search: Dataset, ops: tuple[str, ...], max_ops: int, dtype: str) -> tuple[Program, ...]:
+    return _classical_memo(_ByContent(search), ops, max_ops, dtype)
+
+
+@lru_cache(maxsize=8)
+def _classical_memo(search: _ByContent, ops: tuple[str, ...], max_ops: int, dtype: str) -> tuple[Program, ...]:
+    """The classical seeds of a search set (a pure function, memoised: a run asks for its initial
+    population and its restart seeds)."""
+    from evo.classical import classical_seeds
+
+    data = search.data
+    fitted = classical_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, ops, max_ops, dtype)
+    return tuple(s.program for s in fitted)
 
 
 def initial_state(config: RunConfig, problem: Problem) -> SearchState:

@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument("--max-evals", type=int, help="stop after this many evaluations")
     evolve.add_argument("--max-seconds", type=float, help="stop after this many seconds")
     evolve.add_argument("--seed", type=int, help="random seed (drawn, printed and recorded if omitted)")
-    evolve.add_argument("--seed-from", choices=("identity", "anchors"), help="start from f(x) = x (default) or the classical polynomials")
+    evolve.add_argument("--seed-from", choices=("identity", "anchors", "classical"),
+                        help="start from f(x) = x, the shipped anchors of a built-in, or minimax polynomials "
+                        "of every op count fitted to the target (classical)")
     evolve.add_argument("--population", type=int, dest="population_size", help="population size (default 100)")
     evolve.add_argument("--tournament", type=int, dest="tournament_size", help="tournament size (default 10)")
     evolve.add_argument("--signoff", choices=("front", "best", "none"), help="what to score on the final set at the end")

@@ -20,7 +20,7 @@ from evo.selection import DEFAULT_SELECTION, SELECTIONS
 from primitives.cycles import COST_KINDS, CycleTable, CycleTableError
 from primitives.ops import UnknownOpError, get_op
 
-MUTATION_KINDS = ("insert", "remove", "rewire", "change_op", "perturb_const", "redraw_const", "refit")
+MUTATION_KINDS = ("insert", "remove", "rewire", "change_op", "perturb_const", "redraw_const", "refit", "horner_step")
 DEFAULT_MUTATION_WEIGHTS = (
     ("insert", 3.0),
     ("remove", 2.0),
@@ -32,7 +32,7 @@ DEFAULT_MUTATION_WEIGHTS = (
 )
 MODES = ("float32", "real")
 BACKENDS = ("serial", "ray")
-SEEDINGS = ("identity", "anchors")
+SEEDINGS = ("identity", "anchors", "classical")
 SIGNOFFS = ("front", "best", "none")
 
 

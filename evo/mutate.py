@@ -11,6 +11,7 @@ hash) and respects the op-count bound. Kinds:
 - perturb_const: move one constant a few float steps, or by a small relative factor.
 - redraw_const: replace one constant by a fresh draw from the constant prior.
 - refit: jitter every constant (no structural change) so the fitter restarts from elsewhere.
+- horner_step: one more Horner step at the output, fma(p, v, c) with v = x or an earlier value.
 
 Children of every kind but perturb_const get their constants re-fitted (``FIT_KINDS``).
 """
@@ -28,7 +29,7 @@ from primitives.ops import get_op
 from primitives.program import Const, Instr, Operand, Program, Ref
 
 NICE_CONSTANTS = (1.0, -1.0, 2.0, 0.5, -0.5)
-FIT_KINDS = frozenset({"insert", "remove", "rewire", "change_op", "redraw_const", "refit", "seed"})
+FIT_KINDS = frozenset({"insert", "remove", "rewire", "change_op", "redraw_const", "refit", "horner_step", "seed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +198,25 @@ def refit(program: Program, rng: np.random.Generator, space: SearchSpace) -> Pro
     return program.with_constants(jittered)
 
 
+def horner_step(program: Program, rng: np.random.Generator, space: SearchSpace) -> Program | None:
+    """One more Horner step at the output: p -> fma(p, v, c) (or p*v + c without fma), where v is x
+    or (a third of the time) an earlier value such as x*x, and c a fresh constant for the fit.
+
+    This is how a polynomial gains a degree; ``insert`` finds it only by a chain of lucky draws."""
+    out = program.out
+    if not isinstance(out, Ref):
+        return None
+    defined = len(program.body) + 1
+    v = Ref(0) if defined == 1 or rng.random() < 2 / 3 else Ref(int(rng.integers(1, defined)))
+    c = draw_constant(rng, space)
+    if "fma" in space.ops:
+        return program.inserted(len(program.body), Instr("fma", (out, v, c))).with_output(Ref(defined))
+    if not {"mul", "add"} <= set(space.ops):
+        return None
+    grown = program.inserted(len(program.body), Instr("mul", (out, v)))
+    return grown.inserted(len(grown.body), Instr("add", (Ref(defined), c))).with_output(Ref(defined + 1))
+
+
 MUTATIONS: dict[str, Callable[[Program, np.random.Generator, SearchSpace], Program | None]] = {
     "insert": insert,
     "remove": remove,
@@ -205,6 +225,7 @@ MUTATIONS: dict[str, Callable[[Program, np.random.Generator, SearchSpace], Progr
     "perturb_const": perturb_const,
     "redraw_const": redraw_const,
     "refit": refit,
+    "horner_step": horner_step,
 }
 
 

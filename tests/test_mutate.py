@@ -240,3 +240,21 @@ def test_mutate_gives_up_with_kind_none_when_nothing_fits():
 def test_fit_kinds_cover_every_kind_but_perturb_const():
     assert set(FIT_KINDS) == (set(MUTATIONS) - {"perturb_const"}) | {"seed"}
     assert set(MUTATIONS) == set(MUTATION_KINDS)
+
+
+def test_horner_step_adds_one_horner_step_at_the_output():
+    from primitives.textform import parse_text
+
+    parent = parse_text("t1 = fma(0x1.5p-2, x, 0x1.6p-1)\nt2 = fma(t1, x, 0x1p+0)\nreturn t2")
+    seen_v = set()
+    for seed in range(40):
+        child = MUTATIONS["horner_step"](parent, np.random.default_rng(seed), space_of())
+        assert child.op_count() == 3 and child.body[:2] == parent.body
+        last = child.body[-1]
+        assert last.op == "fma" and last.args[0] == Ref(2) and isinstance(last.args[2], Const)
+        assert child.out == Ref(3)
+        seen_v.add(last.args[1])
+    assert Ref(0) in seen_v and len(seen_v) > 1  # mostly x, sometimes an earlier value
+    plain = MUTATIONS["horner_step"](parent, np.random.default_rng(0), space_of(ops=("add", "sub", "mul")))
+    assert [i.op for i in plain.body[2:]] == ["mul", "add"] and plain.out == Ref(4)
+    assert MUTATIONS["horner_step"](parent, np.random.default_rng(0), space_of(ops=("add", "sub"))) is None

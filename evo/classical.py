@@ -1,0 +1,228 @@
+"""Classical seeds for any target: minimax polynomials of every degree the op bound allows.
+
+``classical_seeds`` fits, on a run's search set, weighted minimax polynomials (Lawson's iteration on
+a Chebyshev basis, float64, in the run's error unit) in a few classical forms and evaluates them by
+Horner's rule (one fma per degree when fma is allowed, else a mul and an add):
+
+  variable v   x, or t = x - lo (exact near lo by Sterbenz's lemma) when 0 is not in the domain
+  variable u   v, v*v (odd and even functions) or v - mid (the domain's middle)
+  outer step   p = P(u), v*P(u), v + v*P(u) (one fma), v + (v*u)*P(u) (u = v*v)
+
+Per op count the forms with the smallest error as evaluated (rounding included) are kept (``per_cost``), so the
+population starts with the classical answer at every op count and the search only has to beat it.
+Everything is a pure function of the search set: seeding is deterministic. The evaluator then
+refits each seed's constants in the run's format like any child (``seed`` is a fit kind).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from primitives.floatbits import float_to_bits, get_format
+from primitives.interp import evaluate
+from primitives.program import Const, Instr, Operand, Program, Ref
+
+VARIABLES = ("v", "v2", "v-mid")
+OUTERS = ("none", "mul_v", "v_plus_vr", "v_plus_v3r")
+LAWSON_STEPS = 24
+MAX_DEGREE = 16
+FIT_POINTS = 512
+SATURATED = 1e-3  # a model error (in the run's unit) past which a form's degree stops growing  # evenly spaced (by rank of x) among the search points, both ends included
+
+
+@dataclass(frozen=True, slots=True)
+class ClassicalSeed:
+    """One fitted classical polynomial: its form, degree, float64 model error and program."""
+
+    shift: bool  # v = x - lo instead of x
+    variable: str
+    outer: str
+    degree: int
+    model_error: float  # max error of the float64 model on the fit points, in the run's unit
+    program: Program
+    error: float  # max error of the program itself (constants rounded, arithmetic in its format)
+
+    @property
+    def label(self) -> str:
+        v = "(x-lo)" if self.shift else "x"
+        u = {"v": v, "v2": f"{v}^2", "v-mid": "(x-mid)"}[self.variable]
+        body = {"none": "P(u)", "mul_v": "v*P(u)", "v_plus_vr": "v+v*P(u)", "v_plus_v3r": "v+v*u*P(u)"}[self.outer]
+        return f"{body}, u={u}, degree {self.degree}"
+
+
+def form_op_count(shift: bool, variable: str, outer: str, degree: int, fused: bool) -> int:
+    """Instructions of a form's Horner evaluation (before pruning)."""
+    step = 1 if fused else 2
+    count = int(shift) + (1 if variable in ("v2", "v-mid") else 0) + degree * step  # v-mid is x - mid_x
+    count += {"none": 0, "mul_v": 1, "v_plus_vr": step, "v_plus_v3r": 1 + step}[outer]
+    return count
+
+
+def _allowed(shift: bool, variable: str, outer: str, ops: tuple[str, ...]) -> bool:
+    """Whether the form can be written with the allowed ops (Horner needs fma, or mul and add)."""
+    needs = {"fma"} if "fma" in ops else {"mul", "add"}
+    if variable == "v2" or outer in ("mul_v", "v_plus_v3r"):
+        needs.add("mul")
+    if shift or variable == "v-mid":
+        needs.add("sub")
+    return needs <= set(ops) and not (outer == "v_plus_v3r" and variable != "v2")
+
+
+def _lawson(basis: np.ndarray, target: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weighted minimax coefficients of ``basis @ c ~ target`` in units of 1/scale (Lawson's rule)."""
+    a, b = basis * scale[:, None], target * scale
+    weights = np.full(len(b), 1.0 / len(b))
+    best, best_err, stale = None, math.inf, 0
+    for _ in range(LAWSON_STEPS):
+        root = np.sqrt(weights)
+        coef, *_ = np.linalg.lstsq(a * root[:, None], b * root, rcond=None)
+        residual = np.abs(a @ coef - b)
+        err = float(residual.max())
+        if not math.isfinite(err):
+            break
+        stale = 0 if err < 0.999 * best_err else stale + 1
+        if err < best_err:
+            best, best_err = coef, err
+        if stale >= 3:
+            break
+        weights = weights * residual
+        total = weights.sum()
+        if not total > 0:
+            break
+        weights /= total
+    return (np.zeros(basis.shape[1]) if best is None else best), best_err
+
+
+def _fit_form(x, ref, scale, lo, hi, shift, variable, outer, degree):
+    """Power-basis coefficients of P in u (lowest first) and the float64 model's max error."""
+    v = x - lo if shift else x
+    vlo, vhi = (0.0, hi - lo) if shift else (lo, hi)
+    mid = 0.5 * (vlo + vhi)
+    if variable == "v":
+        u, ulo, uhi = v, vlo, vhi
+    elif variable == "v2":
+        u, ulo, uhi = v * v, (0.0 if vlo <= 0 <= vhi else min(vlo * vlo, vhi * vhi)), max(vlo * vlo, vhi * vhi)
+    else:
+        u, ulo, uhi = v - mid, vlo - mid, vhi - mid
+    if not uhi > ulo:
+        return None
+    factor = {"none": np.ones_like(v), "mul_v": v, "v_plus_vr": v, "v_plus_v3r": v * u}[outer]
+    rest = ref - v if outer in ("v_plus_vr", "v_plus_v3r") else ref
+    t = (2 * u - (uhi + ulo)) / (uhi - ulo)
+    basis = np.polynomial.chebyshev.chebvander(t, degree) * factor[:, None]
+    cheb, err = _lawson(basis, rest, scale)
+    if not math.isfinite(err):
+        return None
+    series = np.polynomial.Chebyshev(cheb, domain=[ulo, uhi])
+    power = series.convert(kind=np.polynomial.Polynomial).coef
+    power = np.concatenate([power, np.zeros(degree + 1 - len(power))])
+    return (float(mid), power), err
+
+
+def _program(shift, variable, outer, coefficients, mid, lo, fused, dtype) -> Program | None:
+    """The Horner evaluation of a fitted form (``mid`` is the middle of the domain of v)."""
+    fmt = get_format(dtype)
+    body: list[Instr] = []
+
+    def const(value: float) -> Const | None:
+        rounded = float(fmt.dtype.type(value))
+        return Const(float_to_bits(rounded, fmt)) if math.isfinite(rounded) else None
+
+    def emit(op: str, *args: Operand) -> Ref:
+        body.append(Instr(op, tuple(args)))
+        return Ref(len(body))
+
+    consts = [const(c) for c in coefficients]
+    lo_c, mid_c = const(lo), const(mid + lo if shift else mid)  # u = v - mid is computed as x - mid_x
+    if any(c is None for c in consts) or lo_c is None or mid_c is None:
+        return None
+    v: Operand = emit("sub", Ref(0), lo_c) if shift else Ref(0)
+    u: Operand = v if variable == "v" else emit("mul", v, v) if variable == "v2" else emit("sub", Ref(0), mid_c)
+    r: Operand = consts[-1]
+    for c in reversed(consts[:-1]):
+        r = emit("fma", r, u, c) if fused else emit("add", emit("mul", r, u), c)
+    if outer == "none":
+        p = r
+    elif outer == "mul_v":
+        p = emit("mul", v, r)
+    else:
+        w = v if outer == "v_plus_vr" else emit("mul", v, u)
+        p = emit("fma", w, r, v) if fused else emit("add", v, emit("mul", w, r))
+    if isinstance(p, Const):
+        return None
+    return Program(tuple(body), p, dtype).pruned()
+
+
+def _program_error(program: Program, x: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> float:
+    """Max error of the program as it runs (rounding included): forms of equal model error differ
+    here, e.g. v + v*P(u) rounds less than v*P(u) when P is near 1."""
+    with np.errstate(all="ignore"):
+        y = evaluate(program, x.astype(get_format(program.dtype).dtype)).astype(np.float64)
+        err = np.abs(y - ref) * scale
+    return float(err.max()) if np.all(np.isfinite(err)) else math.inf
+
+
+def classical_seeds(
+    x: np.ndarray,
+    ref: np.ndarray,
+    scale: np.ndarray,
+    ops: tuple[str, ...],
+    max_ops: int,
+    dtype: str = "float32",
+    per_cost: int = 2,
+) -> list[ClassicalSeed]:
+    """The best ``per_cost`` classical polynomials of every op count from 1 to ``max_ops``.
+
+    ``x`` are the search points, ``ref`` f(x) in float64 and ``scale`` the inverse error unit at
+    each point (1/ulp or 1/|f|). Seeds are ordered by op count, then model error.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    ref, scale = np.asarray(ref, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+    keep = np.isfinite(ref) & np.isfinite(scale) & np.isfinite(x)
+    x, ref, scale = x[keep], ref[keep], scale[keep]
+    if len(x) < 2:
+        return []
+    order = np.argsort(x, kind="stable")
+    if len(x) > FIT_POINTS:
+        order = order[np.unique(np.linspace(0, len(x) - 1, FIT_POINTS).round().astype(np.int64))]
+    x, ref, scale = x[order], ref[order], scale[order]
+    lo, hi = float(x[0]), float(x[-1])
+    fused = "fma" in ops
+    shifts = (False,) if lo <= 0.0 <= hi else (False, True)
+    by_cost: dict[int, list[ClassicalSeed]] = {}
+    for shift in shifts:
+        for variable in VARIABLES:
+            for outer in OUTERS:
+                if not _allowed(shift, variable, outer, ops):
+                    continue
+                for degree in range(0 if outer != "none" and variable == "v" else 1, MAX_DEGREE + 1):
+                    count = form_op_count(shift, variable, outer, degree, fused)
+                    if count > max_ops:
+                        break
+                    if len(x) <= degree + 1:
+                        break
+                    fitted = _fit_form(x, ref, scale, lo, hi, shift, variable, outer, degree)
+                    if fitted is None:
+                        continue
+                    (mid, coefficients), err = fitted
+                    program = _program(shift, variable, outer, coefficients, mid, lo, fused, dtype)
+                    if program is None or program.op_count() > max_ops or not program.body:
+                        continue
+                    seed = ClassicalSeed(shift, variable, outer, degree, err, program,
+                                         _program_error(program, x, ref, scale))
+                    by_cost.setdefault(program.op_count(), []).append(seed)
+                    if err < SATURATED:  # far below float rounding: higher degrees add nothing
+                        break
+    seeds: list[ClassicalSeed] = []
+    for count in sorted(by_cost):
+        ranked = sorted(by_cost[count], key=lambda s: (s.error, s.model_error, s.label))
+        hashes: set[str] = set()
+        for seed in ranked:
+            h = seed.program.canonical_hash()
+            if h not in hashes and len(hashes) < per_cost:
+                hashes.add(h)
+                seeds.append(seed)
+    return seeds
