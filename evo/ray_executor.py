@@ -32,6 +32,22 @@ def _import_ray():
     return ray
 
 
+def start_ray(options: RayOptions):
+    """Ray, started here (or joined by address) unless already running; and whether this call started it."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return ray, False
+    address = options.address
+    try:
+        if address is None:
+            ray.init(include_dashboard=False, log_to_driver=True, logging_level="WARNING")
+        else:
+            ray.init(address=address, include_dashboard=False, logging_level="WARNING")
+    except ConnectionError as exc:
+        raise UsageError(f"cannot join the Ray cluster at {address!r}: {exc}") from None
+    return ray, True
+
+
 class _Worker:
     """The body of a worker actor (wrapped with ``ray.remote`` at run time)."""
 
@@ -76,19 +92,8 @@ class RayExecutor:
     """Executor over Ray actors (see the module docstring for the contract)."""
 
     def __init__(self, spec: EvaluatorSpec, search: Dataset, options: RayOptions) -> None:
-        ray = _import_ray()
+        ray, self._started_ray = start_ray(options)
         self._ray = ray
-        self._started_ray = False
-        if not ray.is_initialized():
-            address = options.address
-            try:
-                if address is None:
-                    ray.init(include_dashboard=False, log_to_driver=True, logging_level="WARNING")
-                else:
-                    ray.init(address=address, include_dashboard=False, logging_level="WARNING")
-            except ConnectionError as exc:
-                raise UsageError(f"cannot join the Ray cluster at {address!r}: {exc}") from None
-            self._started_ray = True
         available = int(ray.cluster_resources().get("CPU", 1))
         self.n_workers = options.workers or max(1, available)
         self._spec = spec

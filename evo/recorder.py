@@ -83,6 +83,25 @@ class Recorder:
             self._eval_ms_total += eval_ms
             self._evaluated += 1
 
+    def evaluated_batch(self, count: int, cached: int, eval_ms: float) -> None:
+        self.cache_hits += cached
+        self._eval_ms_total += eval_ms
+        self._evaluated += count - cached
+
+    def after_batch(self, state, before: int) -> None:
+        """The cadences after a batch of evaluations (counts from ``before`` to ``state.n_evals``):
+        each fires once if the batch passed one of its counts."""
+        self.flush_front(state)
+        n = state.n_evals
+        if n // self.progress_every > before // self.progress_every:
+            self._progress(state)
+        if n // self.checkpoint_every > before // self.checkpoint_every:
+            self.checkpoint(state)
+        elif time.monotonic() - self._last_checkpoint >= self.safety_seconds:
+            self.checkpoint(state, numbered=False)
+        if self.on_progress is not None:
+            self.on_progress(self.snapshot(state))
+
     def after_tell(self, state: SearchState) -> None:
         """The cadences, once a result and everything it caused are filed."""
         self.flush_front(state)
@@ -137,7 +156,7 @@ class Recorder:
         driver_before, driver_n = self._driver_mark
         driver_ms = 1e3 * (self.driver_seconds - driver_before) / max(1, n - driver_n)
         self._driver_mark = (self.driver_seconds, n)
-        errors = np.array([ind.score.max_err for ind in state.population], dtype=np.float64)
+        errors = np.array(state.population_errors(), dtype=np.float64)
         finite = errors[np.isfinite(errors)]
         best = state.best
         self.write(
@@ -179,6 +198,6 @@ def _log_line(event: Event, setting: Setting) -> str | None:
     if kind == "harden":
         added, source = event.added, event.source[:10]
         return f"eval {event.n_evals}: {added} hard points from {source} ({event.hard_points} in all)"
-    if kind in ("worker_lost", "job_dropped"):
+    if kind in ("worker_lost", "job_dropped", "island_restored"):
         return f"{kind}: {event.record()}"
     return None

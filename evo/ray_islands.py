@@ -1,0 +1,126 @@
+"""Islands on Ray: each actor hosts whole islands (a search and its evaluator) and runs their
+batches; the driver only sends requests and takes batches (in completion order).
+
+Every batch returns its island's state as JSON text, which the driver keeps as the island's
+snapshot: when an actor dies, a new one is built from the snapshots of the islands it hosted, its
+lost requests are run again (same state, same immigrants, so the same results), and an
+``island_restored`` event says so. Imported only when the ray backend runs islands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from evo.events import IslandRestored
+from evo.islands import Batch, IslandFactory, IslandRecord, Request
+from evo.ray_executor import RayOptions, start_ray
+
+
+class _IslandHost:
+    """The body of an island actor (wrapped with ``ray.remote`` at run time)."""
+
+    def __init__(self, factory: IslandFactory) -> None:
+        self.factory = factory
+        self.islands: dict[int, Any] = {}
+
+    def add(self, index: int, snapshot: str) -> int:
+        self.islands[index] = self.factory.build(index, json.loads(snapshot))
+        return os.getpid()
+
+    def run(self, request: Request) -> Batch:
+        return self.islands[request.island].run(request)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class RayIslands:
+    """Island actors on Ray (see the module docstring)."""
+
+    local = False
+
+    def __init__(self, options: RayOptions, actor_cpus: float = 1.0, concurrency: int = 1) -> None:
+        ray, self._started_ray = start_ray(options)
+        self._ray = ray
+        self.n_workers = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._host_class = ray.remote(num_cpus=actor_cpus, max_restarts=0, max_concurrency=concurrency)(_IslandHost)
+        self._hosts: list[Any] = []
+        self._host_of: dict[int, int] = {}
+        self._pending: dict[Any, Request] = {}
+        self._notices: list = []
+        self._records: dict[int, IslandRecord] = {}
+        self._factory: IslandFactory | None = None
+        self.islands_restored = 0
+
+    def start(self, factory: IslandFactory, records: list[IslandRecord]) -> None:
+        """One host per worker, the islands dealt out in turn; returns once all are built."""
+        self._factory = factory
+        self._records = {r.index: r for r in records}
+        count = min(self.n_workers, len(records))
+        self._hosts = [self._host_class.remote(factory) for _ in range(count)]
+        self._host_of = {r.index: r.index % count for r in records}
+        self._ray.get([self._hosts[self._host_of[r.index]].add.remote(r.index, r.snapshot_text()) for r in records])
+
+    def submit(self, request: Request) -> None:
+        ref = self._hosts[self._host_of[request.island]].run.remote(request)
+        self._pending[ref] = request
+
+    def next_batch(self) -> Batch:
+        ray = self._ray
+        while True:
+            (ref,), _ = ray.wait(list(self._pending), num_returns=1)
+            request = self._pending.pop(ref)
+            try:
+                return ray.get(ref)
+            except ray.exceptions.RayActorError:
+                self._restore(self._host_of[request.island])
+                island_evals = self._records[request.island].n_evals
+                self._notices.append((IslandRestored, {"island": request.island, "island_evals": island_evals}))
+                self.submit(request)
+
+    def _restore(self, host: int) -> None:
+        """Replace a dead host (once per death) and rebuild its islands from their snapshots."""
+        try:
+            self._ray.get(self._hosts[host].pid.remote(), timeout=10)
+            return  # alive: already replaced for an earlier lost request
+        except Exception:  # the actor is gone (ActorDiedError and friends)
+            pass
+        self.islands_restored += 1
+        actor = self._host_class.remote(self._factory)
+        self._hosts[host] = actor
+        mine = [index for index, h in self._host_of.items() if h == host]
+        self._ray.get([actor.add.remote(index, self._records[index].snapshot_text()) for index in mine])
+
+    def cancel_all(self) -> None:
+        for ref in list(self._pending):
+            try:
+                self._ray.cancel(ref)
+            except Exception:  # best effort: it may have finished already
+                pass
+        self._pending.clear()
+
+    def take_notices(self) -> list:
+        notices, self._notices = self._notices, []
+        return notices
+
+    def host_pids(self) -> list[int]:
+        return self._ray.get([host.pid.remote() for host in self._hosts])
+
+    def describe(self) -> dict:
+        return {"backend": "ray", "workers": self.n_workers}
+
+    def update_search(self, search) -> None:
+        """Islands take hard points with their requests; nothing to push."""
+
+    def close(self) -> None:
+        for host in self._hosts:
+            try:
+                self._ray.kill(host)
+            except Exception:  # already dead
+                pass
+        self._hosts = []
+        if self._started_ray:
+            self._ray.shutdown()
+            self._started_ray = False
