@@ -55,6 +55,9 @@ class IslandEngine(Engine):
         max_evals = self.budget.max_evals
         return math.inf if max_evals is None else max_evals - self.state.n_evals
 
+    def _sweep(self, function, *args):
+        return self.pool.sweep(function, *args)
+
     def _run_steady(self) -> None:
         if self.pool.local or self.plan.sync:
             self._run_rounds()
@@ -165,7 +168,8 @@ class IslandEngine(Engine):
         if data is None:
             return
         source = state.best.program
-        fresh, worst = miner.mine(source, data, search.search_set, self.final.select, len(state.hard_points))
+        fresh, worst = self._sweep(miner.mine, source, data, search.search_set, self.final.select,
+                                   len(state.hard_points))
         if not fresh:
             return
         state.hard_points.extend(fresh)

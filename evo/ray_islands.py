@@ -4,7 +4,8 @@ batches; the driver only sends requests and takes batches (in completion order).
 Every batch returns its island's state as JSON text, which the driver keeps as the island's
 snapshot: when an actor dies, a new one is built from the snapshots of the islands it hosted, its
 lost requests are run again (same state, same immigrants, so the same results), and an
-``island_restored`` event says so. Imported only when the ray backend runs islands.
+``island_restored`` event says so. Final-set sweeps (sign-offs, hard-point mining) run as tasks on
+the cluster, not on the driver. Imported only when the ray backend runs islands.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from typing import Any
 from evo.events import IslandRestored
 from evo.islands import Batch, IslandFactory, IslandRecord, Request
 from evo.ray_executor import RayOptions, start_ray
+
+
+def _call(function, *args):
+    return function(*args)
 
 
 class _IslandHost:
@@ -45,6 +50,7 @@ class RayIslands:
         ray, self._started_ray = start_ray(options)
         self._ray = ray
         self.n_workers = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._sweep_task = ray.remote(num_cpus=0, max_retries=1)(_call)
         self._host_class = ray.remote(num_cpus=actor_cpus, max_restarts=0, max_concurrency=concurrency)(_IslandHost)
         self._hosts: list[Any] = []
         self._host_of: dict[int, int] = {}
@@ -92,6 +98,12 @@ class RayIslands:
         self._hosts[host] = actor
         mine = [index for index, h in self._host_of.items() if h == host]
         self._ray.get([actor.add.remote(index, self._records[index].snapshot_text()) for index in mine])
+
+    def sweep(self, function, *args):
+        """A final-set sweep (sign-off, mining) as a task on the cluster: the driver only waits
+        (asynchronous islands keep running). It takes no CPU reservation, so it never waits for
+        the island actors to give theirs up."""
+        return self._ray.get(self._sweep_task.remote(function, *args))
 
     def cancel_all(self) -> None:
         for ref in list(self._pending):

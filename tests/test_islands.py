@@ -163,25 +163,25 @@ def test_island_flags(tmp_path):
 
 
 # ----------------------------------------------------------------------------- Ray
-RAY = dict(ISLANDS, target="exp2", max_ops=6, population_size=20, migrate_every=150, progress_every=300,
-           checkpoint_every=300, mine_every=0, sync_migration=True, seed=8)
+RAY = dict(ISLANDS, domain="1,1.001", max_ops=6, migrate_every=100, progress_every=200, checkpoint_every=200,
+           mine_every=200, mine_below=1e9, signoff="front", sync_migration=True, seed=8)
 
 
 @pytest.mark.ray
 def test_a_killed_island_actor_is_restored_from_its_snapshot(tmp_path):
-    """With synchronous migration a Ray run is the serial run; killing an actor mid-run changes
-    nothing but an island_restored event."""
+    """With synchronous migration a Ray run is the serial run (sweeps for mining and sign-off run
+    as Ray tasks); killing an actor mid-run changes nothing but an island_restored event."""
     import ray
 
     from evo.assemble import make_executor
 
-    config = resolve({**RAY, "max_evals": 1800, "runs_dir": str(tmp_path), "backend": "ray", "workers": 2})
-    serial = evolve({**RAY, "max_evals": 1800, "runs_dir": str(tmp_path)})
+    config = resolve({**RAY, "max_evals": 1000, "runs_dir": str(tmp_path), "backend": "ray", "workers": 2})
+    serial = evolve({**RAY, "max_evals": 1000, "runs_dir": str(tmp_path)})
     executor = make_executor(config, build_problem(config))
     killed: list[int] = []
 
     def kill_once(snapshot: dict) -> None:
-        if not killed and snapshot["n_evals"] >= 600:
+        if not killed and snapshot["n_evals"] >= 400:
             killed.append(snapshot["n_evals"])
             ray.kill(executor._hosts[1])
 
@@ -189,9 +189,10 @@ def test_a_killed_island_actor_is_restored_from_its_snapshot(tmp_path):
         result = evolve(config, executor=executor, on_progress=kill_once)
     finally:
         executor.close()
-    assert killed and result.n_evals == 1800 and result.reason == "max_evals"
+    assert killed and result.n_evals == 1000 and result.reason == "max_evals"
     events = stripped(result.run_dir)
     assert [e["kind"] for e in events].count("island_restored") == 1
     assert [e for e in events if e["kind"] not in ("island_restored", "start")] == [
         e for e in stripped(serial.run_dir) if e["kind"] != "start"]
+    assert {"harden", "signoff", "migration"} <= {e["kind"] for e in events}
     assert result.front.entries and result.front == serial.front
