@@ -96,6 +96,11 @@ def initial_state(config: RunConfig, problem: Problem) -> SearchState | Archipel
             driver_rng(config.seed),
             pending_seeds=population_seeds(config, problem),
         )
+    return island_state(config, problem, count)
+
+
+def island_state(config: RunConfig, problem: Problem, count: int) -> ArchipelagoState:
+    """``count`` new islands, island i seeded from the run seed and i, taking child ids i, i + count, ..."""
     records = []
     for index in range(count):
         seed = island_seed(config.seed, index)

@@ -94,19 +94,22 @@ class IslandEngine(Engine):
     def _run_async(self) -> None:
         state, every = self.state, self.plan.migrate_every
         in_flight: dict[int, int] = {}
+        idle = list(state.islands)
         while True:
-            for record in state.islands:
-                if record.index in in_flight or self._stop or self._budget_reason():
-                    continue
+            while idle and not (self._stop or self._budget_reason()):
+                record = idle.pop(0)
                 mark = (record.n_evals // every + 1) * every
                 count = int(min(mark - record.n_evals, self._remaining() - sum(in_flight.values())))
-                if count > 0:
-                    self.pool.submit(self._request(record, count, mark))
-                    in_flight[record.index] = count
+                if count <= 0:
+                    idle.insert(0, record)
+                    break
+                self.pool.submit(self._request(record, count, mark))
+                in_flight[record.index] = count
             if not in_flight:
                 return
             batch = self.pool.next_batch()
             in_flight.pop(batch.island, None)
+            idle.append(state.islands[batch.island])
             self._file_batch(batch)
             if batch.emigrants:
                 self._send(batch.island)

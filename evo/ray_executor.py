@@ -79,6 +79,8 @@ class RayOptions:
     workers: int | None = None  # None: one per CPU of the cluster
     in_flight_per_worker: int = 2
     batch: int = 16
+    actor_cpus: float = 1.0  # CPUs reserved per actor (0 for simulated workers that only sleep)
+    concurrency: int = 1  # calls an actor runs at once (threads; > 1 only for simulated workers)
 
 
 @dataclass
@@ -98,7 +100,9 @@ class RayExecutor:
         self.n_workers = options.workers or max(1, available)
         self._spec = spec
         self._search_ref = ray.put(search)
-        self._actor_class = ray.remote(num_cpus=1, max_restarts=0)(_Worker)
+        self._actor_class = ray.remote(
+            num_cpus=options.actor_cpus, max_restarts=0, max_concurrency=options.concurrency
+        )(_Worker)
         self._actors = [self._new_actor(i) for i in range(self.n_workers)]
         ray.get([actor.pid.remote() for actor in self._actors])  # every worker is up and warm
         self.batch = options.batch

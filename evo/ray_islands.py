@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from typing import Any
 
 from evo.events import IslandRestored
@@ -46,12 +47,14 @@ class RayIslands:
 
     local = False
 
-    def __init__(self, options: RayOptions, actor_cpus: float = 1.0, concurrency: int = 1) -> None:
+    def __init__(self, options: RayOptions, spec: Any = None) -> None:
         ray, self._started_ray = start_ray(options)
         self._ray = ray
         self.n_workers = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._sweep_task = ray.remote(num_cpus=0, max_retries=1)(_call)
-        self._host_class = ray.remote(num_cpus=actor_cpus, max_restarts=0, max_concurrency=concurrency)(_IslandHost)
+        self._host_class = ray.remote(
+            num_cpus=options.actor_cpus, max_restarts=0, max_concurrency=options.concurrency
+        )(_IslandHost)
         self._hosts: list[Any] = []
         self._host_of: dict[int, int] = {}
         self._pending: dict[Any, Request] = {}
@@ -59,9 +62,12 @@ class RayIslands:
         self._records: dict[int, IslandRecord] = {}
         self._factory: IslandFactory | None = None
         self.islands_restored = 0
+        self._spec = spec  # an evaluator spec in place of the run's (simulated workers)
 
     def start(self, factory: IslandFactory, records: list[IslandRecord]) -> None:
         """One host per worker, the islands dealt out in turn; returns once all are built."""
+        if self._spec is not None:
+            factory = replace(factory, spec=self._spec)
         self._factory = factory
         self._records = {r.index: r for r in records}
         count = min(self.n_workers, len(records))
