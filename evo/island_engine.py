@@ -126,8 +126,11 @@ class IslandEngine(Engine):
 
     def _request(self, record: IslandRecord, count: int, mark: int) -> Request:
         immigrants, record.inbox = tuple(record.inbox), []
-        return Request(record.index, count, immigrants, tuple(self.state.hard_points), mark,
-                       self.plan.migrants, snapshot=not self.pool.local)
+        hard = self.state.hard_points
+        sent = tuple(hard) if record.hard_known < len(hard) else ()  # only news travels
+        record.hard_known = len(hard)
+        return Request(record.index, count, immigrants, sent, mark, self.plan.migrants,
+                       snapshot=not self.pool.local)
 
     def _file_batch(self, batch: Batch) -> None:
         self._notices()

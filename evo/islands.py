@@ -148,6 +148,7 @@ class IslandRecord:
     errors: tuple[float, ...] = ()
     inbox: list[Individual] = field(default_factory=list)  # immigrants waiting for its next request
     outbox: list[Individual] = field(default_factory=list)  # emigrants waiting for the migration
+    hard_known: int = -1  # hard points the island has been sent (-1: unknown, send them all)
 
     def state_dict(self) -> dict[str, Any]:
         snap = self.snapshot

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 from dataclasses import replace
 from typing import Any
 
@@ -58,6 +59,8 @@ class RayIslands:
         self._hosts: list[Any] = []
         self._host_of: dict[int, int] = {}
         self._pending: dict[Any, Request] = {}
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._generation = 0
         self._notices: list = []
         self._records: dict[int, IslandRecord] = {}
         self._factory: IslandFactory | None = None
@@ -78,14 +81,20 @@ class RayIslands:
     def submit(self, request: Request) -> None:
         ref = self._hosts[self._host_of[request.island]].run.remote(request)
         self._pending[ref] = request
+        # completions arrive on a queue (Ray's callback thread), so taking one costs the same
+        # whatever the number of islands (ray.wait over every pending batch would not)
+        generation = self._generation
+        ref.future().add_done_callback(lambda future: self._done.put((generation, ref, future)))
 
     def next_batch(self) -> Batch:
         ray = self._ray
         while True:
-            (ref,), _ = ray.wait(list(self._pending), num_returns=1)
+            generation, ref, future = self._done.get()
+            if generation != self._generation:
+                continue  # a batch cancelled at a stop
             request = self._pending.pop(ref)
             try:
-                return ray.get(ref)
+                return future.result()
             except ray.exceptions.RayActorError:
                 self._restore(self._host_of[request.island])
                 island_evals = self._records[request.island].n_evals
@@ -112,6 +121,7 @@ class RayIslands:
         return self._ray.get(self._sweep_task.remote(function, *args))
 
     def cancel_all(self) -> None:
+        self._generation += 1
         for ref in list(self._pending):
             try:
                 self._ray.cancel(ref)

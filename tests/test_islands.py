@@ -175,8 +175,8 @@ def test_a_killed_island_actor_is_restored_from_its_snapshot(tmp_path):
 
     from evo.assemble import make_executor
 
-    config = resolve({**RAY, "max_evals": 1000, "runs_dir": str(tmp_path), "backend": "ray", "workers": 2})
-    serial = evolve({**RAY, "max_evals": 1000, "runs_dir": str(tmp_path)})
+    config = resolve({**RAY, "max_evals": 800, "runs_dir": str(tmp_path), "backend": "ray", "workers": 2})
+    serial = evolve({**RAY, "max_evals": 800, "runs_dir": str(tmp_path)})
     executor = make_executor(config, build_problem(config))
     killed: list[int] = []
 
@@ -189,7 +189,7 @@ def test_a_killed_island_actor_is_restored_from_its_snapshot(tmp_path):
         result = evolve(config, executor=executor, on_progress=kill_once)
     finally:
         executor.close()
-    assert killed and result.n_evals == 1000 and result.reason == "max_evals"
+    assert killed and result.n_evals == 800 and result.reason == "max_evals"
     events = stripped(result.run_dir)
     assert [e["kind"] for e in events].count("island_restored") == 1
     assert [e for e in events if e["kind"] not in ("island_restored", "start")] == [
