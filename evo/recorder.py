@@ -44,6 +44,7 @@ class Recorder:
         self.budget = budget
         self.safety_seconds = safety_seconds
         self._last_checkpoint = time.monotonic()
+        self._safety_interval = safety_seconds
         self._rate_mark = (time.monotonic(), 0)
         self._driver_mark = (0.0, 0)
         self._front_dirty = False
@@ -97,7 +98,7 @@ class Recorder:
             self._progress(state)
         if n // self.checkpoint_every > before // self.checkpoint_every:
             self.checkpoint(state)
-        elif time.monotonic() - self._last_checkpoint >= self.safety_seconds:
+        elif time.monotonic() - self._last_checkpoint >= self._safety_interval:
             self.checkpoint(state, numbered=False)
         if self.on_progress is not None:
             self.on_progress(self.snapshot(state))
@@ -118,8 +119,11 @@ class Recorder:
     def checkpoint(self, state: SearchState, numbered: bool = True) -> None:
         """Save the state; a numbered checkpoint (the count cadence) is also a ``Checkpoint`` event,
         which the writer appends once the state is safely on disk."""
+        started = time.monotonic()
         self.writer.checkpoint(state.to_dict(), announce=numbered)
         self._last_checkpoint = time.monotonic()
+        # a large state (many islands) is saved less often, so saving takes at most ~2% of the time
+        self._safety_interval = max(self.safety_seconds, 50 * (self._last_checkpoint - started))
 
     def end(self, event: End, state: SearchState) -> None:
         """The end event, then a last checkpoint that covers the whole log."""
