@@ -65,8 +65,17 @@ class SimulatedEvaluator:
         rng = np.random.default_rng((self.seed, job.child_id + 1))  # the warm-up job has id -1
         err = float(rng.lognormal(8.0, 2.0))
         score = Score(err, err / 2, 0.5, self.search.size, 0, 0, 0, self.search.metric, self.search.label)
-        return EvalResult(job.child_id, job.program, "seed" if not job.mutate else "perturb_const", score,
-                          self.search.digest, 1, self.eval_ms, False, self.worker)
+        return EvalResult(
+            job.child_id,
+            job.program,
+            "seed" if not job.mutate else "perturb_const",
+            score,
+            self.search.digest,
+            1,
+            self.eval_ms,
+            False,
+            self.worker,
+        )
 
 
 class Steady:
@@ -91,8 +100,11 @@ def run_islands(config, count: int, executor, runs_dir: str, warm: int) -> Stead
     """An island run of ``count`` islands on ``executor`` (also one island: a whole search in one actor)."""
     problem = build_problem(config)
     steady = Steady(warm)
-    writer = RunWriter.create(new_run_dir(runs_dir, problem.target.name, config.seed), config,
-                              run_meta(config, problem, executor.describe()))
+    writer = RunWriter.create(
+        new_run_dir(runs_dir, problem.target.name, config.seed),
+        config,
+        run_meta(config, problem, executor.describe()),
+    )
     recorder = make_recorder(config, writer, steady)
     try:
         build_engine(config, problem, executor, island_state(config, problem, count), recorder).run()
@@ -110,15 +122,26 @@ def ray_options(workers: int, actors: int = 0, batch: int = 16, simulated: bool 
     return RayOptions(None, actors, 2 * slots, batch, actor_cpus=0.0, concurrency=slots)
 
 
-def simulated(counts: list[int], eval_ms: float, actors: int, evals_per_worker: int, runs_dir: str) -> list[dict]:
+def simulated(
+    counts: list[int], eval_ms: float, actors: int, evals_per_worker: int, runs_dir: str
+) -> list[dict]:
     import ray
 
     from evo.ray_executor import RayExecutor
     from evo.ray_islands import RayIslands
 
     rows = []
-    base = dict(target="exp2", search_points=256, select_points=1024, population_size=50, tournament_size=5,
-                **QUIET, progress_every=500, seed=1, runs_dir=runs_dir)
+    base = dict(
+        target="exp2",
+        search_points=256,
+        select_points=1024,
+        population_size=50,
+        tournament_size=5,
+        **QUIET,
+        progress_every=500,
+        seed=1,
+        runs_dir=runs_dir,
+    )
     for workers in counts:
         spec = SimulatedSpec(eval_ms, 1)
         evals = 10 * workers * 16  # the central driver saturates early: enough batches to be steady
@@ -134,8 +157,16 @@ def simulated(counts: list[int], eval_ms: float, actors: int, evals_per_worker: 
         rows.append(dict(design="central", workers=workers, evals_per_s=rate, driver_ms=cpu, eval_ms=eval_ms))
         ray.shutdown()
         m = evals_per_worker // 2  # two batches per island: a batch runs to the next migration
-        config = resolve({**base, "islands": workers, "migrate_every": m, "max_evals": evals_per_worker * workers,
-                          "backend": "ray", "progress_every": 10 * m})
+        config = resolve(
+            {
+                **base,
+                "islands": workers,
+                "migrate_every": m,
+                "max_evals": evals_per_worker * workers,
+                "backend": "ray",
+                "progress_every": 10 * m,
+            }
+        )
         executor = RayIslands(ray_options(workers, actors, simulated=True), spec=spec)
         try:
             steady = run_islands(config, workers, executor, runs_dir, warm=workers * m)
@@ -149,14 +180,21 @@ def simulated(counts: list[int], eval_ms: float, actors: int, evals_per_worker: 
 
 def print_simulated(rows: list[dict]) -> None:
     print(f"\nsimulated workers (fake evaluator sleeping {rows[0]['eval_ms']:g} ms per evaluation)")
-    print(f"{'design':8s} {'workers':>7s} {'evals/s':>9s} {'driver CPU ms/eval':>18s} {'% of eval':>9s} "
-          f"{'saturates at':>12s}")
+    print(
+        f"{'design':8s} {'workers':>7s} {'evals/s':>9s} {'driver CPU ms/eval':>18s} {'% of eval':>9s} "
+        f"{'saturates at':>12s}"
+    )
     for r in rows:
         share = 100 * r["driver_ms"] / r["eval_ms"]
-        print(f"{r['design']:8s} {r['workers']:>7d} {r['evals_per_s']:>9.0f} {r['driver_ms']:>18.4f} "
-              f"{share:>8.2f}% {r['eval_ms'] / r['driver_ms']:>12.0f}")
-    print("saturates at = worker ms per evaluation / driver CPU ms per evaluation (workers one driver keeps busy)."
-          "\nGoals: islands driver CPU <= 1% of an evaluation at 256 workers, saturation >= 1000 workers.")
+        print(
+            f"{r['design']:8s} {r['workers']:>7d} {r['evals_per_s']:>9.0f} {r['driver_ms']:>18.4f} "
+            f"{share:>8.2f}% {r['eval_ms'] / r['driver_ms']:>12.0f}"
+        )
+    print(
+        "saturates at = worker ms per evaluation / driver CPU ms per evaluation"
+        " (workers one driver keeps busy)."
+        "\nGoals: islands driver CPU <= 1% of an evaluation at 256 workers, saturation >= 1000 workers."
+    )
 
 
 # ----------------------------------------------------------------------------- real runs
@@ -168,9 +206,21 @@ def islands_real(evals: int, runs_dir: str, repeats: int) -> list[dict]:
     rows = []
     for repeat in range(repeats):
         for count in (1, 2):
-            config = resolve(dict(target="exp2", max_ops=6, **QUIET, progress_every=250, seed=5 + repeat,
-                                  runs_dir=runs_dir, islands=count, migrate_every=500, max_evals=evals * count,
-                                  backend="ray", workers=count))
+            config = resolve(
+                dict(
+                    target="exp2",
+                    max_ops=6,
+                    **QUIET,
+                    progress_every=250,
+                    seed=5 + repeat,
+                    runs_dir=runs_dir,
+                    islands=count,
+                    migrate_every=500,
+                    max_evals=evals * count,
+                    backend="ray",
+                    workers=count,
+                )
+            )
             executor = RayIslands(ray_options(count))
             try:
                 steady = run_islands(config, count, executor, runs_dir, warm=evals * count // 5)
@@ -187,8 +237,10 @@ def print_islands_real(rows: list[dict]) -> None:
     print(f"{'run':>3s} {'islands':>7s} {'evals/s':>9s} {'vs 1 island':>11s} {'driver CPU ms/eval':>18s}")
     for r in rows:
         one = next(x["evals_per_s"] for x in rows if x["repeat"] == r["repeat"] and x["islands"] == 1)
-        print(f"{r['repeat']:>3d} {r['islands']:>7d} {r['evals_per_s']:>9.0f} {r['evals_per_s'] / one:>10.2f}x "
-              f"{r['driver_ms']:>18.4f}")
+        print(
+            f"{r['repeat']:>3d} {r['islands']:>7d} {r['evals_per_s']:>9.0f} {r['evals_per_s'] / one:>10.2f}x "
+            f"{r['driver_ms']:>18.4f}"
+        )
     print("Goal: 2 islands >= 1.9x one island in every run.")
 
 
@@ -201,11 +253,24 @@ def central(evals: int, workers: list[int], seed: int, runs_dir: str) -> list[di
     return rows
 
 
-def measure_central(backend: str, workers: int | None, evals: int, seed: int, runs_dir: str, sync_batch: int) -> dict:
+def measure_central(
+    backend: str, workers: int | None, evals: int, seed: int, runs_dir: str, sync_batch: int
+) -> dict:
     started = time.perf_counter()
     cpu_started = time.process_time()
-    result = evolve(target="exp2", max_ops=6, max_evals=evals, seed=seed, runs_dir=runs_dir, **QUIET,
-                    progress_every=500, backend=backend, workers=workers, sync_batch=sync_batch, islands=1)
+    result = evolve(
+        target="exp2",
+        max_ops=6,
+        max_evals=evals,
+        seed=seed,
+        runs_dir=runs_dir,
+        **QUIET,
+        progress_every=500,
+        backend=backend,
+        workers=workers,
+        sync_batch=sync_batch,
+        islands=1,
+    )
     wall = time.perf_counter() - started
     driver_cpu_ms = 1e3 * (time.process_time() - cpu_started) / evals
     progress = list(RunReader(result.run_dir).events("progress"))
@@ -227,44 +292,75 @@ def print_central(rows: list[dict]) -> None:
         label = "serial" if not sync else f"serial sync{sync}"
         group = [r for r in rows if r["backend"] in (label, "ray" if not sync else f"ray sync{sync}")]
         serial = group[0]["evals_per_s"]
-        one = next((r["evals_per_s"] for r in group if r["backend"].startswith("ray") and r["workers"] == 1), None)
-        print(f"\n{'central':13s} {'workers':>7s} {'evals/s':>9s} {'vs serial':>9s} {'vs 1 worker':>11s} "
-              f"{'loop ms/eval':>12s} {'driver CPU ms/eval':>18s} {'worker ms/eval':>14s} {'workers/driver':>14s}")
+        one = next(
+            (r["evals_per_s"] for r in group if r["backend"].startswith("ray") and r["workers"] == 1), None
+        )
+        print(
+            f"\n{'central':13s} {'workers':>7s} {'evals/s':>9s} {'vs serial':>9s} {'vs 1 worker':>11s} "
+            f"{'loop ms/eval':>12s} {'driver CPU ms/eval':>18s} {'worker ms/eval':>14s}"
+            f" {'workers/driver':>14s}"
+        )
         for r in group:
             is_ray = r["backend"].startswith("ray")
             vs_one = f"{r['evals_per_s'] / one:.2f}x" if one and is_ray else "-"
             per_driver = r["worker_ms_per_eval"] / r["driver_cpu_ms_per_eval"] if is_ray else float("nan")
-            print(f"{r['backend']:13s} {r['workers']:>7d} {r['evals_per_s']:>9.0f} {r['evals_per_s'] / serial:>8.2f}x "
-                  f"{vs_one:>11s} {r['driver_ms_per_eval']:>12.3f} {r['driver_cpu_ms_per_eval']:>18.3f} "
-                  f"{r['worker_ms_per_eval']:>14.3f} {per_driver:>14.1f}")
+            print(
+                f"{r['backend']:13s} {r['workers']:>7d} {r['evals_per_s']:>9.0f}"
+                f" {r['evals_per_s'] / serial:>8.2f}x "
+                f"{vs_one:>11s} {r['driver_ms_per_eval']:>12.3f} {r['driver_cpu_ms_per_eval']:>18.3f} "
+                f"{r['worker_ms_per_eval']:>14.3f} {per_driver:>14.1f}"
+            )
 
 
 # ----------------------------------------------------------------------------- quality
 def quality(evals: int, seeds: int, islands: int, runs_dir: str) -> list[dict]:
     rows = []
     for target in ("exp2", "erf"):
-        for design, extra in (("one population", dict(islands=1, population_size=100)),
-                              (f"{islands} islands", dict(islands=islands, population_size=100 // islands,
-                                                          migrate_every=max(1, evals // islands // 6)))):
+        for design, extra in (
+            ("one population", dict(islands=1, population_size=100)),
+            (
+                f"{islands} islands",
+                dict(
+                    islands=islands,
+                    population_size=100 // islands,
+                    migrate_every=max(1, evals // islands // 6),
+                ),
+            ),
+        ):
             errors = []
             for seed in range(1, seeds + 1):
-                result = evolve(target=target, max_evals=evals, seed=seed, runs_dir=runs_dir, **QUIET,
-                                progress_every=1000, **extra)
+                result = evolve(
+                    target=target,
+                    max_evals=evals,
+                    seed=seed,
+                    runs_dir=runs_dir,
+                    **QUIET,
+                    progress_every=1000,
+                    **extra,
+                )
                 errors.append(result.best.select.max_err)
             rows.append(dict(target=target, design=design, errors=errors, median=statistics.median(errors)))
     return rows
 
 
 def print_quality(rows: list[dict], evals: int) -> None:
-    print(f"\nquality at equal evaluations ({evals} per run, serial, 100 members in all; best program's select-set ULP)")
+    print(
+        f"\nquality at equal evaluations ({evals} per run, serial, 100 members in all;"
+        " best program's select-set ULP)"
+    )
     print(f"{'target':6s} {'design':15s} {'median':>10s}  per seed")
     for r in rows:
-        print(f"{r['target']:6s} {r['design']:15s} {r['median']:>10.4g}  " + " ".join(f"{e:.4g}" for e in r["errors"]))
+        print(
+            f"{r['target']:6s} {r['design']:15s} {r['median']:>10.4g}  "
+            + " ".join(f"{e:.4g}" for e in r["errors"])
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("all", "central", "islands", "simulated", "quality"), default="all")
+    parser.add_argument(
+        "--mode", choices=("all", "central", "islands", "simulated", "quality"), default="all"
+    )
     parser.add_argument("--evals", type=int, default=12000, help="evaluations per central row / per island")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--simulated", type=int, nargs="+", default=[64, 256], help="simulated worker counts")
@@ -277,7 +373,10 @@ def main() -> None:
     parser.add_argument("--islands", type=int, default=4, help="islands in the quality comparison")
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs,"
+        f" load {os.getloadavg()[0]:.1f}"
+    )
     with tempfile.TemporaryDirectory() as runs_dir:
         if args.mode in ("all", "simulated"):
             print_simulated(simulated(args.simulated, args.eval_ms, args.actors, args.sim_evals, runs_dir))

@@ -14,7 +14,14 @@ from evo.executors import EvaluatorSpec, Executor, SerialExecutor
 from evo.fit import FitSettings
 from evo.front import ParetoFront
 from evo.island_engine import IslandEngine, IslandPlan
-from evo.islands import ArchipelagoState, IslandFactory, IslandRecord, LocalIslands, island_seed, migration_rng
+from evo.islands import (
+    ArchipelagoState,
+    IslandFactory,
+    IslandRecord,
+    LocalIslands,
+    island_seed,
+    migration_rng,
+)
 from evo.mutate import SearchSpace
 from evo.objective import Objective
 from evo.policies import Certifier, HardPointMiner, SearchRules, SelectGate, StagnationRestart
@@ -104,8 +111,10 @@ def island_state(config: RunConfig, problem: Problem, count: int) -> Archipelago
     records = []
     for index in range(count):
         seed = island_seed(config.seed, index)
-        state = SearchState(Population(config.population_size), ParetoFront(), driver_rng(seed), next_id=index,
-                            pending_seeds=population_seeds(config, problem))
+        state = SearchState(
+            Population(config.population_size), ParetoFront(), driver_rng(seed), next_id=index,
+            pending_seeds=population_seeds(config, problem),
+        )
         records.append(IslandRecord(index, seed, 0, state))
     return ArchipelagoState(records, ParetoFront(), migration_rng(config.seed))
 
@@ -194,7 +203,9 @@ def make_recorder(config: RunConfig, writer, on_progress=None) -> Recorder:
     )
 
 
-def _island_engine(config, problem, executor, state: ArchipelagoState, recorder, budget, final) -> IslandEngine:
+def _island_engine(
+    config, problem, executor, state: ArchipelagoState, recorder, budget, final
+) -> IslandEngine:
     """The driver of an island run: islands in this process (serial) or on the executor's actors."""
     rules = search_rules(config, problem)
     factory = IslandFactory(rules, _Scorer(config), evaluator_spec(config), problem.search,

@@ -41,8 +41,9 @@ class IslandPlan:
 class IslandEngine(Engine):
     """Runs an island segment; ``search`` is the driver's view (merged front, sign-offs), never asked."""
 
-    def __init__(self, search: Search, pool, recorder: Recorder, budget: Budget, final: FinalSet,
-                 plan: IslandPlan) -> None:
+    def __init__(
+        self, search: Search, pool, recorder: Recorder, budget: Budget, final: FinalSet, plan: IslandPlan
+    ) -> None:
         super().__init__(search, pool, recorder, budget, final)
         self.pool = pool
         self.plan = plan
@@ -121,7 +122,11 @@ class IslandEngine(Engine):
         """Evaluations to the next count at which something is due (progress, checkpoint, mining),
         so that one-process runs file at exactly those counts."""
         n = self.state.n_evals
-        periods = [self.recorder.progress_every, self.recorder.checkpoint_every, self.search.rules.miner.every]
+        periods = [
+            self.recorder.progress_every,
+            self.recorder.checkpoint_every,
+            self.search.rules.miner.every,
+        ]
         return min(p - n % p for p in periods if p)
 
     def _request(self, record: IslandRecord, count: int, mark: int) -> Request:
@@ -129,8 +134,9 @@ class IslandEngine(Engine):
         hard = self.state.hard_points
         sent = tuple(hard) if record.hard_known < len(hard) else ()  # only news travels
         record.hard_known = len(hard)
-        return Request(record.index, count, immigrants, sent, mark, self.plan.migrants,
-                       snapshot=not self.pool.local)
+        return Request(
+            record.index, count, immigrants, sent, mark, self.plan.migrants, snapshot=not self.pool.local
+        )
 
     def _file_batch(self, batch: Batch) -> None:
         self._notices()
@@ -157,8 +163,9 @@ class IslandEngine(Engine):
         if target != index:
             state.islands[target].inbox.extend(record.outbox)
             moves = [[index, target, [i.program.canonical_hash() for i in record.outbox]]]
-            self.recorder.write([Migration(state.n_evals, round=record.n_evals // self.plan.migrate_every,
-                                           moves=moves)])
+            self.recorder.write(
+                [Migration(state.n_evals, round=record.n_evals // self.plan.migrate_every, moves=moves)]
+            )
         record.outbox = []
 
     def _mine_crossing(self, before: int) -> None:
@@ -174,13 +181,24 @@ class IslandEngine(Engine):
         if data is None:
             return
         source = state.best.program
-        fresh, worst = self._sweep(miner.mine, source, data, search.search_set, self.final.select,
-                                   len(state.hard_points))
+        fresh, worst = self._sweep(
+            miner.mine, source, data, search.search_set, self.final.select, len(state.hard_points)
+        )
         if not fresh:
             return
         state.hard_points.extend(fresh)
         search.search_set = with_extra_points(search.search_set, np.array(fresh))
         state.best = replace(state.best, score=search._score(source, search.search_set))
-        self.recorder.write([Harden(state.n_evals, added=len(fresh), hard_points=len(state.hard_points),
-                                    source=source.canonical_hash(), worst_err=worst, search=search.search_set.label,
-                                    best_err=state.best.score.max_err)])
+        self.recorder.write(
+            [
+                Harden(
+                    state.n_evals,
+                    added=len(fresh),
+                    hard_points=len(state.hard_points),
+                    source=source.canonical_hash(),
+                    worst_err=worst,
+                    search=search.search_set.label,
+                    best_err=state.best.score.max_err,
+                )
+            ]
+        )

@@ -96,7 +96,9 @@ class Island:
             emigrants = tuple(sorted(state.population, key=search.rules.objective.key)[: request.migrants])
         snapshot = json.dumps(state.to_dict()) if request.snapshot else None
         errors = tuple(ind.score.max_err for ind in state.population)
-        return Batch(self.index, start, state.n_evals, tuple(events), emigrants, errors, snapshot, eval_ms, cached)
+        return Batch(
+            self.index, start, state.n_evals, tuple(events), emigrants, errors, snapshot, eval_ms, cached
+        )
 
     def _subject(self, event: Event) -> Any:
         if isinstance(event, Improve):
@@ -186,15 +188,22 @@ class ArchipelagoState:
     @property
     def population(self) -> list[Individual]:
         """Every member of the islands whose state is held here (as rebuilt from a checkpoint)."""
-        return [ind for r in self.islands if isinstance(r.snapshot, SearchState) for ind in r.snapshot.population]
+        return [
+            ind for r in self.islands if isinstance(r.snapshot, SearchState) for ind in r.snapshot.population
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": ISLANDS_SCHEMA,
             "n_evals": self.n_evals,
             "islands": [
-                {"index": r.index, "seed": r.seed, "state": r.state_dict(),
-                 "inbox": [i.to_dict() for i in r.inbox], "outbox": [i.to_dict() for i in r.outbox]}
+                {
+                    "index": r.index,
+                    "seed": r.seed,
+                    "state": r.state_dict(),
+                    "inbox": [i.to_dict() for i in r.inbox],
+                    "outbox": [i.to_dict() for i in r.outbox],
+                }
                 for r in self.islands
             ],
             "front": self.front.to_list(),
@@ -225,10 +234,17 @@ class ArchipelagoState:
             if item["index"] != position or not _is_count(item["seed"]):
                 raise ValueError(f"island {position} has a wrong index or seed")
             state = SearchState.from_dict(item["state"], capacity)
-            records.append(IslandRecord(position, item["seed"], state.n_evals, state,
-                                        tuple(ind.score.max_err for ind in state.population),
-                                        [_individual(d) for d in item.get("inbox", [])],
-                                        [_individual(d) for d in item.get("outbox", [])]))
+            records.append(
+                IslandRecord(
+                    position,
+                    item["seed"],
+                    state.n_evals,
+                    state,
+                    tuple(ind.score.max_err for ind in state.population),
+                    [_individual(d) for d in item.get("inbox", [])],
+                    [_individual(d) for d in item.get("outbox", [])],
+                )
+            )
         if not records:
             raise ValueError("no islands")
         rng = np.random.Generator(np.random.PCG64())
@@ -323,8 +339,10 @@ class LocalIslands:
     def __init__(self, factory: IslandFactory, records: list[IslandRecord]) -> None:
         self.islands = []
         for record in records:
-            island = factory.build(record.index, record.snapshot if isinstance(record.snapshot, SearchState)
-                                   else json.loads(record.snapshot))
+            island = factory.build(
+                record.index,
+                record.snapshot if isinstance(record.snapshot, SearchState) else json.loads(record.snapshot),
+            )
             record.snapshot = island.state  # the live state is the record's snapshot
             self.islands.append(island)
         self._queue: list[Request] = []

@@ -10,6 +10,7 @@ the cluster, not on the driver. Imported only when the ray backend runs islands.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -76,7 +77,9 @@ class RayIslands:
         count = min(self.n_workers, len(records))
         self._hosts = [self._host_class.remote(factory) for _ in range(count)]
         self._host_of = {r.index: r.index % count for r in records}
-        self._ray.get([self._hosts[self._host_of[r.index]].add.remote(r.index, r.snapshot_text()) for r in records])
+        self._ray.get(
+            [self._hosts[self._host_of[r.index]].add.remote(r.index, r.snapshot_text()) for r in records]
+        )
 
     def submit(self, request: Request) -> None:
         ref = self._hosts[self._host_of[request.island]].run.remote(request)
@@ -98,7 +101,9 @@ class RayIslands:
             except ray.exceptions.RayActorError:
                 self._restore(self._host_of[request.island])
                 island_evals = self._records[request.island].n_evals
-                self._notices.append((IslandRestored, {"island": request.island, "island_evals": island_evals}))
+                self._notices.append(
+                    (IslandRestored, {"island": request.island, "island_evals": island_evals})
+                )
                 self.submit(request)
 
     def _restore(self, host: int) -> None:
@@ -123,10 +128,8 @@ class RayIslands:
     def cancel_all(self) -> None:
         self._generation += 1
         for ref in list(self._pending):
-            try:
+            with contextlib.suppress(Exception):  # best effort: it may have finished already
                 self._ray.cancel(ref)
-            except Exception:  # best effort: it may have finished already
-                pass
         self._pending.clear()
 
     def take_notices(self) -> list:
@@ -144,10 +147,8 @@ class RayIslands:
 
     def close(self) -> None:
         for host in self._hosts:
-            try:
+            with contextlib.suppress(Exception):  # already dead
                 self._ray.kill(host)
-            except Exception:  # already dead
-                pass
         self._hosts = []
         if self._started_ray:
             self._ray.shutdown()

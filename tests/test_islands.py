@@ -12,8 +12,8 @@ from test_engine import BASE, SMALL, _without_boundary, stripped
 from evo.api import evolve, resume
 from evo.config import resolve
 from evo.errors import UsageError
-from evo.islands import ArchipelagoState, IslandRecord, destinations, island_seed, migration_rng
 from evo.front import ParetoFront
+from evo.islands import ArchipelagoState, IslandRecord, destinations, island_seed, migration_rng
 from evo.objective import Objective
 from evo.population import Individual
 from evo.problem import build_problem
@@ -81,23 +81,41 @@ def test_a_run_moves_the_best_programs_between_islands(tmp_path, migration):
 
 # ----------------------------------------------------------------------------- determinism and resume
 def test_serial_islands_with_sync_migration_are_deterministic(tmp_path):
-    kw = dict(ISLANDS, islands=3, migration="random", sync_migration=True, max_evals=900, log_every_eval=50,
-              runs_dir=str(tmp_path))
+    kw = dict(
+        ISLANDS,
+        islands=3,
+        migration="random",
+        sync_migration=True,
+        max_evals=900,
+        log_every_eval=50,
+        runs_dir=str(tmp_path),
+    )
     a, b, c = evolve(kw, seed=5), evolve(kw, seed=5), evolve(kw, seed=6)
     ea, eb = stripped(a.run_dir), stripped(b.run_dir)
     assert ea == eb
     assert {"improve", "front", "migration", "progress", "checkpoint", "eval"} <= {e["kind"] for e in ea}
     assert [e["moves"] for e in ea if e["kind"] == "migration"] != [
-        e["moves"] for e in stripped(c.run_dir) if e["kind"] == "migration"]
+        e["moves"] for e in stripped(c.run_dir) if e["kind"] == "migration"
+    ]
     n = [e["n_evals"] for e in ea if "n_evals" in e]
     assert n == sorted(n)
-    assert json.loads((a.run_dir / "front.json").read_text()) == json.loads((b.run_dir / "front.json").read_text())
+    assert json.loads((a.run_dir / "front.json").read_text()) == json.loads(
+        (b.run_dir / "front.json").read_text()
+    )
 
 
 def test_resume_of_a_multi_island_run_equals_the_uninterrupted_run(tmp_path):
     # 500 is inside a migration round (150 per island): the resumed run finishes the round
-    kw = dict(ISLANDS, migrate_every=150, seed=3, runs_dir=str(tmp_path), mine_every=100, mine_below=1e9,
-              domain="1,1.001", restart_after=120)
+    kw = dict(
+        ISLANDS,
+        migrate_every=150,
+        seed=3,
+        runs_dir=str(tmp_path),
+        mine_every=100,
+        mine_below=1e9,
+        domain="1,1.001",
+        restart_after=120,
+    )
     whole = evolve(kw, max_evals=1000)
     part = evolve(kw, max_evals=500)
     assert part.n_evals == 500 and _checkpoint(part.run_dir)["format"] == "evo.islands/1"
@@ -107,7 +125,9 @@ def test_resume_of_a_multi_island_run_equals_the_uninterrupted_run(tmp_path):
     assert [e["kind"] for e in ep if e["kind"] in ("end", "resume")] == ["end", "resume", "end"]
     assert _without_boundary(ep, 500) == ew
     assert {"harden", "migration", "restart"} <= {e["kind"] for e in ew}
-    assert json.loads((whole.run_dir / "front.json").read_text()) == json.loads((part.run_dir / "front.json").read_text())
+    assert json.loads((whole.run_dir / "front.json").read_text()) == json.loads(
+        (part.run_dir / "front.json").read_text()
+    )
     assert _checkpoint(whole.run_dir)["islands"] == _checkpoint(part.run_dir)["islands"]
 
 
@@ -120,8 +140,16 @@ def test_one_island_is_the_single_population_run(tmp_path):
 
 def test_a_mined_point_is_never_a_select_point_with_islands(tmp_path):
     result = evolve(
-        SMALL, islands=2, migrate_every=100, seed=2, max_evals=800, mine_every=100, mine_below=1e9,
-        restart_after=0, runs_dir=str(tmp_path), selection="error",
+        SMALL,
+        islands=2,
+        migrate_every=100,
+        seed=2,
+        max_evals=800,
+        mine_every=100,
+        mine_below=1e9,
+        restart_after=0,
+        runs_dir=str(tmp_path),
+        selection="error",
     )
     checkpoint = _checkpoint(result.run_dir)
     hard = [parse_hex(t, get_format("float64")) for t in checkpoint["hard_points"]]
@@ -152,19 +180,46 @@ def test_bad_island_settings_are_one_line_errors(bad, message):
 
 
 def test_island_flags(tmp_path):
-    from evo.cli import build_parser, _config_from_args
+    from evo.cli import _config_from_args, build_parser
 
     args = build_parser().parse_args(
-        ["evolve", "--max-evals", "5", "--islands", "4", "--migrate-every", "50", "--migration", "random",
-         "--sync-migration"])
+        [
+            "evolve",
+            "--max-evals",
+            "5",
+            "--islands",
+            "4",
+            "--migrate-every",
+            "50",
+            "--migration",
+            "random",
+            "--sync-migration",
+        ]
+    )
     config = _config_from_args(args)
-    assert (config.islands, config.migrate_every, config.migration, config.sync_migration) == (4, 50, "random", True)
+    assert (config.islands, config.migrate_every, config.migration, config.sync_migration) == (
+        4,
+        50,
+        "random",
+        True,
+    )
     assert resolve({"max_evals": 5}).islands is None  # decided by the backend: 1 serial, one per Ray worker
 
 
 # ----------------------------------------------------------------------------- Ray
-RAY = dict(ISLANDS, domain="1,1.001", max_ops=6, migrate_every=100, progress_every=200, checkpoint_every=200,
-           mine_every=200, mine_below=1e9, signoff="front", sync_migration=True, seed=8)
+RAY = dict(
+    ISLANDS,
+    domain="1,1.001",
+    max_ops=6,
+    migrate_every=100,
+    progress_every=200,
+    checkpoint_every=200,
+    mine_every=200,
+    mine_below=1e9,
+    signoff="front",
+    sync_migration=True,
+    seed=8,
+)
 
 
 @pytest.mark.ray
@@ -193,6 +248,7 @@ def test_a_killed_island_actor_is_restored_from_its_snapshot(tmp_path):
     events = stripped(result.run_dir)
     assert [e["kind"] for e in events].count("island_restored") == 1
     assert [e for e in events if e["kind"] not in ("island_restored", "start")] == [
-        e for e in stripped(serial.run_dir) if e["kind"] != "start"]
+        e for e in stripped(serial.run_dir) if e["kind"] != "start"
+    ]
     assert {"harden", "signoff", "migration"} <= {e["kind"] for e in events}
     assert result.front.entries and result.front == serial.front
