@@ -1,96 +1,391 @@
-"""Throughput of the search: serial vs Ray with 1 and 2 workers, and the driver's cost per evaluation.
+"""Scaling of the search: one central driver against islands, on Ray, real and simulated.
 
-For each backend a fixed-budget exp2 search runs (no sign-off, no mining, no restarts, so only the
-evolution loop is measured) and its steady-state rate is taken from the progress events after a
-warm-up. Two modes: asynchronous (the default search: results filed as they finish) and synchronous
-batches of 64 (``sync_batch``), where every backend evaluates exactly the same children, so the
-rates compare identical work. The driver's CPU per evaluation against the workers' cost per
-evaluation tells how many workers one driver can keep busy.
+Four parts, each a table with its baseline measured in the same run:
 
-    python bench/ray_scaling.py [--evals 16000] [--workers 1 2] [--json]
+- ``central``: serial against Ray with 1 and 2 workers running one population (the driver runs every
+  tournament and files every result), asynchronous and in synchronous batches of 64.
+- ``islands``: real runs on this machine, evaluations per second with 1 and 2 islands on Ray (each
+  island a whole search in its own actor).
+- ``simulated``: workers with a fake evaluator of fixed cost (it sleeps ``--eval-ms`` per
+  evaluation, so 64-256 workers fit on 2 cores: they are threads of a few actors with no CPU
+  reserved), driven by the central design and by the island design. It prints the driver's CPU per
+  evaluation (``time.process_time`` of the driver process, steady state) and the worker count at
+  which the driver saturates: worker evaluation time / driver CPU per evaluation.
+- ``quality``: islands against one population at equal evaluations (serial, exp2 and erf, 3 seeds):
+  the median select-set error of the best program.
+
+    python bench/ray_scaling.py [--mode all|central|islands|simulated|quality] [--simulated 64 256]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
+
+import numpy as np
 
 from evo.api import evolve
-from evo.runlog import RunReader
+from evo.assemble import build_engine, island_state, make_recorder
+from evo.config import resolve
+from evo.evaluate import EvalResult, Job
+from evo.problem import build_problem, run_meta
+from evo.runlog import RunReader, RunWriter, new_run_dir
+from targets.dataset import Dataset
+from targets.scoring import Score
+
+QUIET = dict(signoff="none", mine_every=0, restart_after=0, checkpoint_every=10**9)
 
 
-def measure(backend: str, workers: int | None, evals: int, seed: int, runs_dir: str, sync_batch: int = 0) -> dict:
+# ----------------------------------------------------------------------------- simulated workers
+@dataclass(frozen=True, slots=True)
+class SimulatedSpec:
+    """Builds a fake evaluator: each evaluation sleeps ``eval_ms`` and draws a score (no CPU)."""
+
+    eval_ms: float
+    seed: int
+
+    def build(self, search: Dataset, worker: int = 0):
+        return SimulatedEvaluator(search, self.eval_ms, self.seed, worker)
+
+
+class SimulatedEvaluator:
+    def __init__(self, search: Dataset, eval_ms: float, seed: int, worker: int) -> None:
+        self.search, self.eval_ms, self.seed, self.worker = search, eval_ms, seed, worker
+
+    def with_search(self, search: Dataset) -> SimulatedEvaluator:
+        return SimulatedEvaluator(search, self.eval_ms, self.seed, self.worker)
+
+    def run(self, job: Job) -> EvalResult:
+        time.sleep(self.eval_ms / 1e3)
+        rng = np.random.default_rng((self.seed, job.child_id + 1))  # the warm-up job has id -1
+        err = float(rng.lognormal(8.0, 2.0))
+        score = Score(err, err / 2, 0.5, self.search.size, 0, 0, 0, self.search.metric, self.search.label)
+        return EvalResult(
+            job.child_id,
+            job.program,
+            "seed" if not job.mutate else "perturb_const",
+            score,
+            self.search.digest,
+            1,
+            self.eval_ms,
+            False,
+            self.worker,
+        )
+
+
+class Steady:
+    """Driver CPU and wall time between the first progress callback past warm-up and the last."""
+
+    def __init__(self, warm: int) -> None:
+        self.warm, self.first, self.last = warm, None, None
+
+    def __call__(self, snapshot: dict) -> None:
+        mark = (time.perf_counter(), time.process_time(), snapshot["n_evals"])
+        if self.first is None and snapshot["n_evals"] >= self.warm:
+            self.first = mark
+        self.last = mark
+
+    def rates(self) -> tuple[float, float]:
+        """(evaluations per second, driver CPU ms per evaluation)."""
+        (w0, c0, n0), (w1, c1, n1) = self.first, self.last
+        return (n1 - n0) / (w1 - w0), 1e3 * (c1 - c0) / max(1, n1 - n0)
+
+
+def run_islands(config, count: int, executor, runs_dir: str, warm: int) -> Steady:
+    """An island run of ``count`` islands on ``executor`` (also one island: a whole search in one actor)."""
+    problem = build_problem(config)
+    steady = Steady(warm)
+    writer = RunWriter.create(
+        new_run_dir(runs_dir, problem.target.name, config.seed),
+        config,
+        run_meta(config, problem, executor.describe()),
+    )
+    recorder = make_recorder(config, writer, steady)
+    try:
+        build_engine(config, problem, executor, island_state(config, problem, count), recorder).run()
+    finally:
+        recorder.close()
+    return steady
+
+
+def ray_options(workers: int, actors: int = 0, batch: int = 16, simulated: bool = False):
+    from evo.ray_executor import RayOptions
+
+    if not simulated:
+        return RayOptions(None, workers, 2, batch)
+    slots = -(-workers // actors)
+    return RayOptions(None, actors, 2 * slots, batch, actor_cpus=0.0, concurrency=slots)
+
+
+def simulated(
+    counts: list[int], eval_ms: float, actors: int, evals_per_worker: int, runs_dir: str
+) -> list[dict]:
+    import ray
+
+    from evo.ray_executor import RayExecutor
+    from evo.ray_islands import RayIslands
+
+    rows = []
+    base = dict(
+        target="exp2",
+        search_points=256,
+        select_points=1024,
+        population_size=50,
+        tournament_size=5,
+        **QUIET,
+        progress_every=500,
+        seed=1,
+        runs_dir=runs_dir,
+    )
+    for workers in counts:
+        spec = SimulatedSpec(eval_ms, 1)
+        evals = 10 * workers * 16  # the central driver saturates early: enough batches to be steady
+        config = resolve({**base, "islands": 1, "max_evals": evals, "backend": "ray"})
+        problem = build_problem(config)
+        executor = RayExecutor(spec, problem.search, ray_options(workers, actors, simulated=True))
+        steady = Steady(evals // 4)
+        try:
+            evolve(config, executor=executor, on_progress=steady)
+        finally:
+            executor.close()
+        rate, cpu = steady.rates()
+        rows.append(dict(design="central", workers=workers, evals_per_s=rate, driver_ms=cpu, eval_ms=eval_ms))
+        ray.shutdown()
+        m = evals_per_worker // 2  # two batches per island: a batch runs to the next migration
+        config = resolve(
+            {
+                **base,
+                "islands": workers,
+                "migrate_every": m,
+                "max_evals": evals_per_worker * workers,
+                "backend": "ray",
+                "progress_every": 10 * m,
+            }
+        )
+        executor = RayIslands(ray_options(workers, actors, simulated=True), spec=spec)
+        try:
+            steady = run_islands(config, workers, executor, runs_dir, warm=workers * m)
+        finally:
+            executor.close()
+        rate, cpu = steady.rates()
+        rows.append(dict(design="islands", workers=workers, evals_per_s=rate, driver_ms=cpu, eval_ms=eval_ms))
+        ray.shutdown()
+    return rows
+
+
+def print_simulated(rows: list[dict]) -> None:
+    print(f"\nsimulated workers (fake evaluator sleeping {rows[0]['eval_ms']:g} ms per evaluation)")
+    print(
+        f"{'design':8s} {'workers':>7s} {'evals/s':>9s} {'driver CPU ms/eval':>18s} {'% of eval':>9s} "
+        f"{'saturates at':>12s}"
+    )
+    for r in rows:
+        share = 100 * r["driver_ms"] / r["eval_ms"]
+        print(
+            f"{r['design']:8s} {r['workers']:>7d} {r['evals_per_s']:>9.0f} {r['driver_ms']:>18.4f} "
+            f"{share:>8.2f}% {r['eval_ms'] / r['driver_ms']:>12.0f}"
+        )
+    print(
+        "saturates at = worker ms per evaluation / driver CPU ms per evaluation"
+        " (workers one driver keeps busy)."
+        "\nGoals: islands driver CPU <= 1% of an evaluation at 256 workers, saturation >= 1000 workers."
+    )
+
+
+# ----------------------------------------------------------------------------- real runs
+def islands_real(evals: int, runs_dir: str, repeats: int) -> list[dict]:
+    import ray
+
+    from evo.ray_islands import RayIslands
+
+    rows = []
+    for repeat in range(repeats):
+        for count in (1, 2):
+            config = resolve(
+                dict(
+                    target="exp2",
+                    max_ops=6,
+                    **QUIET,
+                    progress_every=250,
+                    seed=5 + repeat,
+                    runs_dir=runs_dir,
+                    islands=count,
+                    migrate_every=500,
+                    max_evals=evals * count,
+                    backend="ray",
+                    workers=count,
+                )
+            )
+            executor = RayIslands(ray_options(count))
+            try:
+                steady = run_islands(config, count, executor, runs_dir, warm=evals * count // 5)
+            finally:
+                executor.close()
+            ray.shutdown()
+            rate, cpu = steady.rates()
+            rows.append(dict(repeat=repeat, islands=count, evals_per_s=rate, driver_ms=cpu))
+    return rows
+
+
+def print_islands_real(rows: list[dict]) -> None:
+    print("\nreal islands on Ray (exp2, each island a whole search in its own actor, one CPU each)")
+    print(f"{'run':>3s} {'islands':>7s} {'evals/s':>9s} {'vs 1 island':>11s} {'driver CPU ms/eval':>18s}")
+    for r in rows:
+        one = next(x["evals_per_s"] for x in rows if x["repeat"] == r["repeat"] and x["islands"] == 1)
+        print(
+            f"{r['repeat']:>3d} {r['islands']:>7d} {r['evals_per_s']:>9.0f} {r['evals_per_s'] / one:>10.2f}x "
+            f"{r['driver_ms']:>18.4f}"
+        )
+    print("Goal: 2 islands >= 1.9x one island in every run.")
+
+
+def central(evals: int, workers: list[int], seed: int, runs_dir: str) -> list[dict]:
+    rows = []
+    for sync in (0, 64):
+        rows.append(measure_central("serial", None, evals, seed, runs_dir, sync))
+        for n in workers:
+            rows.append(measure_central("ray", n, evals, seed, runs_dir, sync))
+    return rows
+
+
+def measure_central(
+    backend: str, workers: int | None, evals: int, seed: int, runs_dir: str, sync_batch: int
+) -> dict:
     started = time.perf_counter()
     cpu_started = time.process_time()
     result = evolve(
-        target="exp2", max_ops=6, max_evals=evals, seed=seed, runs_dir=runs_dir, signoff="none",
-        mine_every=0, restart_after=0, progress_every=500, checkpoint_every=10**9,
-        backend=backend, workers=workers, sync_batch=sync_batch,
+        target="exp2",
+        max_ops=6,
+        max_evals=evals,
+        seed=seed,
+        runs_dir=runs_dir,
+        **QUIET,
+        progress_every=500,
+        backend=backend,
+        workers=workers,
+        sync_batch=sync_batch,
+        islands=1,
     )
     wall = time.perf_counter() - started
     driver_cpu_ms = 1e3 * (time.process_time() - cpu_started) / evals
     progress = list(RunReader(result.run_dir).events("progress"))
     warm = [e for e in progress if e["n_evals"] >= evals // 5]
     rate = (warm[-1]["n_evals"] - warm[0]["n_evals"]) / (warm[-1]["t"] - warm[0]["t"])
-    driver_ms = statistics.median(e["driver_ms"] for e in warm[1:])
-    eval_ms = statistics.median(e["eval_ms"] for e in warm[1:] if e["eval_ms"] is not None)
     return {
         "backend": backend if not sync_batch else f"{backend} sync{sync_batch}",
         "workers": workers or 1,
         "evals_per_s": rate,
-        "driver_ms_per_eval": driver_ms,
+        "driver_ms_per_eval": statistics.median(e["driver_ms"] for e in warm[1:]),
         "driver_cpu_ms_per_eval": driver_cpu_ms,
-        "worker_ms_per_eval": eval_ms,
+        "worker_ms_per_eval": statistics.median(e["eval_ms"] for e in warm[1:] if e["eval_ms"] is not None),
         "wall_s": wall,
-        "best_select": None if result.best is None else result.best.select.max_err,
     }
+
+
+def print_central(rows: list[dict]) -> None:
+    for sync in (0, 64):
+        label = "serial" if not sync else f"serial sync{sync}"
+        group = [r for r in rows if r["backend"] in (label, "ray" if not sync else f"ray sync{sync}")]
+        serial = group[0]["evals_per_s"]
+        one = next(
+            (r["evals_per_s"] for r in group if r["backend"].startswith("ray") and r["workers"] == 1), None
+        )
+        print(
+            f"\n{'central':13s} {'workers':>7s} {'evals/s':>9s} {'vs serial':>9s} {'vs 1 worker':>11s} "
+            f"{'loop ms/eval':>12s} {'driver CPU ms/eval':>18s} {'worker ms/eval':>14s}"
+            f" {'workers/driver':>14s}"
+        )
+        for r in group:
+            is_ray = r["backend"].startswith("ray")
+            vs_one = f"{r['evals_per_s'] / one:.2f}x" if one and is_ray else "-"
+            per_driver = r["worker_ms_per_eval"] / r["driver_cpu_ms_per_eval"] if is_ray else float("nan")
+            print(
+                f"{r['backend']:13s} {r['workers']:>7d} {r['evals_per_s']:>9.0f}"
+                f" {r['evals_per_s'] / serial:>8.2f}x "
+                f"{vs_one:>11s} {r['driver_ms_per_eval']:>12.3f} {r['driver_cpu_ms_per_eval']:>18.3f} "
+                f"{r['worker_ms_per_eval']:>14.3f} {per_driver:>14.1f}"
+            )
+
+
+# ----------------------------------------------------------------------------- quality
+def quality(evals: int, seeds: int, islands: int, runs_dir: str) -> list[dict]:
+    rows = []
+    for target in ("exp2", "erf"):
+        for design, extra in (
+            ("one population", dict(islands=1, population_size=100)),
+            (
+                f"{islands} islands",
+                dict(
+                    islands=islands,
+                    population_size=100 // islands,
+                    migrate_every=max(1, evals // islands // 6),
+                ),
+            ),
+        ):
+            errors = []
+            for seed in range(1, seeds + 1):
+                result = evolve(
+                    target=target,
+                    max_evals=evals,
+                    seed=seed,
+                    runs_dir=runs_dir,
+                    **QUIET,
+                    progress_every=1000,
+                    **extra,
+                )
+                errors.append(result.best.select.max_err)
+            rows.append(dict(target=target, design=design, errors=errors, median=statistics.median(errors)))
+    return rows
+
+
+def print_quality(rows: list[dict], evals: int) -> None:
+    print(
+        f"\nquality at equal evaluations ({evals} per run, serial, 100 members in all;"
+        " best program's select-set ULP)"
+    )
+    print(f"{'target':6s} {'design':15s} {'median':>10s}  per seed")
+    for r in rows:
+        print(
+            f"{r['target']:6s} {r['design']:15s} {r['median']:>10.4g}  "
+            + " ".join(f"{e:.4g}" for e in r["errors"])
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--evals", type=int, default=12000)
+    parser.add_argument(
+        "--mode", choices=("all", "central", "islands", "simulated", "quality"), default="all"
+    )
+    parser.add_argument("--evals", type=int, default=12000, help="evaluations per central row / per island")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--simulated", type=int, nargs="+", default=[64, 256], help="simulated worker counts")
+    parser.add_argument("--actors", type=int, default=8, help="actors hosting the simulated workers")
+    parser.add_argument("--eval-ms", type=float, default=1.0, help="simulated cost of one evaluation")
+    parser.add_argument("--sim-evals", type=int, default=1000, help="simulated evaluations per island")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--quality-evals", type=int, default=3000)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--islands", type=int, default=4, help="islands in the quality comparison")
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = []
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs,"
+        f" load {os.getloadavg()[0]:.1f}"
+    )
     with tempfile.TemporaryDirectory() as runs_dir:
-        for sync in (0, 64):
-            rows.append(measure("serial", None, args.evals, args.seed, runs_dir, sync))
-            for n in args.workers:
-                rows.append(measure("ray", n, args.evals, args.seed, runs_dir, sync))
-    if args.json:
-        print(json.dumps(rows, indent=1))
-        return
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; {args.evals} evaluations per row")
-    for sync in (0, 64):
-        label = "serial" if not sync else f"serial sync{sync}"
-        group = [r for r in rows if r["backend"] in (label, "ray" if not sync else f"ray sync{sync}")]
-        print_table(group)
-    print("loop ms/eval: the engine's own tournament + filing time; driver CPU ms/eval: all CPU the driver "
-          "process used (Ray calls and (de)serialisation included).\nworkers/driver = worker ms per "
-          "evaluation / driver CPU ms per evaluation: how many busy workers one driver keeps fed before it "
-          "becomes the bottleneck. Goal: 2 workers >= 1.8x one.")
-
-
-def print_table(rows: list[dict]) -> None:
-    serial = rows[0]["evals_per_s"]
-    one = next((r["evals_per_s"] for r in rows if r["backend"].startswith("ray") and r["workers"] == 1), None)
-    print()
-    print(f"{'backend':13s} {'workers':>7s} {'evals/s':>9s} {'vs serial':>9s} {'vs 1 worker':>11s} "
-          f"{'loop ms/eval':>12s} {'driver CPU ms/eval':>18s} {'worker ms/eval':>14s} {'workers/driver':>14s}")
-    for r in rows:
-        is_ray = r["backend"].startswith("ray")
-        vs_one = f"{r['evals_per_s'] / one:.2f}x" if one and is_ray else "-"
-        per_driver = r["worker_ms_per_eval"] / r["driver_cpu_ms_per_eval"] if is_ray else float("nan")
-        print(f"{r['backend']:13s} {r['workers']:>7d} {r['evals_per_s']:>9.0f} {r['evals_per_s'] / serial:>8.2f}x "
-              f"{vs_one:>11s} {r['driver_ms_per_eval']:>12.3f} {r['driver_cpu_ms_per_eval']:>18.3f} "
-              f"{r['worker_ms_per_eval']:>14.3f} {per_driver:>14.1f}")
+        if args.mode in ("all", "simulated"):
+            print_simulated(simulated(args.simulated, args.eval_ms, args.actors, args.sim_evals, runs_dir))
+        if args.mode in ("all", "islands"):
+            print_islands_real(islands_real(args.evals, runs_dir, args.repeats))
+        if args.mode in ("all", "central"):
+            print_central(central(args.evals, args.workers, args.seed, runs_dir))
+        if args.mode in ("all", "quality"):
+            print_quality(quality(args.quality_evals, args.seeds, args.islands, runs_dir), args.quality_evals)
 
 
 if __name__ == "__main__":

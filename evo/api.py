@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evo.assemble import build_engine, initial_state, make_executor, make_recorder
+from evo.assemble import build_engine, initial_state, make_executor, make_recorder, resume_state
 from evo.config import RunConfig, resolve, with_seed
 from evo.costmodel import with_cost_table
 from evo.errors import RunError, UsageError
@@ -90,6 +90,8 @@ def evolve(
     problem = build_problem(config, cache_dir)
     own_executor = executor is None
     executor = make_executor(config, problem) if executor is None else executor
+    if config.islands is None and not getattr(executor, "local", True):
+        config = config.replace(islands=executor.n_workers)  # Ray islands: one per worker, recorded
     run_dir = new_run_dir(config.runs_dir, problem.target.name, config.seed)
     writer = None
     try:
@@ -169,7 +171,9 @@ def resume(
             changes["max_evals"] = None  # a time budget alone replaces the evaluation budget
     config = config.replace(**changes) if changes else config
     try:
-        state = SearchState.from_dict(checkpoint, config.population_size)
+        state = resume_state(checkpoint, config.population_size)
+        if isinstance(state, SearchState) and config.islands is None:
+            config = config.replace(islands=1)  # one population stays one population on any backend
         elapsed = float(checkpoint.get("elapsed", 0.0))
     except (KeyError, TypeError, ValueError) as exc:
         raise RunError(f"{Path(run_dir) / 'checkpoint.json'} is corrupt: {exc}") from None

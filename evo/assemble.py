@@ -16,6 +16,15 @@ from evo.evaluate import Evaluator
 from evo.executors import EvaluatorSpec, Executor, SerialExecutor
 from evo.fit import FitSettings
 from evo.front import ParetoFront
+from evo.island_engine import IslandEngine, IslandPlan
+from evo.islands import (
+    ArchipelagoState,
+    IslandFactory,
+    IslandRecord,
+    LocalIslands,
+    island_seed,
+    migration_rng,
+)
 from evo.mutate import SearchSpace
 from evo.objective import Objective
 from evo.policies import Certifier, HardPointMiner, SearchRules, SelectGate, StagnationRestart
@@ -42,14 +51,26 @@ def evaluator_spec(config: RunConfig) -> EvaluatorSpec:
     return EvaluatorSpec(fit_settings(config), config.fit, space, config.seed, config.cache_size)
 
 
+def islands_on_ray(config: RunConfig) -> bool:
+    """Ray runs islands unless one population is asked for (islands = 1, or sync_batch without islands)."""
+    if config.islands is None:
+        return not config.sync_batch
+    return config.islands > 1
+
+
 def make_executor(config: RunConfig, problem: Problem) -> Executor:
-    """The executor the config asks for (serial, or Ray: started here, never at import)."""
+    """The executor the config asks for (serial, or Ray: started here, never at import). On Ray
+    with islands it is the pool of island actors, started by ``build_engine``."""
     if config.backend == "ray":
         from evo.ray_executor import RayExecutor, RayOptions
 
         options = RayOptions(
             config.ray_address, config.workers, config.in_flight_per_worker, config.ray_batch
         )
+        if islands_on_ray(config):
+            from evo.ray_islands import RayIslands
+
+            return RayIslands(options)
         return RayExecutor(evaluator_spec(config), problem.search, options)
     return SerialExecutor(evaluator_spec(config), problem.search)
 
@@ -112,13 +133,37 @@ def _classical_memo(search: _ByContent, ops: tuple[str, ...], max_ops: int, dtyp
     return tuple(s.program for s in fitted)
 
 
-def initial_state(config: RunConfig, problem: Problem) -> SearchState:
-    return SearchState(
-        Population(config.population_size),
-        ParetoFront(),
-        driver_rng(config.seed),
-        pending_seeds=population_seeds(config, problem),
-    )
+def initial_state(config: RunConfig, problem: Problem) -> SearchState | ArchipelagoState:
+    """A new run's state: one population, or ``islands`` of them (each with its own seed)."""
+    count = config.islands or 1
+    if count == 1:
+        return SearchState(
+            Population(config.population_size),
+            ParetoFront(),
+            driver_rng(config.seed),
+            pending_seeds=population_seeds(config, problem),
+        )
+    return island_state(config, problem, count)
+
+
+def island_state(config: RunConfig, problem: Problem, count: int) -> ArchipelagoState:
+    """``count`` new islands, island i seeded from the run seed and i, taking child ids i, i + count, ..."""
+    records = []
+    for index in range(count):
+        seed = island_seed(config.seed, index)
+        state = SearchState(
+            Population(config.population_size), ParetoFront(), driver_rng(seed), next_id=index,
+            pending_seeds=population_seeds(config, problem),
+        )
+        records.append(IslandRecord(index, seed, 0, state))
+    return ArchipelagoState(records, ParetoFront(), migration_rng(config.seed))
+
+
+def resume_state(checkpoint: dict, capacity: int) -> SearchState | ArchipelagoState:
+    """The state of a checkpoint: one population (also every run written before islands), or islands."""
+    if isinstance(checkpoint, dict) and checkpoint.get("format") == ArchipelagoState.schema():
+        return ArchipelagoState.from_dict(checkpoint, capacity)
+    return SearchState.from_dict(checkpoint, capacity)
 
 
 def _widened(program: Program) -> Program:
@@ -175,11 +220,13 @@ def build_search(config: RunConfig, problem: Problem, state: SearchState, execut
 
 
 def build_engine(
-    config: RunConfig, problem: Problem, executor: Executor, state: SearchState, recorder: Recorder
+    config: RunConfig, problem: Problem, executor: Executor, state, recorder: Recorder
 ) -> Engine:
     setting = setting_for(config.mode)
     final = FinalSet(problem.final, setting, problem.target.fast_ref is not None, problem.select)
     budget = Budget(config.max_evals, config.max_seconds, config.stop_when_certified)
+    if isinstance(state, ArchipelagoState):
+        return _island_engine(config, problem, executor, state, recorder, budget, final)
     return Engine(
         build_search(config, problem, state, executor), executor, recorder, budget, final, config.sync_batch
     )
@@ -194,3 +241,23 @@ def make_recorder(config: RunConfig, writer, on_progress=None) -> Recorder:
         on_progress,
         (config.max_evals, config.max_seconds),
     )
+
+
+def _island_engine(
+    config, problem, executor, state: ArchipelagoState, recorder, budget, final
+) -> IslandEngine:
+    """The driver of an island run: islands in this process (serial) or on the executor's actors."""
+    rules = search_rules(config, problem)
+    factory = IslandFactory(rules, _Scorer(config), evaluator_spec(config), problem.search,
+                            config.population_size, len(state.islands))
+    if getattr(executor, "local", True):
+        pool = LocalIslands(factory, state.islands)
+    else:
+        pool = executor
+        pool.start(factory, state.islands)
+    search_set = problem.search
+    if state.hard_points:
+        search_set = with_extra_points(search_set, np.array(state.hard_points))
+    driver = Search(rules, state, search_set, _Scorer(config))  # merged front and sign-offs only
+    plan = IslandPlan(config.migrate_every, config.migrants, config.migration, config.sync_migration)
+    return IslandEngine(driver, pool, recorder, budget, final, plan)

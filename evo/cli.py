@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument("--signoff", choices=("front", "best", "none"), help="what to score on the final set at the end")
     evolve.add_argument("--runs-dir", help="where run directories are created (default ./runs)")
     _add_backend_arguments(evolve)
+    _add_island_arguments(evolve)
     evolve.add_argument("--config", help="TOML file of config keys (see README)")
     evolve.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)")
     evolve.add_argument("--quiet", action="store_true", help="no live progress")
@@ -114,10 +115,18 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-address", help="join an existing Ray cluster ('auto' or HOST:PORT)")
 
 
+def _add_island_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--islands", type=int, help="populations that exchange programs (default: 1 serial, one per Ray worker)")
+    parser.add_argument("--migrate-every", type=int, help="evaluations per island between migrations (default 1000)")
+    parser.add_argument("--migration", choices=("ring", "random"), help="where migrants go (default ring)")
+    parser.add_argument("--sync-migration", action="store_true", default=None,
+                        help="migrate at fixed counts in a fixed order: deterministic whatever the timing")
+
+
 _FLAG_KEYS = (
     "target", "expr", "domain", "name", "mode", "ops", "max_ops", "target_ulp", "target_error", "max_evals", "max_seconds", "seed",
     "seed_from", "population_size", "tournament_size", "signoff", "runs_dir", "backend", "workers", "ray_address",
-    "stop_when_certified", "cost",
+    "stop_when_certified", "cost", "islands", "migrate_every", "migration", "sync_migration",
 )
 
 

@@ -34,6 +34,7 @@ MODES = ("float32", "real")
 BACKENDS = ("serial", "ray")
 SEEDINGS = ("identity", "anchors", "classical")
 SIGNOFFS = ("front", "best", "none")
+MIGRATIONS = ("ring", "random")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,12 @@ class RunConfig:
     in_flight_per_worker: int = 2
     ray_batch: int = 16
     sync_batch: int = 0
+    # islands: whole searches that exchange their best programs (None: 1 serial, one per Ray worker)
+    islands: int | None = None
+    migrate_every: int = 1000  # evaluations per island between migrations
+    migrants: int = 2  # how many of an island's best programs each migration sends
+    migration: str = "ring"  # ring (to the next island) or random (to a drawn other island)
+    sync_migration: bool = False  # migrate at fixed counts in a fixed order (deterministic on Ray)
 
     # ----------------------------------------------------------------- views
     @property
@@ -337,6 +344,17 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     out["in_flight_per_worker"] = _as_int("in_flight_per_worker", c["in_flight_per_worker"], minimum=1)
     out["ray_batch"] = _as_int("ray_batch", c["ray_batch"], minimum=1)
     out["sync_batch"] = _as_int("sync_batch", c["sync_batch"], minimum=0)
+    out["islands"] = _as_int("islands", c["islands"], minimum=1, optional=True)
+    out["migrate_every"] = _as_int("migrate_every", c["migrate_every"], minimum=1)
+    out["migrants"] = _as_int("migrants", c["migrants"], minimum=0)
+    if out["migrants"] > out["population_size"]:
+        raise UsageError("migrants cannot exceed population_size")
+    out["migration"] = _choice("migration", c["migration"], MIGRATIONS)
+    if not isinstance(c["sync_migration"], bool):
+        raise UsageError(f"config 'sync_migration' must be true or false, got {_brief(c['sync_migration'])}")
+    out["sync_migration"] = c["sync_migration"]
+    if (out["islands"] or 1) > 1 and out["sync_batch"]:
+        raise UsageError("sync_batch is for one population; with islands use sync_migration")
     return RunConfig(**out)
 
 

@@ -186,6 +186,26 @@ class JobDropped(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Migration(Event):
+    """Islands sent their best programs to others: ``moves`` lists [from, to, [hashes]]."""
+
+    kind: ClassVar[str] = "migration"
+    n_evals: int
+    round: int
+    moves: list
+
+
+@dataclass(frozen=True, slots=True)
+class IslandRestored(Event):
+    """An island's worker died; the island was rebuilt from its last snapshot and its batch rerun."""
+
+    kind: ClassVar[str] = "island_restored"
+    n_evals: int
+    island: int | None = timing()
+    island_evals: int | None = timing()
+
+
+@dataclass(frozen=True, slots=True)
 class End(Event):
     """Last line of a run segment."""
 
@@ -236,6 +256,8 @@ KINDS: dict[str, type[Event]] = {
         Checkpoint,
         WorkerLost,
         JobDropped,
+        Migration,
+        IslandRestored,
         End,
         Export,
     )

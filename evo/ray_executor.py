@@ -32,6 +32,22 @@ def _import_ray():
     return ray
 
 
+def start_ray(options: RayOptions):
+    """Ray, started here (or joined by address) unless already running; and whether this call started it."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return ray, False
+    address = options.address
+    try:
+        if address is None:
+            ray.init(include_dashboard=False, log_to_driver=True, logging_level="WARNING")
+        else:
+            ray.init(address=address, include_dashboard=False, logging_level="WARNING")
+    except ConnectionError as exc:
+        raise UsageError(f"cannot join the Ray cluster at {address!r}: {exc}") from None
+    return ray, True
+
+
 class _Worker:
     """The body of a worker actor (wrapped with ``ray.remote`` at run time)."""
 
@@ -63,6 +79,8 @@ class RayOptions:
     workers: int | None = None  # None: one per CPU of the cluster
     in_flight_per_worker: int = 2
     batch: int = 16
+    actor_cpus: float = 1.0  # CPUs reserved per actor (0 for simulated workers that only sleep)
+    concurrency: int = 1  # calls an actor runs at once (threads; > 1 only for simulated workers)
 
 
 @dataclass
@@ -76,24 +94,15 @@ class RayExecutor:
     """Executor over Ray actors (see the module docstring for the contract)."""
 
     def __init__(self, spec: EvaluatorSpec, search: Dataset, options: RayOptions) -> None:
-        ray = _import_ray()
+        ray, self._started_ray = start_ray(options)
         self._ray = ray
-        self._started_ray = False
-        if not ray.is_initialized():
-            address = options.address
-            try:
-                if address is None:
-                    ray.init(include_dashboard=False, log_to_driver=True, logging_level="WARNING")
-                else:
-                    ray.init(address=address, include_dashboard=False, logging_level="WARNING")
-            except ConnectionError as exc:
-                raise UsageError(f"cannot join the Ray cluster at {address!r}: {exc}") from None
-            self._started_ray = True
         available = int(ray.cluster_resources().get("CPU", 1))
         self.n_workers = options.workers or max(1, available)
         self._spec = spec
         self._search_ref = ray.put(search)
-        self._actor_class = ray.remote(num_cpus=1, max_restarts=0)(_Worker)
+        self._actor_class = ray.remote(
+            num_cpus=options.actor_cpus, max_restarts=0, max_concurrency=options.concurrency
+        )(_Worker)
         self._actors = [self._new_actor(i) for i in range(self.n_workers)]
         ray.get([actor.pid.remote() for actor in self._actors])  # every worker is up and warm
         self.batch = options.batch

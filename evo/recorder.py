@@ -44,6 +44,7 @@ class Recorder:
         self.budget = budget
         self.safety_seconds = safety_seconds
         self._last_checkpoint = time.monotonic()
+        self._safety_interval = safety_seconds
         self._rate_mark = (time.monotonic(), 0)
         self._driver_mark = (0.0, 0)
         self._front_dirty = False
@@ -83,6 +84,25 @@ class Recorder:
             self._eval_ms_total += eval_ms
             self._evaluated += 1
 
+    def evaluated_batch(self, count: int, cached: int, eval_ms: float) -> None:
+        self.cache_hits += cached
+        self._eval_ms_total += eval_ms
+        self._evaluated += count - cached
+
+    def after_batch(self, state, before: int) -> None:
+        """The cadences after a batch of evaluations (counts from ``before`` to ``state.n_evals``):
+        each fires once if the batch passed one of its counts."""
+        self.flush_front(state)
+        n = state.n_evals
+        if n // self.progress_every > before // self.progress_every:
+            self._progress(state)
+        if n // self.checkpoint_every > before // self.checkpoint_every:
+            self.checkpoint(state)
+        elif time.monotonic() - self._last_checkpoint >= self._safety_interval:
+            self.checkpoint(state, numbered=False)
+        if self.on_progress is not None:
+            self.on_progress(self.snapshot(state))
+
     def after_tell(self, state: SearchState) -> None:
         """The cadences, once a result and everything it caused are filed."""
         self.flush_front(state)
@@ -99,8 +119,11 @@ class Recorder:
     def checkpoint(self, state: SearchState, numbered: bool = True) -> None:
         """Save the state; a numbered checkpoint (the count cadence) is also a ``Checkpoint`` event,
         which the writer appends once the state is safely on disk."""
+        started = time.monotonic()
         self.writer.checkpoint(state.to_dict(), announce=numbered)
         self._last_checkpoint = time.monotonic()
+        # a large state (many islands) is saved less often, so saving takes at most ~2% of the time
+        self._safety_interval = max(self.safety_seconds, 50 * (self._last_checkpoint - started))
 
     def end(self, event: End, state: SearchState) -> None:
         """The end event, then a last checkpoint that covers the whole log."""
@@ -137,7 +160,7 @@ class Recorder:
         driver_before, driver_n = self._driver_mark
         driver_ms = 1e3 * (self.driver_seconds - driver_before) / max(1, n - driver_n)
         self._driver_mark = (self.driver_seconds, n)
-        errors = np.array([ind.score.max_err for ind in state.population], dtype=np.float64)
+        errors = np.array(state.population_errors(), dtype=np.float64)
         finite = errors[np.isfinite(errors)]
         best = state.best
         self.write(
@@ -179,6 +202,6 @@ def _log_line(event: Event, setting: Setting) -> str | None:
     if kind == "harden":
         added, source = event.added, event.source[:10]
         return f"eval {event.n_evals}: {added} hard points from {source} ({event.hard_points} in all)"
-    if kind in ("worker_lost", "job_dropped"):
+    if kind in ("worker_lost", "job_dropped", "island_restored"):
         return f"{kind}: {event.record()}"
     return None

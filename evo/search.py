@@ -26,8 +26,9 @@ from targets.scoring import Score
 class Search:
     """One population's search; see the module docstring."""
 
-    def __init__(self, rules: SearchRules, state: SearchState, search_set: Dataset, score) -> None:
+    def __init__(self, rules: SearchRules, state: SearchState, search_set: Dataset, score, id_step: int = 1) -> None:
         self.rules = rules
+        self.id_step = id_step  # islands interleave their child ids, so ids stay unique in a run
         self.state = state
         self.search_set = search_set
         self._score = score  # Program, Dataset -> Score (pure)
@@ -44,7 +45,7 @@ class Search:
     def ask(self) -> Job:
         state = self.state
         child_id = state.next_id
-        state.next_id += 1
+        state.next_id += self.id_step
         if state.pending_seeds:
             self._parents[child_id] = None
             return Job(child_id, state.pending_seeds.pop(0), mutate=False)

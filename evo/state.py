@@ -42,6 +42,9 @@ class SearchState:
     epoch_mark: int = 0  # n_evals when the epoch best last improved by at least 1%
     finals: dict[str, Score] = field(default_factory=dict)  # final-set scores by program hash
 
+    def population_errors(self) -> list[float]:
+        return [ind.score.max_err for ind in self.population]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_SCHEMA,

@@ -65,7 +65,8 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost(tmp_path):
     from evo.assemble import make_executor
     from evo.problem import build_problem
 
-    config = resolve({**SMALL, "max_evals": 3000, "seed": 3, "runs_dir": str(tmp_path), "backend": "ray", "workers": 2})
+    config = resolve({**SMALL, "max_evals": 3000, "seed": 3, "runs_dir": str(tmp_path), "backend": "ray", "workers": 2,
+                      "islands": 1})  # one population: jobs on workers
     executor = make_executor(config, build_problem(config))
     killed: list[int] = []
 

@@ -1,0 +1,204 @@
+"""The driver of an island run: it hands batches to the islands (in this process, round-robin, or
+to Ray actors), merges what they report into one front (through the select gate each island
+applied, then the certifier), migrates, mines hard points, signs off, checkpoints and reports. It
+runs no tournaments.
+
+Synchronous migration (always so in one process; ``sync_migration`` on Ray): migration round r
+happens once every island has made exactly r * ``migrate_every`` evaluations; the islands' best
+programs then move in island order (ring: to the next island; random: to an island drawn from the
+run's migration RNG), and each island takes its immigrants in at the start of its next batch.
+Batches are filed in island order, so the events do not depend on timing. Without it (Ray), each
+island runs on to its next migration count, sends its best programs as soon as it gets there, and
+takes in whatever has arrived when its next batch starts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from evo.engine import Budget, Engine, FinalSet
+from evo.events import Front, Harden, Migration
+from evo.islands import ArchipelagoState, Batch, IslandRecord, Request, destinations
+from evo.recorder import Recorder
+from evo.search import Search
+from targets.dataset import with_extra_points
+
+
+@dataclass(frozen=True, slots=True)
+class IslandPlan:
+    """How the islands exchange programs."""
+
+    migrate_every: int
+    migrants: int
+    migration: str  # ring | random
+    sync: bool
+
+
+class IslandEngine(Engine):
+    """Runs an island segment; ``search`` is the driver's view (merged front, sign-offs), never asked."""
+
+    def __init__(
+        self, search: Search, pool, recorder: Recorder, budget: Budget, final: FinalSet, plan: IslandPlan
+    ) -> None:
+        super().__init__(search, pool, recorder, budget, final)
+        self.pool = pool
+        self.plan = plan
+
+    @property
+    def state(self) -> ArchipelagoState:
+        return self.search.state
+
+    def _remaining(self) -> float:
+        max_evals = self.budget.max_evals
+        return math.inf if max_evals is None else max_evals - self.state.n_evals
+
+    def _sweep(self, function, *args):
+        return self.pool.sweep(function, *args)
+
+    def _run_steady(self) -> None:
+        if self.pool.local or self.plan.sync:
+            self._run_rounds()
+        else:
+            self._run_async()
+
+    def _run_rounds(self) -> None:
+        state, every = self.state, self.plan.migrate_every
+        while not (self._stop or self._budget_reason()):
+            mark = (state.migrations + 1) * every
+            todo = [record for record in state.islands if record.n_evals < mark]
+            if not todo:
+                self._migrate()
+                continue
+            if self.pool.local:  # round-robin in this process, one island at a time
+                record = todo[0]
+                count = int(min(mark - record.n_evals, self._remaining(), self._to_cadence()))
+                self.pool.submit(self._request(record, count, mark))
+                self._file_batch(self.pool.next_batch())
+                continue
+            remaining, requests = self._remaining(), []
+            for record in todo:
+                count = int(min(mark - record.n_evals, remaining))
+                if count <= 0:
+                    break
+                remaining -= count
+                requests.append(self._request(record, count, mark))
+            for request in requests:
+                self.pool.submit(request)
+            batches = [self.pool.next_batch() for _ in requests]
+            for batch in sorted(batches, key=lambda b: b.island):
+                self._file_batch(batch)
+
+    def _run_async(self) -> None:
+        state, every = self.state, self.plan.migrate_every
+        in_flight: dict[int, int] = {}
+        idle = list(state.islands)
+        while True:
+            while idle and not (self._stop or self._budget_reason()):
+                record = idle.pop(0)
+                mark = (record.n_evals // every + 1) * every
+                count = int(min(mark - record.n_evals, self._remaining() - sum(in_flight.values())))
+                if count <= 0:
+                    idle.insert(0, record)
+                    break
+                self.pool.submit(self._request(record, count, mark))
+                in_flight[record.index] = count
+            if not in_flight:
+                return
+            batch = self.pool.next_batch()
+            in_flight.pop(batch.island, None)
+            idle.append(state.islands[batch.island])
+            self._file_batch(batch)
+            if batch.emigrants:
+                self._send(batch.island)
+            if self._stop and in_flight:
+                self.pool.cancel_all()
+                return
+
+    def _to_cadence(self) -> int:
+        """Evaluations to the next count at which something is due (progress, checkpoint, mining),
+        so that one-process runs file at exactly those counts."""
+        n = self.state.n_evals
+        periods = [
+            self.recorder.progress_every,
+            self.recorder.checkpoint_every,
+            self.search.rules.miner.every,
+        ]
+        return min(p - n % p for p in periods if p)
+
+    def _request(self, record: IslandRecord, count: int, mark: int) -> Request:
+        immigrants, record.inbox = tuple(record.inbox), []
+        hard = self.state.hard_points
+        sent = tuple(hard) if record.hard_known < len(hard) else ()  # only news travels
+        record.hard_known = len(hard)
+        return Request(
+            record.index, count, immigrants, sent, mark, self.plan.migrants, snapshot=not self.pool.local
+        )
+
+    def _file_batch(self, batch: Batch) -> None:
+        self._notices()
+        before = self.state.n_evals
+        started = time.perf_counter()
+        events = self.state.file(batch, self.search.rules.objective)
+        self.recorder.driver_seconds += time.perf_counter() - started
+        self.recorder.evaluated_batch(batch.n_evals - batch.start, batch.cached, batch.eval_ms)
+        self.recorder.write(events)
+        self._mine_crossing(before)
+        if any(isinstance(e, Front) for e in events):
+            self._certify()
+        self.recorder.after_batch(self.state, before)
+
+    def _migrate(self) -> None:
+        moves = self.state.migrate(self.plan.migration)
+        self.recorder.write([Migration(self.state.n_evals, round=self.state.migrations, moves=moves)])
+
+    def _send(self, index: int) -> None:
+        """Asynchronous migration: one island's migrants leave as soon as it has reached its count."""
+        state = self.state
+        record = state.islands[index]
+        target = destinations(len(state.islands), self.plan.migration, state.rng)[index]
+        if target != index:
+            state.islands[target].inbox.extend(record.outbox)
+            moves = [[index, target, [i.program.canonical_hash() for i in record.outbox]]]
+            self.recorder.write(
+                [Migration(state.n_evals, round=record.n_evals // self.plan.migrate_every, moves=moves)]
+            )
+        record.outbox = []
+
+    def _mine_crossing(self, before: int) -> None:
+        """Hard points from the run's best program once a ``mine_every`` count is passed; every
+        island takes them with its next batch."""
+        state, search = self.state, self.search
+        miner = search.rules.miner
+        if not miner.every or state.n_evals // miner.every == before // miner.every:
+            return
+        if not miner.eligible(state.best, len(state.hard_points)):
+            return
+        data = self.final.mining_data()
+        if data is None:
+            return
+        source = state.best.program
+        fresh, worst = self._sweep(
+            miner.mine, source, data, search.search_set, self.final.select, len(state.hard_points)
+        )
+        if not fresh:
+            return
+        state.hard_points.extend(fresh)
+        search.search_set = with_extra_points(search.search_set, np.array(fresh))
+        state.best = replace(state.best, score=search._score(source, search.search_set))
+        self.recorder.write(
+            [
+                Harden(
+                    state.n_evals,
+                    added=len(fresh),
+                    hard_points=len(state.hard_points),
+                    source=source.canonical_hash(),
+                    worst_err=worst,
+                    search=search.search_set.label,
+                    best_err=state.best.score.max_err,
+                )
+            ]
+        )

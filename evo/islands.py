@@ -1,0 +1,365 @@
+"""The island model: an island is a whole ``Search`` (own population, own seed stream) that runs
+batches of ask -> evaluate -> tell wherever it lives; the archipelago state is what the driver
+keeps of all islands (their snapshots, the merged front, the migrations) and checkpoints.
+
+Child ids interleave (island i of N takes ids i, i + N, ...), so ids stay unique in the run and
+every child's mutation stream is its own. Migrants enter another island as new members with an id
+of that island (their parent is the migrant's id, their mutation ``migrant``), re-scored on the
+island's search set if it differs from the one they were scored on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from evo.events import Event, Front, Improve
+from evo.front import FrontEntry, ParetoFront
+from evo.population import Individual
+from evo.search import Search
+from evo.state import SearchState, _checked_front, _checked_rng_state, _individual, _is_count
+from primitives.floatbits import format_hex, get_format, parse_hex
+from targets.dataset import Dataset, with_extra_points
+from targets.scoring import Score
+
+ISLANDS_SCHEMA = "evo.islands/1"
+
+
+def island_seed(run_seed: int, index: int) -> int:
+    """The seed of island ``index``'s tournaments: a function of the run seed and the index only."""
+    return int(np.random.SeedSequence(run_seed, spawn_key=(2, index)).generate_state(1)[0])
+
+
+def migration_rng(run_seed: int) -> np.random.Generator:
+    """Where random migration sends programs (the driver's; saved in checkpoints)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(run_seed, spawn_key=(3,))))
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Run ``count`` evaluations on an island, after taking in ``immigrants`` and the run's hard points."""
+
+    island: int
+    count: int
+    immigrants: tuple[Individual, ...] = ()
+    hard_points: tuple[float, ...] = ()
+    emigrate_at: int = 0  # when the batch ends at this island count, report the best members
+    migrants: int = 0
+    snapshot: bool = False  # return the island's state as JSON text (for a restore)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one request did: the island's events (island counts) with the individuals they are about."""
+
+    island: int
+    start: int
+    n_evals: int
+    events: tuple[tuple[Event, Any], ...]  # (event, its Individual or FrontEntry or None)
+    emigrants: tuple[Individual, ...]
+    errors: tuple[float, ...]  # the population's search errors at the end
+    snapshot: str | None
+    eval_ms: float
+    cached: int
+
+
+class Island:
+    """One island: a search and the evaluator that makes and scores its children, in one process."""
+
+    def __init__(self, index: int, search: Search, evaluator, base_search: Dataset) -> None:
+        self.index = index
+        self.search = search
+        self.evaluator = evaluator
+        self.base_search = base_search
+
+    @property
+    def state(self) -> SearchState:
+        return self.search.state
+
+    def run(self, request: Request) -> Batch:
+        search, state = self.search, self.search.state
+        self._harden(request.hard_points)
+        self._immigrate(request.immigrants)
+        start, events, eval_ms, cached = state.n_evals, [], 0.0, 0
+        for _ in range(request.count):
+            result = self.evaluator.run(search.ask())
+            eval_ms += result.eval_ms
+            cached += bool(result.cached)
+            for event in search.tell(result):
+                events.append((event, self._subject(event)))
+        emigrants = ()
+        if request.migrants and state.n_evals == request.emigrate_at:
+            emigrants = tuple(sorted(state.population, key=search.rules.objective.key)[: request.migrants])
+        snapshot = json.dumps(state.to_dict()) if request.snapshot else None
+        errors = tuple(ind.score.max_err for ind in state.population)
+        return Batch(
+            self.index, start, state.n_evals, tuple(events), emigrants, errors, snapshot, eval_ms, cached
+        )
+
+    def _subject(self, event: Event) -> Any:
+        if isinstance(event, Improve):
+            return self.state.best
+        if isinstance(event, Front):
+            return next(e for e in self.state.front.entries if e.individual.id == event.id)
+        return None
+
+    def _harden(self, hard_points: tuple[float, ...]) -> None:
+        """Take the run's hard points (the driver mines them; every island searches on them)."""
+        known = len(self.state.hard_points)
+        if len(hard_points) <= known:
+            return
+        grown = with_extra_points(self.base_search, np.array(hard_points))
+        self.search.use_search(grown, list(hard_points[known:]))
+        self.evaluator = self.evaluator.with_search(grown)
+
+    def _immigrate(self, immigrants: tuple[Individual, ...]) -> None:
+        search, state = self.search, self.search.state
+        present = {ind.program.canonical_hash() for ind in state.population}
+        for ind in immigrants:
+            if ind.program.canonical_hash() in present:
+                continue
+            score = ind.score
+            if score.points != search.search_set.label:
+                score = search._score(ind.program, search.search_set)
+            state.population.add(Individual(state.next_id, ind.program, score, ind.cost, ind.id, "migrant"))
+            state.next_id += search.id_step
+            present.add(ind.program.canonical_hash())
+
+
+def destinations(count: int, how: str, rng: np.random.Generator) -> list[int]:
+    """Where each island's migrants go: the next island (ring), or a drawn other island (random)."""
+    if count < 2:
+        return [0] * count
+    if how == "ring":
+        return [(i + 1) % count for i in range(count)]
+    return [(i + 1 + int(rng.integers(count - 1))) % count for i in range(count)]
+
+
+@dataclass
+class IslandRecord:
+    """The driver's view of one island: its last known state (live, or JSON text from a worker)."""
+
+    index: int
+    seed: int
+    n_evals: int
+    snapshot: SearchState | str
+    errors: tuple[float, ...] = ()
+    inbox: list[Individual] = field(default_factory=list)  # immigrants waiting for its next request
+    outbox: list[Individual] = field(default_factory=list)  # emigrants waiting for the migration
+    hard_known: int = -1  # hard points the island has been sent (-1: unknown, send them all)
+
+    def state_dict(self) -> dict[str, Any]:
+        snap = self.snapshot
+        return snap.to_dict() if isinstance(snap, SearchState) else json.loads(snap)
+
+    def snapshot_text(self) -> str:
+        snap = self.snapshot
+        return json.dumps(snap.to_dict()) if isinstance(snap, SearchState) else snap
+
+
+@dataclass
+class ArchipelagoState:
+    """Everything a multi-island checkpoint holds: every island, the merged front and the migrations."""
+
+    islands: list[IslandRecord]
+    front: ParetoFront
+    rng: np.random.Generator  # random migration
+    best: Individual | None = None
+    finals: dict[str, Score] = field(default_factory=dict)
+    certified_cost: float = math.inf
+    hard_points: list[float] = field(default_factory=list)
+    migrations: int = 0  # migration rounds done
+
+    @property
+    def n_evals(self) -> int:
+        return sum(record.n_evals for record in self.islands)
+
+    @staticmethod
+    def schema() -> str:
+        return ISLANDS_SCHEMA
+
+    def population_errors(self) -> list[float]:
+        return [err for record in self.islands for err in record.errors]
+
+    @property
+    def population(self) -> list[Individual]:
+        """Every member of the islands whose state is held here (as rebuilt from a checkpoint)."""
+        return [
+            ind for r in self.islands if isinstance(r.snapshot, SearchState) for ind in r.snapshot.population
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": ISLANDS_SCHEMA,
+            "n_evals": self.n_evals,
+            "islands": [
+                {
+                    "index": r.index,
+                    "seed": r.seed,
+                    "state": r.state_dict(),
+                    "inbox": [i.to_dict() for i in r.inbox],
+                    "outbox": [i.to_dict() for i in r.outbox],
+                }
+                for r in self.islands
+            ],
+            "front": self.front.to_list(),
+            "rng": self.rng.bit_generator.state,
+            "best": None if self.best is None else self.best.to_dict(),
+            "finals": {h: score.to_dict() for h, score in self.finals.items()},
+            "certified_cost": self.certified_cost,
+            "hard_points": [format_hex(x) for x in self.hard_points],
+            "migrations": self.migrations,
+        }
+
+    @staticmethod
+    def from_dict(data: dict[str, Any], capacity: int) -> ArchipelagoState:
+        """Rebuild from a checkpoint (ValueError, one line, on anything that breaks an invariant;
+        each island's state is checked as a single-population checkpoint is)."""
+        try:
+            return ArchipelagoState._build(data, capacity)
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError, IndexError) as exc:
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError((f"missing {text}" if isinstance(exc, KeyError) else text)[:200]) from None
+
+    @staticmethod
+    def _build(data: dict[str, Any], capacity: int) -> ArchipelagoState:
+        if data.get("format") != ISLANDS_SCHEMA:
+            raise ValueError(f"unknown format {str(data.get('format'))[:40]!r} (expected {ISLANDS_SCHEMA!r})")
+        records = []
+        for position, item in enumerate(data["islands"]):
+            if item["index"] != position or not _is_count(item["seed"]):
+                raise ValueError(f"island {position} has a wrong index or seed")
+            state = SearchState.from_dict(item["state"], capacity)
+            records.append(
+                IslandRecord(
+                    position,
+                    item["seed"],
+                    state.n_evals,
+                    state,
+                    tuple(ind.score.max_err for ind in state.population),
+                    [_individual(d) for d in item.get("inbox", [])],
+                    [_individual(d) for d in item.get("outbox", [])],
+                )
+            )
+        if not records:
+            raise ValueError("no islands")
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = _checked_rng_state(data["rng"])
+        certified = data.get("certified_cost", math.inf)
+        migrations = data.get("migrations", 0)
+        if not _is_count(migrations):
+            raise ValueError("'migrations' is not a non-negative integer")
+        return ArchipelagoState(
+            records,
+            ParetoFront.from_list(_checked_front(data["front"])),
+            rng,
+            None if data.get("best") is None else _individual(data["best"]),
+            {str(h): Score.from_dict(d) for h, d in data.get("finals", {}).items()},
+            math.inf if certified in ("inf", None) else float(certified),
+            [parse_hex(t, get_format("float64")) for t in data.get("hard_points", [])],
+            migrations,
+        )
+
+    # ------------------------------------------------------------------ filing
+    def file(self, batch: Batch, objective) -> list[Event]:
+        """Merge one island's batch: its counts, and its news as run events (run counts). A new
+        best of an island is a run event only if it beats the run's best; an island's front entry
+        only if it enters the merged front (its select score came through the island's gate)."""
+        record = self.islands[batch.island]
+        before = self.n_evals - record.n_evals + batch.start  # the run's count when the batch began
+        record.n_evals, record.errors = batch.n_evals, batch.errors
+        if batch.snapshot is not None:
+            record.snapshot = batch.snapshot
+        if batch.emigrants:
+            record.outbox = list(batch.emigrants)
+        out: list[Event] = []
+        for event, subject in batch.events:
+            n = before + event.n_evals - batch.start
+            if isinstance(event, Improve):
+                if objective.better(subject, self.best):
+                    self.best = subject
+                    out.append(replace(event, n_evals=n))
+            elif isinstance(event, Front):
+                entry: FrontEntry = subject
+                known = self.finals.get(entry.individual.program.canonical_hash())
+                front, changed = self.front.updated(entry.individual, entry.select, known)
+                if changed:
+                    self.front = front
+                    out.append(replace(event, n_evals=n, front=front.summary()))
+            else:
+                out.append(replace(event, n_evals=n))
+        return out
+
+    def migrate(self, how: str) -> list[list]:
+        """Deliver every outbox (in island order) to its destination's inbox; returns the moves."""
+        targets = destinations(len(self.islands), how, self.rng)
+        moves = []
+        for record, target in zip(self.islands, targets, strict=True):
+            if record.outbox and target != record.index:
+                self.islands[target].inbox.extend(record.outbox)
+                moves.append([record.index, target, [i.program.canonical_hash() for i in record.outbox]])
+            record.outbox = []
+        self.migrations += 1
+        return moves
+
+
+@dataclass(frozen=True, slots=True)
+class IslandFactory:
+    """Everything a worker needs to rebuild an island from its state (frozen and picklable)."""
+
+    rules: Any  # SearchRules
+    scorer: Any  # Program, Dataset -> Score
+    spec: Any  # EvaluatorSpec (or anything whose build(search, worker) gives an evaluator)
+    base_search: Dataset
+    capacity: int
+    id_step: int
+
+    def build(self, index: int, state: SearchState | dict[str, Any]) -> Island:
+        if not isinstance(state, SearchState):
+            state = SearchState.from_dict(state, self.capacity)
+        search_set = self.base_search
+        if state.hard_points:
+            search_set = with_extra_points(search_set, np.array(state.hard_points))
+        search = Search(self.rules, state, search_set, self.scorer, self.id_step)
+        evaluator = self.spec.build(self.base_search, worker=index)  # hard points are what goes beyond it
+        if search_set is not self.base_search:
+            evaluator = evaluator.with_search(search_set)
+        return Island(index, search, evaluator, self.base_search)
+
+
+class LocalIslands:
+    """Every island in this process; a request runs when its batch is asked for."""
+
+    local = True
+
+    def __init__(self, factory: IslandFactory, records: list[IslandRecord]) -> None:
+        self.islands = []
+        for record in records:
+            island = factory.build(
+                record.index,
+                record.snapshot if isinstance(record.snapshot, SearchState) else json.loads(record.snapshot),
+            )
+            record.snapshot = island.state  # the live state is the record's snapshot
+            self.islands.append(island)
+        self._queue: list[Request] = []
+
+    def submit(self, request: Request) -> None:
+        self._queue.append(request)
+
+    def next_batch(self) -> Batch:
+        request = self._queue.pop(0)
+        return self.islands[request.island].run(request)
+
+    def cancel_all(self) -> None:
+        self._queue.clear()
+
+    @staticmethod
+    def sweep(function, *args):
+        return function(*args)
+
+    def take_notices(self) -> list:
+        return []

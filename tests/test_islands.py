@@ -1,0 +1,254 @@
+"""The island model: migration (ring and random), determinism of synchronous migration, resume of a
+multi-island run, mined points with islands, the config keys, and (marked ``ray``) islands on Ray
+actors, one of which is killed mid-run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_engine import BASE, SMALL, _without_boundary, stripped
+
+from evo.api import evolve, resume
+from evo.config import resolve
+from evo.errors import UsageError
+from evo.front import ParetoFront
+from evo.islands import ArchipelagoState, IslandRecord, destinations, island_seed, migration_rng
+from evo.objective import Objective
+from evo.population import Individual
+from evo.problem import build_problem
+from evo.runlog import RunReader
+from primitives.floatbits import get_format, parse_hex
+from primitives.program import Program
+from targets.scoring import Score
+
+ISLANDS = dict(BASE, islands=2, migrate_every=100, migrants=2, checkpoint_every=200, progress_every=100)
+
+
+def _member(id_: int, err: float) -> Individual:
+    score = Score(err, err, 0.0, 1, 0, 0, 0, "ulp", "search")
+    return Individual(id_, Program.identity("float32"), score, 1.0, None, "seed")
+
+
+def _checkpoint(run_dir) -> dict:
+    return json.loads((run_dir / "checkpoint.json").read_text())
+
+
+# ----------------------------------------------------------------------------- migration
+def test_ring_sends_to_the_next_island_and_random_never_to_itself():
+    assert destinations(3, "ring", migration_rng(0)) == [1, 2, 0]
+    draws = [destinations(4, "random", migration_rng(seed)) for seed in range(50)]
+    assert all(target != source for d in draws for source, target in enumerate(d))
+    assert {tuple(d) for d in draws} != {tuple(draws[0])}  # really drawn
+    assert {t for d in draws for t in d} == {0, 1, 2, 3}
+    assert destinations(4, "random", migration_rng(7)) == destinations(4, "random", migration_rng(7))
+
+
+def test_migrate_moves_each_outbox_into_its_destinations_inbox():
+    records = [IslandRecord(i, island_seed(1, i), 100, "{}") for i in range(3)]
+    for i, record in enumerate(records):
+        record.outbox = [_member(10 * i + 1, 1.0 + i), _member(10 * i + 2, 2.0 + i)]
+    state = ArchipelagoState(records, ParetoFront(), migration_rng(1))
+    moves = state.migrate("ring")
+    assert [m[:2] for m in moves] == [[0, 1], [1, 2], [2, 0]]
+    assert [ind.id for ind in records[1].inbox] == [1, 2]
+    assert [ind.id for ind in records[0].inbox] == [21, 22]
+    assert all(not r.outbox for r in records) and state.migrations == 1
+    assert len({island_seed(1, i) for i in range(8)}) == 8  # every island has its own stream
+
+
+@pytest.mark.parametrize("migration", ["ring", "random"])
+def test_a_run_moves_the_best_programs_between_islands(tmp_path, migration):
+    # just past the first migration (at 100 evaluations per island): island 0 has taken its
+    # immigrants in, island 1's wait in its inbox
+    result = evolve(ISLANDS, islands=2, migration=migration, max_evals=202, seed=4, runs_dir=str(tmp_path))
+    checkpoint = _checkpoint(result.run_dir)
+    first, second = checkpoint["islands"]
+    migrants = [d for d in first["state"]["population"] if d["mutation"] == "migrant"]
+    assert len(migrants) == 2
+    assert all(d["parent"] % 2 == 1 and d["id"] % 2 == 0 for d in migrants)  # from island 1, ids of island 0
+    assert len(second["inbox"]) == 2 and all(d["id"] % 2 == 0 for d in second["inbox"])
+    (event,) = [e for e in RunReader(result.run_dir).events("migration")]
+    assert event["n_evals"] == 200 and event["round"] == 1
+    assert {tuple(m[:2]) for m in event["moves"]} == {(0, 1), (1, 0)}
+    sent_by_1 = next(m[2] for m in event["moves"] if m[0] == 1)
+    assert sorted(sent_by_1) == sorted(d["hash"] for d in migrants)
+    # what moved are the sender's two best members (island 1 has not run since the migration)
+    members = [Individual.from_dict(d) for d in second["state"]["population"]]
+    best_two = sorted(members, key=Objective().key)[:2]
+    assert [m.program.canonical_hash() for m in best_two] == sent_by_1
+
+
+# ----------------------------------------------------------------------------- determinism and resume
+def test_serial_islands_with_sync_migration_are_deterministic(tmp_path):
+    kw = dict(
+        ISLANDS,
+        islands=3,
+        migration="random",
+        sync_migration=True,
+        max_evals=900,
+        log_every_eval=50,
+        runs_dir=str(tmp_path),
+    )
+    a, b, c = evolve(kw, seed=5), evolve(kw, seed=5), evolve(kw, seed=6)
+    ea, eb = stripped(a.run_dir), stripped(b.run_dir)
+    assert ea == eb
+    assert {"improve", "front", "migration", "progress", "checkpoint", "eval"} <= {e["kind"] for e in ea}
+    assert [e["moves"] for e in ea if e["kind"] == "migration"] != [
+        e["moves"] for e in stripped(c.run_dir) if e["kind"] == "migration"
+    ]
+    n = [e["n_evals"] for e in ea if "n_evals" in e]
+    assert n == sorted(n)
+    assert json.loads((a.run_dir / "front.json").read_text()) == json.loads(
+        (b.run_dir / "front.json").read_text()
+    )
+
+
+def test_resume_of_a_multi_island_run_equals_the_uninterrupted_run(tmp_path):
+    # 500 is inside a migration round (150 per island): the resumed run finishes the round
+    kw = dict(
+        ISLANDS,
+        migrate_every=150,
+        seed=3,
+        runs_dir=str(tmp_path),
+        mine_every=100,
+        mine_below=1e9,
+        domain="1,1.001",
+        restart_after=120,
+    )
+    whole = evolve(kw, max_evals=1000)
+    part = evolve(kw, max_evals=500)
+    assert part.n_evals == 500 and _checkpoint(part.run_dir)["format"] == "evo.islands/1"
+    resumed = resume(part.run_dir, max_evals=1000)
+    assert resumed.n_evals == 1000 and resumed.reason == "max_evals"
+    ew, ep = stripped(whole.run_dir), stripped(part.run_dir)
+    assert [e["kind"] for e in ep if e["kind"] in ("end", "resume")] == ["end", "resume", "end"]
+    assert _without_boundary(ep, 500) == ew
+    assert {"harden", "migration", "restart"} <= {e["kind"] for e in ew}
+    assert json.loads((whole.run_dir / "front.json").read_text()) == json.loads(
+        (part.run_dir / "front.json").read_text()
+    )
+    assert _checkpoint(whole.run_dir)["islands"] == _checkpoint(part.run_dir)["islands"]
+
+
+def test_one_island_is_the_single_population_run(tmp_path):
+    kw = dict(BASE, max_evals=300, seed=2, runs_dir=str(tmp_path), progress_every=100)
+    one, default = evolve(kw, islands=1), evolve(kw)
+    assert stripped(one.run_dir) == stripped(default.run_dir)
+    assert _checkpoint(one.run_dir)["format"] == "evo.checkpoint/1"
+
+
+def test_a_mined_point_is_never_a_select_point_with_islands(tmp_path):
+    result = evolve(
+        SMALL,
+        islands=2,
+        migrate_every=100,
+        seed=2,
+        max_evals=800,
+        mine_every=100,
+        mine_below=1e9,
+        restart_after=0,
+        runs_dir=str(tmp_path),
+        selection="error",
+    )
+    checkpoint = _checkpoint(result.run_dir)
+    hard = [parse_hex(t, get_format("float64")) for t in checkpoint["hard_points"]]
+    assert len(hard) >= 32
+    problem = build_problem(resolve({**SMALL, "max_evals": 1}))
+    assert not set(hard) & {float(x) for x in problem.select.x}
+    assert not set(hard) & {float(x) for x in problem.search.x}
+    for island in checkpoint["islands"]:  # every island searches on (a prefix of) the run's hard points
+        own = [parse_hex(t, get_format("float64")) for t in island["state"]["hard_points"]]
+        assert own and own == hard[: len(own)]
+
+
+# ----------------------------------------------------------------------------- config
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"islands": 0}, "'islands' must be >= 1"),
+        ({"migration": "star"}, "'migration' must be one of ring, random"),
+        ({"migrate_every": 0}, "'migrate_every' must be >= 1"),
+        ({"sync_migration": "yes"}, "'sync_migration' must be true or false"),
+        ({"islands": 2, "sync_batch": 8}, "with islands use sync_migration"),
+        ({"migrants": 500}, "migrants cannot exceed population_size"),
+    ],
+)
+def test_bad_island_settings_are_one_line_errors(bad, message):
+    with pytest.raises(UsageError, match=message):
+        resolve({"max_evals": 10, **bad})
+
+
+def test_island_flags(tmp_path):
+    from evo.cli import _config_from_args, build_parser
+
+    args = build_parser().parse_args(
+        [
+            "evolve",
+            "--max-evals",
+            "5",
+            "--islands",
+            "4",
+            "--migrate-every",
+            "50",
+            "--migration",
+            "random",
+            "--sync-migration",
+        ]
+    )
+    config = _config_from_args(args)
+    assert (config.islands, config.migrate_every, config.migration, config.sync_migration) == (
+        4,
+        50,
+        "random",
+        True,
+    )
+    assert resolve({"max_evals": 5}).islands is None  # decided by the backend: 1 serial, one per Ray worker
+
+
+# ----------------------------------------------------------------------------- Ray
+RAY = dict(
+    ISLANDS,
+    domain="1,1.001",
+    max_ops=6,
+    migrate_every=100,
+    progress_every=200,
+    checkpoint_every=200,
+    mine_every=200,
+    mine_below=1e9,
+    signoff="front",
+    sync_migration=True,
+    seed=8,
+)
+
+
+@pytest.mark.ray
+def test_a_killed_island_actor_is_restored_from_its_snapshot(tmp_path):
+    """With synchronous migration a Ray run is the serial run (sweeps for mining and sign-off run
+    as Ray tasks); killing an actor mid-run changes nothing but an island_restored event."""
+    import ray
+
+    from evo.assemble import make_executor
+
+    config = resolve({**RAY, "max_evals": 800, "runs_dir": str(tmp_path), "backend": "ray", "workers": 2})
+    serial = evolve({**RAY, "max_evals": 800, "runs_dir": str(tmp_path)})
+    executor = make_executor(config, build_problem(config))
+    killed: list[int] = []
+
+    def kill_once(snapshot: dict) -> None:
+        if not killed and snapshot["n_evals"] >= 400:
+            killed.append(snapshot["n_evals"])
+            ray.kill(executor._hosts[1])
+
+    try:
+        result = evolve(config, executor=executor, on_progress=kill_once)
+    finally:
+        executor.close()
+    assert killed and result.n_evals == 800 and result.reason == "max_evals"
+    events = stripped(result.run_dir)
+    assert [e["kind"] for e in events].count("island_restored") == 1
+    assert [e for e in events if e["kind"] not in ("island_restored", "start")] == [
+        e for e in stripped(serial.run_dir) if e["kind"] != "start"
+    ]
+    assert {"harden", "signoff", "migration"} <= {e["kind"] for e in events}
+    assert result.front.entries and result.front == serial.front
