@@ -112,3 +112,32 @@ def mca_table(mca: str | None = None) -> CycleTable:
         vector_width=width, ns_per_cycle=measure_clock(), latency=tuple(sorted(latency.items())),
         rthroughput=tuple(sorted(rthroughput.items())), loop_overhead=overhead,
     )
+
+
+_STORE = re.compile(r"^v?mov(\w+)\s+%([xyz])mm\d+,\s*\S*\(")
+_LANES = {("ss", "x"): 1, ("ups", "x"): 4, ("aps", "x"): 4, ("ups", "y"): 8, ("aps", "y"): 8, ("ups", "z"): 16, ("aps", "z"): 16}
+
+
+def elements_per_iteration(body: list[str]) -> int:
+    """float32 results one iteration of an array loop stores (its vector stores times their lanes)."""
+    total = 0
+    for line in body:
+        store = _STORE.match(line)
+        if store:
+            total += _LANES.get((store.group(1), store.group(2)), 0)
+    if total == 0:
+        raise McaError("the array loop stores no float32 result")
+    return total
+
+
+def loop_cycles(program, mca: str | None = None) -> float:
+    """Simulated cycles per element of ``program``'s array loop as the LLVM export JIT-compiles it for
+    the host (vectorised): the main loop's cycles per iteration over the elements it stores."""
+    from codegen.cycletable import host_target
+    from codegen.emit_llvm import jit
+
+    mca = mca or find_mca()
+    if mca is None:
+        raise McaError("llvm-mca not found on PATH")
+    body = loop_body(jit(program, "kernel").asm, "kernel_array")
+    return cycles_per_iteration(mca, host_target()[0], body) / elements_per_iteration(body)
