@@ -234,7 +234,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="append", default=[], help="add the front of this run directory")
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--no-loop-model", action="store_true", help="skip the per-program llvm-mca loop model")
+    parser.add_argument("--no-loop-model", action="store_true",
+                        help="skip the per-program llvm-mca loop model")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     tables = {"measure": host_table(source="measure")}
@@ -263,7 +264,6 @@ def main() -> None:
             models["loop[llvm-mca]"] = np.array([loop_cycles(p) for _, p in programs])
         except McaError as exc:
             print(f"llvm-mca loop model skipped: {exc}", file=sys.stderr)
-    latency, throughput = models["latency[measure]"], models["throughput[measure]"]
     correlations = {"scalar_vs_ops": spearman(scalar, ops), "array_vs_ops": spearman(array, ops)}
     for key, values in models.items():
         timing = scalar if key.startswith("latency") else array
@@ -283,26 +283,31 @@ def main() -> None:
         print()
         return
     for source, t in tables.items():
-        print(f"cycle table [{source}]: {t.cpu}, {t.vector_width} float32 lanes, {1 / t.ns_per_cycle:.2f} GHz "
+        print(f"cycle table [{source}]: {t.cpu}, {t.vector_width} float32 lanes, "
+              f"{1 / t.ns_per_cycle:.2f} GHz "
               f"(from a 1-cycle integer add chain), source {t.source}, llvmlite {t.llvmlite}")
     header = "".join(f" {'lat ' + s:>15} {'1/thr ' + s:>15}" for s in tables)
     print(f"{'op':>6}{header}")
     for op, _ in table.latency:
-        print(f"{op:>6}" + "".join(f" {t.latencies[op]:>15.2f} {t.rthroughputs[op]:>15.3f}" for t in tables.values()))
+        print(f"{op:>6}" + "".join(f" {t.latencies[op]:>15.2f} {t.rthroughputs[op]:>15.3f}"
+                                   for t in tables.values()))
     print(f"{'loop':>6}" + "".join(f" {'':>15} {t.loop_overhead:>15.3f}" for t in tables.values())
           + "   (array loop overhead per element)")
     print()
     print(f"{'program':34s} {'ops':>4} {'lat cyc':>8} {'scalar ns':>9} {'thr cyc':>8} {'array ns':>9}")
     for row in result["programs"]:
-        print(f"{row['name'][:34]:34s} {row['ops']:>4g} {row['latency[measure]']:>8.1f} {row['scalar_ns']:>9.2f} "
+        print(f"{row['name'][:34]:34s} {row['ops']:>4g} {row['latency[measure]']:>8.1f} "
+              f"{row['scalar_ns']:>9.2f} "
               f"{row['throughput[measure]']:>8.3f} {row['array_ns']:>9.3f}")
     s = result["spearman"]
     print()
     print(f"{len(programs)} programs, Spearman rank correlation with measured time (goal >= 0.9):")
     lines = [("scalar call vs op count", s["scalar_vs_ops"])]
-    lines += [(f"scalar call vs latency model [{source}]", s[f"scalar_vs_latency[{source}]"]) for source in tables]
+    lines += [(f"scalar call vs latency model [{source}]", s[f"scalar_vs_latency[{source}]"])
+              for source in tables]
     lines += [("array call vs op count", s["array_vs_ops"])]
-    lines += [(f"array call vs throughput model [{source}]", s[f"array_vs_throughput[{source}]"]) for source in tables]
+    lines += [(f"array call vs throughput model [{source}]", s[f"array_vs_throughput[{source}]"])
+              for source in tables]
     if "array_vs_loop[llvm-mca]" in s:
         lines.append(("array call vs whole-loop llvm-mca model", s["array_vs_loop[llvm-mca]"]))
     for label, value in lines:

@@ -1,4 +1,4 @@
-"""jax-ffi exports against jnp.exp2 / jnp.exp / jnp.log2 under jax.jit: ns per element on the same arrays, in one run.
+"""jax-ffi exports against jnp.exp2 / jnp.exp / jnp.log2 under jax.jit: ns per element, same arrays, one run.
 
 First table: the jax-ffi kernel is the classical 6-op FMA polynomial for 2^x on [0, 1] (or
 --program), exported with `--lang jax-ffi` semantics (C kernel at -O3 -march=native -ffp-contract=off
@@ -51,7 +51,8 @@ def _max_ulp_full(function: str, x: np.ndarray, y: np.ndarray) -> float:
         exact = reference(x.astype(np.float64))
         rounded = exact.astype(np.float32)
         finite = np.isfinite(rounded)
-        err = np.abs(y[finite].astype(np.float64) - exact[finite]) / np.spacing(np.abs(rounded[finite])).astype(np.float64)
+        spacing = np.spacing(np.abs(rounded[finite])).astype(np.float64)
+        err = np.abs(y[finite].astype(np.float64) - exact[finite]) / spacing
     if not (y[~finite] == rounded[~finite]).all() or not np.isfinite(y[finite]).all():
         return float("inf")
     return float(err.max()) if err.size else 0.0
@@ -71,7 +72,8 @@ def full_range_table(reps: int) -> None:
     baselines = {"exp2f": ("jnp.exp2", jnp.exp2, (-20.0, 20.0)), "expf": ("jnp.exp", jnp.exp, (-20.0, 20.0)),
                  "log2f": ("jnp.log2", jnp.log2, (1e-3, 1e3))}
     rng = np.random.default_rng(1)
-    print(f"\nfull-range functions (<= 1 ULP tier) as jax-ffi calls against jnp under jax.jit (min of {reps} alternating)")
+    print("\nfull-range functions (<= 1 ULP tier) as jax-ffi calls against jnp under jax.jit "
+          f"(min of {reps} alternating)")
     print(f"  {'function':>8s} {'elements':>10s} {'jax-ffi ns':>11s} {'jnp ns':>9s} {'ffi speed':>10s}  "
           "max ULP ffi / jnp   (baseline)")
     with tempfile.TemporaryDirectory() as scratch:

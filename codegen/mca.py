@@ -90,8 +90,17 @@ def cycles_per_iteration(mca: str, cpu: str, body: list[str]) -> float:
 
 def mca_table(mca: str | None = None) -> CycleTable:
     """The cycle table of this host from llvm-mca (McaError when it is missing or fails)."""
-    from codegen.cycletable import CHAIN, STREAMS, _compile, copy_kernel, host_target, latency_kernel, measure_clock
-    from codegen.cycletable import throughput_kernel, vector_width
+    from codegen.cycletable import (
+        CHAIN,
+        STREAMS,
+        _compile,
+        copy_kernel,
+        host_target,
+        latency_kernel,
+        measure_clock,
+        throughput_kernel,
+        vector_width,
+    )
 
     mca = mca or find_mca()
     if mca is None:
@@ -99,7 +108,8 @@ def mca_table(mca: str | None = None) -> CycleTable:
     cpu, features, llvmlite_version = host_target()
     width = vector_width(features)
     module = ir.Module(name="cycletable-mca")
-    names = {op.name: (latency_kernel(module, op.name), throughput_kernel(module, op.name, width)) for op in OPS}
+    names = {op.name: (latency_kernel(module, op.name), throughput_kernel(module, op.name, width))
+             for op in OPS}
     copy_name = copy_kernel(module, width, 4096 // width)
     _, assembly = _compile(module)
     latency, rthroughput = {}, {}
@@ -115,7 +125,8 @@ def mca_table(mca: str | None = None) -> CycleTable:
 
 
 _STORE = re.compile(r"^v?mov(\w+)\s+%([xyz])mm\d+,\s*\S*\(")
-_LANES = {("ss", "x"): 1, ("ups", "x"): 4, ("aps", "x"): 4, ("ups", "y"): 8, ("aps", "y"): 8, ("ups", "z"): 16, ("aps", "z"): 16}
+_LANES = {("ss", "x"): 1, ("ups", "x"): 4, ("aps", "x"): 4, ("ups", "y"): 8, ("aps", "y"): 8,
+          ("ups", "z"): 16, ("aps", "z"): 16}
 
 
 def elements_per_iteration(body: list[str]) -> int:

@@ -84,7 +84,8 @@ def host_table(cache_dir: Path | None = None, measure=None, source: str = "measu
     try:
         table = CycleTable.from_dict(json.loads(path.read_text()))
         from_mca = table.source.startswith("llvm-mca")
-        if (table.cpu, table.features, table.llvmlite, from_mca) == (cpu, features, llvmlite_version, source == "llvm-mca"):
+        wanted = (cpu, features, llvmlite_version, source == "llvm-mca")
+        if (table.cpu, table.features, table.llvmlite, from_mca) == wanted:
             return table
     except (OSError, ValueError, CycleTableError):
         pass
@@ -126,7 +127,9 @@ def cost_columns(program, table: CycleTable | None) -> dict[str, float | None]:
 
 def run_table(config: RunConfig, cache_dir: Path | None = None) -> CycleTable:
     """The table a run's cycle figures use: the one it recorded, else this host's (cached)."""
-    return config.cost_table if config.cost_table is not None else host_table(cache_dir, source=config.cost_source)
+    if config.cost_table is not None:
+        return config.cost_table
+    return host_table(cache_dir, source=config.cost_source)
 
 
 def program_costs(program_json, table: CycleTable) -> dict[str, float]:

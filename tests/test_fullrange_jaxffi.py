@@ -37,9 +37,9 @@ def test_fullrange_jaxffi_is_bit_exact_inside_jit(function, tmp_path):
     jitted = build_fullrange(full, tmp_path, target=f"evo_test_{function}")
     reference = compile_c(full.source, full.name, ("-O2", "-ffp-contract=off"))
     rng = np.random.default_rng(11)
-    x = np.concatenate([np.array(SPECIAL_INPUTS32, dtype=np.float32),
-                        rng.integers(0, 1 << 32, 3 * BLOCK + 17, dtype=np.uint64).astype(np.uint32).view(np.float32),
-                        np.float32(2.0) ** -np.arange(120, 149, dtype=np.float32),  # subnormal inputs and results
+    random_bits = rng.integers(0, 1 << 32, 3 * BLOCK + 17, dtype=np.uint64).astype(np.uint32)
+    x = np.concatenate([np.array(SPECIAL_INPUTS32, dtype=np.float32), random_bits.view(np.float32),
+                        np.float32(2.0) ** -np.arange(120, 149, dtype=np.float32),  # subnormal in and out
                         np.linspace(-150, 130, 4099, dtype=np.float32)])
     got = np.asarray(jitted(x))
     want = reference(x)
@@ -47,4 +47,5 @@ def test_fullrange_jaxffi_is_bit_exact_inside_jit(function, tmp_path):
     assert same.all(), f"x={x[~same][:3]} got {got[~same][:3]} want {want[~same][:3]}"
     scalar = ctypes.CDLL(reference.library._name)[full.name]
     scalar.restype, scalar.argtypes = ctypes.c_float, [ctypes.c_float]
-    assert np.float32(scalar(ctypes.c_float(1.5))).view(np.uint32) == got[np.flatnonzero(x == 1.5)[0]].view(np.uint32)
+    at = np.flatnonzero(x == 1.5)[0]
+    assert np.float32(scalar(ctypes.c_float(1.5))).view(np.uint32) == got[at].view(np.uint32)
