@@ -141,3 +141,20 @@ def test_cost_source_key_and_flag(tmp_path):
     done = subprocess.run([sys.executable, "-m", "evo.cli", "evolve", "--target", "exp2", "--max-evals", "10",
                            "--cost-source", "stopwatch"], capture_output=True, text=True, env={**os.environ})
     assert done.returncode == 2 and "invalid choice: 'stopwatch'" in done.stderr
+
+
+def test_a_run_with_the_mca_source_records_the_simulated_table(tmp_path):
+    _require_mca()
+    from evo.api import evolve, load_run
+
+    base = dict(target="exp2", population_size=16, tournament_size=4, search_points=256, select_points=1024,
+                signoff="none", runs_dir=str(tmp_path / "runs"), checkpoint_every=100, progress_every=100)
+    result = evolve(base, max_evals=120, seed=5, cost="throughput", cost_source="llvm-mca")
+    run = load_run(result.run_dir)
+    assert run.config.cost_source == "llvm-mca"
+    assert run.config.cost_table.source.startswith("llvm-mca")
+    assert run.meta["cost"]["table"] == run.config.cost_table.to_dict()
+    from primitives.cycles import array_cycles
+
+    for entry in run.front.entries:
+        assert entry.cost == round(array_cycles(entry.individual.program, run.config.cost_table), 6)
