@@ -11,9 +11,14 @@ rounds that visit every program in turn, so a load change hits all programs alik
   array   NAME_array over 4096 L1-resident elements: what an array call costs per element.
 
 Spearman rank correlation: scalar time against the latency model, array time against the
-throughput model, and both against the op count (the baseline model) measured in the same run.
+throughput model, and both against the op count (the baseline model) measured in the same run. The
+models are computed with each cycle table: the measured one (cost_source = measure) and, when
+llvm-mca is installed, the simulated one (cost_source = llvm-mca); a third array model simulates
+each program's whole compiled loop (the LLVM export JIT-compiled for the host, its main vectorised
+loop run through llvm-mca: cycles per element), which is too slow for a search but shows what a
+per-op table leaves out.
 
-    python bench/cost_model.py [--run RUN ...] [--rounds 15] [--json]
+    python bench/cost_model.py [--run RUN ...] [--rounds 15] [--no-loop-model] [--json]
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from codegen.emit_c import c_function
-from codegen.verify import find_compiler
+from codegen.mca import McaError, find_mca, loop_cycles
+from codegen.verify import CompilerMissing, find_compiler
 from evo.costmodel import host_table
 from primitives.cycles import array_cycles, critical_path
 from primitives.program import Const, Instr, Program, Ref, const_of
@@ -228,49 +234,84 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="append", default=[], help="add the front of this run directory")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--no-loop-model", action="store_true",
+                        help="skip the per-program llvm-mca loop model")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    table = host_table()
+    tables = {"measure": host_table(source="measure")}
+    if find_mca() is None:
+        print("llvm-mca not found on PATH: only the measured cycle table is checked", file=sys.stderr)
+    else:
+        simulated = host_table(source="llvm-mca")
+        if simulated.source.startswith("llvm-mca"):
+            tables["llvm-mca"] = simulated
+    table = tables["measure"]
     programs = corpus()
     for run in args.run:
         programs += run_front(run)
-    scalar, array = time_programs(programs, args.rounds)
+    try:
+        scalar, array = time_programs(programs, args.rounds)
+    except CompilerMissing as exc:
+        print(f"bench/cost_model.py needs a C compiler to time the exported kernels: {exc}", file=sys.stderr)
+        sys.exit(2)
     ops = np.array([p.cost() for _, p in programs])
-    latency = np.array([critical_path(p, table.latencies) for _, p in programs])
-    throughput = np.array([array_cycles(p, table) for _, p in programs])
+    models = {}
+    for source, t in tables.items():
+        models[f"latency[{source}]"] = np.array([critical_path(p, t.latencies) for _, p in programs])
+        models[f"throughput[{source}]"] = np.array([array_cycles(p, t) for _, p in programs])
+    if "llvm-mca" in tables and not args.no_loop_model:
+        try:
+            models["loop[llvm-mca]"] = np.array([loop_cycles(p) for _, p in programs])
+        except McaError as exc:
+            print(f"llvm-mca loop model skipped: {exc}", file=sys.stderr)
+    correlations = {"scalar_vs_ops": spearman(scalar, ops), "array_vs_ops": spearman(array, ops)}
+    for key, values in models.items():
+        timing = scalar if key.startswith("latency") else array
+        correlations[f"{'scalar' if timing is scalar else 'array'}_vs_{key}"] = spearman(timing, values)
     result = {
-        "table": table.to_dict(),
+        "tables": {source: t.to_dict() for source, t in tables.items()},
         "n_programs": len(programs),
-        "spearman": {
-            "scalar_vs_latency": spearman(scalar, latency), "scalar_vs_ops": spearman(scalar, ops),
-            "array_vs_throughput": spearman(array, throughput), "array_vs_ops": spearman(array, ops),
-        },
+        "spearman": correlations,
         "programs": [
-            {"name": n, "ops": float(o), "latency": float(lc), "throughput": float(tc), "scalar_ns": float(s), "array_ns": float(a)}
-            for (n, _), o, lc, tc, s, a in zip(programs, ops, latency, throughput, scalar, array, strict=True)
+            {"name": n, "ops": float(ops[i]), **{key: float(v[i]) for key, v in models.items()},
+             "scalar_ns": float(scalar[i]), "array_ns": float(array[i])}
+            for i, (n, _) in enumerate(programs)
         ],
     }
     if args.json:
         json.dump(result, sys.stdout, indent=1)
         print()
         return
-    print(f"cycle table: {table.cpu}, {table.vector_width} float32 lanes, {1 / table.ns_per_cycle:.2f} GHz "
-          f"(from a 1-cycle integer add chain), source {table.source}, llvmlite {table.llvmlite}")
-    print(f"{'op':>6} {'latency':>8} {'1/thru per element':>19}")
-    for op, value in table.latency:
-        print(f"{op:>6} {value:>8.2f} {table.rthroughputs[op]:>19.3f}")
-    print(f"{'loop':>6} {'':>8} {table.loop_overhead:>19.3f}   (array loop overhead per element)")
+    for source, t in tables.items():
+        print(f"cycle table [{source}]: {t.cpu}, {t.vector_width} float32 lanes, "
+              f"{1 / t.ns_per_cycle:.2f} GHz "
+              f"(from a 1-cycle integer add chain), source {t.source}, llvmlite {t.llvmlite}")
+    header = "".join(f" {'lat ' + s:>15} {'1/thr ' + s:>15}" for s in tables)
+    print(f"{'op':>6}{header}")
+    for op, _ in table.latency:
+        print(f"{op:>6}" + "".join(f" {t.latencies[op]:>15.2f} {t.rthroughputs[op]:>15.3f}"
+                                   for t in tables.values()))
+    print(f"{'loop':>6}" + "".join(f" {'':>15} {t.loop_overhead:>15.3f}" for t in tables.values())
+          + "   (array loop overhead per element)")
     print()
     print(f"{'program':34s} {'ops':>4} {'lat cyc':>8} {'scalar ns':>9} {'thr cyc':>8} {'array ns':>9}")
     for row in result["programs"]:
-        print(f"{row['name'][:34]:34s} {row['ops']:>4g} {row['latency']:>8.1f} {row['scalar_ns']:>9.2f} "
-              f"{row['throughput']:>8.3f} {row['array_ns']:>9.3f}")
+        print(f"{row['name'][:34]:34s} {row['ops']:>4g} {row['latency[measure]']:>8.1f} "
+              f"{row['scalar_ns']:>9.2f} "
+              f"{row['throughput[measure]']:>8.3f} {row['array_ns']:>9.3f}")
     s = result["spearman"]
     print()
     print(f"{len(programs)} programs, Spearman rank correlation with measured time (goal >= 0.9):")
-    print(f"  scalar call  vs latency model    {s['scalar_vs_latency']:.3f}   (vs op count: {s['scalar_vs_ops']:.3f})")
-    print(f"  array call   vs throughput model {s['array_vs_throughput']:.3f}   (vs op count: {s['array_vs_ops']:.3f})")
-
+    lines = [("scalar call vs op count", s["scalar_vs_ops"])]
+    lines += [(f"scalar call vs latency model [{source}]", s[f"scalar_vs_latency[{source}]"])
+              for source in tables]
+    lines += [("array call vs op count", s["array_vs_ops"])]
+    lines += [(f"array call vs throughput model [{source}]", s[f"array_vs_throughput[{source}]"])
+              for source in tables]
+    if "array_vs_loop[llvm-mca]" in s:
+        lines.append(("array call vs whole-loop llvm-mca model", s["array_vs_loop[llvm-mca]"]))
+    for label, value in lines:
+        print(f"  {label:44s} {value:.3f}")
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ exported reduced-domain kernels are also JIT-compiled through LLVM and timed fro
 figure includes a ctypes call per array). Ratios are speeds against libmvec (or SLEEF) measured in
 the same run: on a shared machine they are what counts.
 
-    python bench/kernels.py [--program PROGRAM.json ...] [--json]
+    python bench/kernels.py [--program PROGRAM.json ...] [--rounds 5] [--json]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ N_STREAM = 1 << 23
 N_L1_TOTAL = 1 << 22
 N_HOT = 4096
 REPS = 3
-ROUNDS = 3
+ROUNDS = 5  # interleaved rounds (--rounds): more rounds find quieter moments on a loaded machine
 
 HARNESS = r"""
 #define _POSIX_C_SOURCE 199309L
@@ -157,8 +157,10 @@ def _kernel_source(name: str, program) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--program", action="append", default=[], help="exp2 kernel on [0, 1] to add (file or spec)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="interleaved timing rounds (minimum kept)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    rounds = max(1, args.rounds)
     evo_flags = ("-O3", "-march=native", "-mprefer-vector-width=512", "-ffp-contract=off", "-std=gnu99")
     mvec_flags = ("-O3", "-march=native", "-ffast-math", "-std=gnu99")
     libm_flags = ("-O3", "-march=native", "-std=gnu99")
@@ -204,7 +206,7 @@ def main() -> None:
             fns = [array_type(ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value) for _, symbol in members]
             best = [[float("inf"), float("inf")] for _ in members]
             y = np.empty_like(x)
-            for _ in range(ROUNDS):
+            for _ in range(rounds):
                 for k, fn in enumerate(fns):
                     best[k][0] = min(best[k][0], library.time_hot(fn, x.ctypes.data, y.ctypes.data, N_HOT, N_L1_TOTAL, REPS))
                     best[k][1] = min(best[k][1], library.time_stream(fn, x.ctypes.data, y.ctypes.data, N_STREAM, REPS))
@@ -257,7 +259,7 @@ def main() -> None:
         print(json.dumps(rows, indent=1))
         return
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; ns per element "
-          f"(min of {ROUNDS} interleaved rounds of {REPS}); L1 = {N_HOT}-element array, stream = {N_STREAM:,d} elements")
+          f"(min of {rounds} interleaved rounds of {REPS}); L1 = {N_HOT}-element array, stream = {N_STREAM:,d} elements")
     for group in dict.fromkeys(r["group"] for r in rows):
         members = [r for r in rows if r["group"] == group]
         mvec = next((r for r in members if r["kernel"].startswith("libmvec")), None)

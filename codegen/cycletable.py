@@ -231,6 +231,16 @@ def _best_seconds(call: Callable[[], object], repeats: int = REPEATS) -> float:
     return best
 
 
+def measure_clock(iterations: int = 20_000) -> float:
+    """Nanoseconds per cycle, from a dependent chain of 1-cycle integer adds."""
+    module = ir.Module(name="clock")
+    name = cycle_kernel(module)
+    engine, _ = _compile(module)
+    cycles = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)(engine.get_function_address(name))
+    cycles(0, 1000)  # warm up (page in, wake the core)
+    return _best_seconds(lambda: cycles(0, iterations)) * 1e9 / (iterations * CHAIN)
+
+
 def measure_table(iterations: int = 20_000) -> CycleTable:
     """Measure the table on this host (about a second)."""
     import numpy as np

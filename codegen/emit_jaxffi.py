@@ -167,3 +167,42 @@ def build(directory: Path, stem: str) -> Path:
             raise BuildError(f"building the jax-ffi library failed ({shlex.join(command)}): {first}")
     (directory / f"{stem}.o").unlink(missing_ok=True)
     return directory / library_name(stem)
+
+
+def fullrange_jaxffi_files(full, stem: str, target: str | None = None) -> dict[str, str]:
+    """The jax-ffi export of a full-range function (``codegen.fullrange.FullRange``): its C source as
+    ``STEM.c``, a header declaring it, the FFI handler around ``NAME_array`` and the Python module."""
+    name = full.name
+    header = "\n".join([
+        f"/* {name}: full-range float32 function built by evo (see {stem}.c). Compile with -ffp-contract=off. */",
+        f"#ifndef {stem.upper()}_H", f"#define {stem.upper()}_H", "#include <stddef.h>",
+        "#ifdef __cplusplus", 'extern "C" {', "#endif",
+        f"float {name}(float x);",
+        f"void {name}_array(const float *x, float *y, size_t n);",
+        "#ifdef __cplusplus", "}", "#endif", "#endif", "",
+    ])
+    return {
+        f"{stem}.h": header,
+        f"{stem}.c": full.source,
+        f"{stem}_ffi.cc": emit_ffi_handler(full.kernel, name, stem, header=False),
+        f"{stem}.py": emit_ffi_module(full.kernel, name, stem, header=False, target=target),
+    }
+
+
+def build_fullrange(full, directory: Path, target: str | None = None):
+    """Write and build the jax-ffi export of ``full`` in ``directory``; its ``NAME`` under ``jax.jit``.
+
+    BuildError without a C and a C++ compiler; ImportError without JAX.
+    """
+    import importlib.util
+
+    import jax
+
+    stem = full.name
+    for file_name, text in fullrange_jaxffi_files(full, stem, target).items():
+        (directory / file_name).write_text(text)
+    build(directory, stem)
+    spec = importlib.util.spec_from_file_location(f"evo_fullrange_{stem}", directory / f"{stem}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # our own generated module
+    return jax.jit(getattr(module, full.name))

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument("--target-ulp", type=float, help="the float32 spelling of --target-error (a number of ULPs)")
     evolve.add_argument("--cost", choices=("ops", "latency", "throughput"),
                         help="cost to minimise: weighted op count (default), latency in cycles per call, or cycles per array element")
+    evolve.add_argument("--cost-source", choices=("measure", "llvm-mca"),
+                        help="cycle table of --cost latency/throughput: timed microkernels (default) or llvm-mca's host model")
     evolve.add_argument("--stop-when-certified", action="store_true", default=None,
                         help="with --target-error: stop once a program is certified on the final set")
     evolve.add_argument("--max-evals", type=int, help="stop after this many evaluations")
@@ -126,7 +128,7 @@ def _add_island_arguments(parser: argparse.ArgumentParser) -> None:
 _FLAG_KEYS = (
     "target", "expr", "domain", "name", "mode", "ops", "max_ops", "target_ulp", "target_error", "max_evals", "max_seconds", "seed",
     "seed_from", "population_size", "tournament_size", "signoff", "runs_dir", "backend", "workers", "ray_address",
-    "stop_when_certified", "cost", "islands", "migrate_every", "migration", "sync_migration",
+    "stop_when_certified", "cost", "cost_source", "islands", "migrate_every", "migration", "sync_migration",
 )
 
 

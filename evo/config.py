@@ -52,6 +52,7 @@ class RunConfig:
     cost_weights: tuple[tuple[str, float], ...] = ()
     cost: str = "ops"  # ops (weighted count), latency (cycles per call) or throughput (cycles per element)
     cost_table: CycleTable | None = None  # the host's cycle table a latency/throughput run uses (recorded)
+    cost_source: str = "measure"  # where a missing cost_table comes from: measure (timed) or llvm-mca (simulated)
     max_ops: int = 8
     # the error threshold: ULPs in float32 mode, a relative error in real mode; read from the key
     # target_error (target_ulp is its float32 spelling) and stored under the mode's spelling
@@ -292,6 +293,7 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     out["cost_weights"] = _weights("cost_weights", c["cost_weights"], None)
     out["cost"] = _choice("cost", c["cost"], COST_KINDS)
     out["cost_table"] = _cost_table(c["cost_table"])
+    out["cost_source"] = _choice("cost_source", c["cost_source"], ("measure", "llvm-mca"))
     out["max_ops"] = _as_int("max_ops", c["max_ops"], minimum=1)
     out["target_ulp"] = _target_error(data, out["mode"])
     if not isinstance(c["stop_when_certified"], bool):

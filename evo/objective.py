@@ -26,11 +26,14 @@ def fitness_key(individual: _Scored, target_error: float | None) -> tuple:
     error = individual.score.max_err
     if math.isnan(error):
         error = math.inf
+    mean = individual.score.mean_err
+    if math.isnan(mean):  # a NaN in a key makes min() depend on the order it sees members in
+        mean = math.inf
     if target_error is None:
-        return (error, individual.cost, individual.score.mean_err)
+        return (error, individual.cost, mean)
     if error <= target_error:
-        return (0, individual.cost, error, individual.score.mean_err)
-    return (1, error, individual.cost, individual.score.mean_err)
+        return (0, individual.cost, error, mean)
+    return (1, error, individual.cost, mean)
 
 
 def entry_key(cost: float, error: float, target_error: float | None) -> tuple:
