@@ -49,6 +49,10 @@ class FitSettings:
     polish_budget: int = 96
     polish_below: float = 16.0  # polish only programs this close (ULPs): it refines, it cannot rescue
     restarts: int = 2  # jittered restarts, only when Levenberg-Marquardt stalls
+    # extra starts for a structurally new child (``fit_constants(..., explore=True)``): constants
+    # redrawn with random signs and magnitudes, so a fit can land in another basin (a pole moved
+    # across the domain); 0 keeps one start
+    explore_starts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,12 +396,30 @@ def _combine(best: FitResult, other: FitResult, spent: int) -> FitResult:
 _RESTART_SPREADS = (0.1, 0.3, 0.03, 1.0)
 
 
-def fit_constants(free, start: np.ndarray, data: FitData, settings: FitSettings) -> FitResult:
-    """Levenberg-Marquardt from ``start``; jittered restarts only when it stalls (no step taken)."""
+def _broad_start(center: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A start in possibly another basin (a pole on the other side of the domain): every constant
+    gets a random sign, and with even odds keeps its magnitude (jittered) or draws a log-uniform
+    one in [1e-2, 1e2]."""
+    k = center.shape[0]
+    redraw = (rng.random(k) < 0.5) | (center == 0)
+    magnitude = np.where(redraw, 10.0 ** rng.uniform(-2.0, 2.0, k), np.abs(center) * np.exp(0.3 * rng.standard_normal(k)))
+    return rng.choice((-1.0, 1.0), k) * magnitude
+
+
+def fit_constants(free, start: np.ndarray, data: FitData, settings: FitSettings, explore: bool = False) -> FitResult:
+    """Levenberg-Marquardt from ``start``; jittered restarts only when it stalls (no step taken).
+    With ``explore`` (a structurally new child), ``settings.explore_starts`` more fits from broad
+    starts (``_broad_start``), seeded by the start itself; the best of all is kept."""
     result = _levenberg_marquardt(free, start, data, settings.iterations, settings.patience)
     spent = result.evaluations
+    if explore and settings.explore_starts > 0 and start.shape[0] > 0:
+        rng = _start_rng(start, 3)
+        for _ in range(settings.explore_starts):
+            trial = _levenberg_marquardt(free, _broad_start(start, rng), data, settings.iterations, settings.patience)
+            spent += trial.evaluations
+            result = _combine(result, trial, spent)
     if result.steps > 0 and result.n_bad < data.size:
-        return result
+        return FitResult(result.constants, result.max_error, result.n_bad, spent, result.steps)
     rng = _start_rng(start, 1)
     for attempt in range(settings.restarts):
         trial = _levenberg_marquardt(free, _jittered(start, rng, _RESTART_SPREADS[attempt % len(_RESTART_SPREADS)]), data, settings.iterations, settings.patience)
