@@ -580,6 +580,9 @@ def exchange_polish(free, start: np.ndarray, data: FitData, iterations: int = 60
     return FitResult(c, best, bad, evaluations, steps)
 
 
+FLAT = 1e-6  # a singular value this far below the largest marks a valley (f10: 4e-10)
+
+
 def valley_search(free, start: np.ndarray, data: FitData, probes: int = 40) -> FitResult:
     """The minimax along the flattest direction of the fit (a near-symmetry of the form, such as
     f10's joint scaling of its large constants, where the error changes only at second order).
@@ -599,7 +602,9 @@ def valley_search(free, start: np.ndarray, data: FitData, probes: int = 40) -> F
     a = jac * np.where(c0 != 0, c0, 1.0)
     scale = np.linalg.norm(a, axis=0)
     scale[~(scale > 0)] = 1.0
-    _, _, vt = np.linalg.svd(a / scale, full_matrices=False)
+    _, singular, vt = np.linalg.svd(a / scale, full_matrices=False)
+    if not singular[-1] < FLAT * singular[0]:  # no flat valley: plain exchange steps
+        return exchange_polish(free, c0, data)
     valley = vt[-1] / scale
     valley /= np.max(np.abs(valley))
     basis = (vt[:-1] / scale).T
