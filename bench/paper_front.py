@@ -145,7 +145,8 @@ def front_table(args) -> None:
     classical_seconds = time.perf_counter() - started
     families = list(baselines)
     print(f"\nreal-number 2^x on [0, 1], ops {{+, -, x, /}}: max relative error on {select.label}")
-    print(f"budget {args.minutes:g} min x {len(args.seeds)} seed(s), backend {args.backend}; search {search_seconds:.0f} s, "
+    source = f"runs {' '.join(args.from_run)}" if args.from_run else f"budget {args.minutes:g} min x {len(args.seeds)} seed(s)"
+    print(f"{source}, backend {args.backend}; search {search_seconds:.0f} s, "
           f"refits {refit_seconds:.0f} s, classical {classical_seconds:.0f} s\n")
     header = f"{'ops':>3} {'evolved':>10} {'refit':>10} {'paper (ours / published)':>26} " + " ".join(f"{f:>17}" for f in families)
     print(header)
