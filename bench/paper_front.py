@@ -133,7 +133,8 @@ def front_table(args) -> None:
     select = build_dataset(target, "select", "float64")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        evolved = evolved_front(args.minutes, args.seeds, args.backend, args.workers, args.runs_dir or scratch, args.from_run)
+        evolved = evolved_front(args.minutes, args.seeds, args.backend, args.workers,
+                                args.runs_dir or scratch, args.from_run)
     search_seconds = time.perf_counter() - started
     started = time.perf_counter()
     refitted = {ops: refit(program, search, restarts=4, use_cma=False) for ops, program in evolved.items()}
@@ -145,7 +146,8 @@ def front_table(args) -> None:
     classical_seconds = time.perf_counter() - started
     families = list(baselines)
     print(f"\nreal-number 2^x on [0, 1], ops {{+, -, x, /}}: max relative error on {select.label}")
-    source = f"runs {' '.join(args.from_run)}" if args.from_run else f"budget {args.minutes:g} min x {len(args.seeds)} seed(s)"
+    source = (f"runs {' '.join(args.from_run)}" if args.from_run
+              else f"budget {args.minutes:g} min x {len(args.seeds)} seed(s)")
     print(f"{source}, backend {args.backend}; search {search_seconds:.0f} s, "
           f"refits {refit_seconds:.0f} s, classical {classical_seconds:.0f} s\n")
     header = f"{'ops':>3} {'evolved':>10} {'refit':>10} {'paper (ours / published)':>26} " + " ".join(f"{f:>17}" for f in families)
@@ -194,8 +196,8 @@ def main() -> None:
     parser.add_argument("--runs-dir", help="keep the runs here (default: a temporary directory)")
     parser.add_argument("--refit-paper", action="store_true", help="refit f5/f10 from perturbed starts instead of searching")
     parser.add_argument("--show", action="store_true", help="print the refitted evolved programs")
-    parser.add_argument("--from-run", nargs="+", metavar="RUN", help="tabulate these finished real-mode exp2 runs "
-                        "instead of searching")
+    parser.add_argument("--from-run", nargs="+", metavar="RUN",
+                        help="tabulate these finished real-mode exp2 runs instead of searching")
     args = parser.parse_args()
     if args.refit_paper:
         refit_paper(args)

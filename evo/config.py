@@ -21,7 +21,8 @@ from primitives.cycles import COST_KINDS, CycleTable, CycleTableError
 from primitives.ops import UnknownOpError, get_op
 
 MUTATION_KINDS = (
-    "insert", "remove", "rewire", "change_op", "perturb_const", "redraw_const", "refit", "reciprocal", "fraction", "square",
+    "insert", "remove", "rewire", "change_op", "perturb_const", "redraw_const", "refit",
+    "reciprocal", "fraction", "square",
 )
 DEFAULT_MUTATION_WEIGHTS = (
     ("insert", 3.0),
@@ -334,7 +335,9 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
         raise UsageError(f"config 'fit' must be true or false, got {_brief(c['fit'])}")
     out["fit"] = c["fit"]
     out["fit_iterations"] = _as_int("fit_iterations", c["fit_iterations"], minimum=0)
-    out["fit_explore_starts"] = _as_int("fit_explore_starts", c["fit_explore_starts"], minimum=0, optional=True)
+    out["fit_explore_starts"] = _as_int(
+        "fit_explore_starts", c["fit_explore_starts"], minimum=0, optional=True
+    )
     out["fit_points"] = _as_int("fit_points", c["fit_points"], minimum=8)
     out["polish_budget"] = _as_int("polish_budget", c["polish_budget"], minimum=0)
     out["polish_below"] = _as_float("polish_below", c["polish_below"])

@@ -27,7 +27,9 @@ from evo.fit import FitSettings, fit_constants, fit_data, polish
 from evo.mutate import FIT_KINDS, SearchSpace, mutate
 
 # children whose structure is new: their fit also tries broad starts (FitSettings.explore_starts)
-EXPLORE_KINDS = frozenset({"insert", "remove", "rewire", "change_op", "reciprocal", "fraction", "square", "seed"})
+EXPLORE_KINDS = frozenset(
+    {"insert", "remove", "rewire", "change_op", "reciprocal", "fraction", "square", "seed"}
+)
 from primitives.encode import encode
 from primitives.interp import evaluate_kernel, score_kernel
 from primitives.floatbits import float_to_bits, get_format
@@ -161,11 +163,15 @@ class Evaluator:
             job.child_id, program, kind, self._to_score(stats), self.search.digest, evals, elapsed, hit, self.worker,
         )
 
-    def _cached_evaluate(self, child: Program, fit: bool, explore: bool = False) -> tuple[Program, RAW_STATS, int, bool]:
+    def _cached_evaluate(
+        self, child: Program, fit: bool, explore: bool = False
+    ) -> tuple[Program, RAW_STATS, int, bool]:
         if not self.cache_size:
             return (*self._evaluate(child, fit, explore), False)
         self.lookups += 1
-        keys = ((child, fit, explore), self._equivalence_key(child, fit, explore)) if self.equivalence else ((child, fit, explore),)
+        keys: tuple = ((child, fit, explore),)
+        if self.equivalence:
+            keys = (*keys, self._equivalence_key(child, fit, explore))
         for number, key in enumerate(keys):
             found = self._cache.get(key)
             if found is not None:
@@ -198,7 +204,9 @@ class Evaluator:
                 program, stats = fitted, fitted_stats
         return program, stats, evals
 
-    def _fit_program(self, program: Program, explore: bool = False) -> tuple[Program | None, RAW_STATS | None, int]:
+    def _fit_program(
+        self, program: Program, explore: bool = False
+    ) -> tuple[Program | None, RAW_STATS | None, int]:
         free = encode(program, share_constants=False)
         start = np.asarray(free.consts, dtype=np.float64)
         result = fit_constants(free, start, self._fit, self.settings, explore)

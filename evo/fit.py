@@ -402,11 +402,14 @@ def _broad_start(center: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     one in [1e-2, 1e2]."""
     k = center.shape[0]
     redraw = (rng.random(k) < 0.5) | (center == 0)
-    magnitude = np.where(redraw, 10.0 ** rng.uniform(-2.0, 2.0, k), np.abs(center) * np.exp(0.3 * rng.standard_normal(k)))
+    kept = np.abs(center) * np.exp(0.3 * rng.standard_normal(k))
+    magnitude = np.where(redraw, 10.0 ** rng.uniform(-2.0, 2.0, k), kept)
     return rng.choice((-1.0, 1.0), k) * magnitude
 
 
-def fit_constants(free, start: np.ndarray, data: FitData, settings: FitSettings, explore: bool = False) -> FitResult:
+def fit_constants(
+    free, start: np.ndarray, data: FitData, settings: FitSettings, explore: bool = False
+) -> FitResult:
     """Levenberg-Marquardt from ``start``; jittered restarts only when it stalls (no step taken).
     With ``explore`` (a structurally new child), ``settings.explore_starts`` more fits from broad
     starts (``_broad_start``), seeded by the start itself; the best of all is kept."""
@@ -415,7 +418,9 @@ def fit_constants(free, start: np.ndarray, data: FitData, settings: FitSettings,
     if explore and settings.explore_starts > 0 and start.shape[0] > 0:
         rng = _start_rng(start, 3)
         for _ in range(settings.explore_starts):
-            trial = _levenberg_marquardt(free, _broad_start(start, rng), data, settings.iterations, settings.patience)
+            trial = _levenberg_marquardt(
+                free, _broad_start(start, rng), data, settings.iterations, settings.patience
+            )
             spent += trial.evaluations
             result = _combine(result, trial, spent)
     if result.steps > 0 and result.n_bad < data.size:
@@ -492,7 +497,8 @@ def _alternating_extrema(r: np.ndarray) -> np.ndarray:
     s = signs[index]
     starts = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
     ends = np.concatenate([starts[1:], [index.size]])
-    return np.array([index[a + int(np.argmax(np.abs(r[index[a:b]])))] for a, b in zip(starts, ends, strict=True)])
+    peaks = [index[a + int(np.argmax(np.abs(r[index[a:b]])))] for a, b in zip(starts, ends, strict=True)]
+    return np.array(peaks)
 
 
 def _exchange_reference(extrema: np.ndarray, r: np.ndarray, size: int) -> np.ndarray:
@@ -560,7 +566,8 @@ def exchange_polish(free, start: np.ndarray, data: FitData, iterations: int = 60
         # damping: in a curved valley the full step of a near-singular system overshoots
         for damping in (0.0, 1e-12, 1e-9, 1e-6, 1e-4, 1e-2, 1.0):
             penalty = np.sqrt(damping) * np.eye(m, m + free_e)
-            solution = np.linalg.lstsq(np.vstack([system, penalty]), np.concatenate([rhs, np.zeros(m)]), rcond=None)[0]
+            stacked, padded = np.vstack([system, penalty]), np.concatenate([rhs, np.zeros(m)])
+            solution = np.linalg.lstsq(stacked, padded, rcond=None)[0]
             dz = basis @ (solution[:m] / scale)
             if not np.all(np.isfinite(dz)):
                 continue
@@ -598,7 +605,8 @@ def valley_search(free, start: np.ndarray, data: FitData, probes: int = 40) -> F
     n = data.size
     y, y_lo, r = np.empty(n), np.empty(n), np.empty(n)
     jac = np.empty((n, k))
-    _residuals(free.opcodes, free.args, c0, free.out, data.x, data.hi, data.lo, data.inv, y, jac, r, y_lo, True)
+    _residuals(free.opcodes, free.args, c0, free.out, data.x, data.hi, data.lo, data.inv,
+               y, jac, r, y_lo, True)
     a = jac * np.where(c0 != 0, c0, 1.0)
     scale = np.linalg.norm(a, axis=0)
     scale[~(scale > 0)] = 1.0

@@ -34,7 +34,8 @@ from primitives.program import Const, Instr, Operand, Program, Ref, X
 
 NICE_CONSTANTS = (1.0, -1.0, 2.0, 0.5, -0.5)
 FIT_KINDS = frozenset(
-    {"insert", "remove", "rewire", "change_op", "redraw_const", "refit", "reciprocal", "fraction", "square", "seed"}
+    {"insert", "remove", "rewire", "change_op", "redraw_const", "refit",
+     "reciprocal", "fraction", "square", "seed"}
 )
 
 
@@ -237,7 +238,8 @@ def reciprocal(program: Program, rng: np.random.Generator, space: SearchSpace) -
     t = _operand_at(program, edge)
     r = X if rng.random() < 0.5 else t
     base = edge[0]
-    return _spliced(program, edge, [Instr("div", (draw_constant(rng, space), r)), Instr("add", (t, Ref(base + 1)))])
+    step = Instr("div", (draw_constant(rng, space), r))
+    return _spliced(program, edge, [step, Instr("add", (t, Ref(base + 1)))])
 
 
 def fraction(program: Program, rng: np.random.Generator, space: SearchSpace) -> Program | None:
