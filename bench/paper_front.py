@@ -14,6 +14,7 @@ by evo's own scorer (float64 arithmetic, mpmath references):
 
   python bench/paper_front.py --minutes 4 --seeds 1
   python bench/paper_front.py --refit-paper        # f5 and f10 refitted from 1% and 10% perturbations
+  python bench/paper_front.py --from-run runs/R     # the table for runs already made
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from importlib import resources
 import mpmath
 import numpy as np
 
-from evo.api import evolve
+from evo.api import evolve, load_run
 from evo.fitcmd import refit
 from primitives.floatbits import FLOAT64, bits_to_float, float_to_bits
 from primitives.program import Const, Instr, Operand, Program, Ref, X
@@ -104,14 +105,20 @@ def classical(search, select) -> dict[str, dict[int, tuple[float, str]]]:
     return found
 
 
-def evolved_front(minutes: float, seeds: list[int], backend: str, workers: int | None, runs_dir: str) -> dict[int, Program]:
+def evolved_front(minutes: float, seeds: list[int], backend: str, workers: int | None, runs_dir: str,
+                  from_runs: list[str] | None = None) -> dict[int, Program]:
     best: dict[int, tuple[float, Program]] = {}
-    for seed in seeds:
+    fronts = []
+    if from_runs:
+        fronts = [load_run(run).front for run in from_runs]
+    for seed in seeds if not from_runs else []:
         result = evolve(target="exp2", mode="real", ops=["add", "sub", "mul", "div"], max_ops=MAX_OPS,
                         max_seconds=minutes * 60, seed=seed, runs_dir=runs_dir, backend=backend, workers=workers,
                         signoff="none")
         print(f"seed {seed}: run {result.run_dir}", flush=True)
-        for entry in result.front.entries:
+        fronts.append(result.front)
+    for front in fronts:
+        for entry in front.entries:
             program = entry.individual.program
             err = entry.select.max_err
             ops = program.op_count()
@@ -126,7 +133,8 @@ def front_table(args) -> None:
     select = build_dataset(target, "select", "float64")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        evolved = evolved_front(args.minutes, args.seeds, args.backend, args.workers, args.runs_dir or scratch)
+        evolved = evolved_front(args.minutes, args.seeds, args.backend, args.workers,
+                                args.runs_dir or scratch, args.from_run)
     search_seconds = time.perf_counter() - started
     started = time.perf_counter()
     refitted = {ops: refit(program, search, restarts=4, use_cma=False) for ops, program in evolved.items()}
@@ -138,7 +146,9 @@ def front_table(args) -> None:
     classical_seconds = time.perf_counter() - started
     families = list(baselines)
     print(f"\nreal-number 2^x on [0, 1], ops {{+, -, x, /}}: max relative error on {select.label}")
-    print(f"budget {args.minutes:g} min x {len(args.seeds)} seed(s), backend {args.backend}; search {search_seconds:.0f} s, "
+    source = (f"runs {' '.join(args.from_run)}" if args.from_run
+              else f"budget {args.minutes:g} min x {len(args.seeds)} seed(s)")
+    print(f"{source}, backend {args.backend}; search {search_seconds:.0f} s, "
           f"refits {refit_seconds:.0f} s, classical {classical_seconds:.0f} s\n")
     header = f"{'ops':>3} {'evolved':>10} {'refit':>10} {'paper (ours / published)':>26} " + " ".join(f"{f:>17}" for f in families)
     print(header)
@@ -186,6 +196,8 @@ def main() -> None:
     parser.add_argument("--runs-dir", help="keep the runs here (default: a temporary directory)")
     parser.add_argument("--refit-paper", action="store_true", help="refit f5/f10 from perturbed starts instead of searching")
     parser.add_argument("--show", action="store_true", help="print the refitted evolved programs")
+    parser.add_argument("--from-run", nargs="+", metavar="RUN",
+                        help="tabulate these finished real-mode exp2 runs instead of searching")
     args = parser.parse_args()
     if args.refit_paper:
         refit_paper(args)

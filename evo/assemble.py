@@ -39,8 +39,20 @@ from targets.dataset import Dataset, with_extra_points
 from targets.scoring import Score
 
 
+REAL_EXPLORE_STARTS = 6
+
+
 def fit_settings(config: RunConfig) -> FitSettings:
-    return FitSettings(config.fit_iterations, config.fit_points, config.polish_budget, config.polish_below)
+    explore = config.fit_explore_starts
+    if explore is None:
+        explore = REAL_EXPLORE_STARTS if config.mode == "real" else 0
+    return FitSettings(
+        iterations=config.fit_iterations,
+        fit_points=config.fit_points,
+        polish_budget=config.polish_budget,
+        polish_below=config.polish_below,
+        explore_starts=explore,
+    )
 
 
 def evaluator_spec(config: RunConfig) -> EvaluatorSpec:

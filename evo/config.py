@@ -20,7 +20,10 @@ from evo.selection import DEFAULT_SELECTION, SELECTIONS
 from primitives.cycles import COST_KINDS, CycleTable, CycleTableError
 from primitives.ops import UnknownOpError, get_op
 
-MUTATION_KINDS = ("insert", "remove", "rewire", "change_op", "perturb_const", "redraw_const", "refit", "horner_step")
+MUTATION_KINDS = (
+    "insert", "remove", "rewire", "change_op", "perturb_const", "redraw_const", "refit",
+    "horner_step", "reciprocal", "fraction", "square",
+)
 DEFAULT_MUTATION_WEIGHTS = (
     ("insert", 3.0),
     ("remove", 2.0),
@@ -29,6 +32,14 @@ DEFAULT_MUTATION_WEIGHTS = (
     ("perturb_const", 2.0),
     ("redraw_const", 1.0),
     ("refit", 1.0),
+    ("reciprocal", 0.0),
+    ("fraction", 0.0),
+    ("square", 0.0),
+)
+# real mode (when mutation_weights is not given): the continued-fraction steps are on
+REAL_MUTATION_WEIGHTS = tuple(
+    (kind, {"reciprocal": 1.0, "fraction": 1.0, "square": 0.5}.get(kind, weight))
+    for kind, weight in DEFAULT_MUTATION_WEIGHTS
 )
 MODES = ("float32", "real")
 BACKENDS = ("serial", "ray")
@@ -73,6 +84,8 @@ class RunConfig:
     # constant fitting
     fit: bool = True
     fit_iterations: int = 40
+    # extra broad-start fits for structurally new children; None: 0 in float32 mode, 6 in real mode
+    fit_explore_starts: int | None = None
     fit_points: int = 512
     polish_budget: int = 96
     polish_below: float = 16.0
@@ -313,7 +326,10 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     if out["tournament_size"] > out["population_size"]:
         raise UsageError("tournament_size cannot exceed population_size")
     out["selection"] = _choice("selection", c["selection"], SELECTIONS)
-    weights = _weights("mutation_weights", c["mutation_weights"], MUTATION_KINDS)
+    given = data.get("mutation_weights")
+    if given is None and out["mode"] == "real":
+        given = REAL_MUTATION_WEIGHTS
+    weights = _weights("mutation_weights", c["mutation_weights"] if given is None else given, MUTATION_KINDS)
     if not any(w > 0 for _, w in weights):
         raise UsageError("at least one mutation weight must be positive")
     out["mutation_weights"] = weights
@@ -323,6 +339,9 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
         raise UsageError(f"config 'fit' must be true or false, got {_brief(c['fit'])}")
     out["fit"] = c["fit"]
     out["fit_iterations"] = _as_int("fit_iterations", c["fit_iterations"], minimum=0)
+    out["fit_explore_starts"] = _as_int(
+        "fit_explore_starts", c["fit_explore_starts"], minimum=0, optional=True
+    )
     out["fit_points"] = _as_int("fit_points", c["fit_points"], minimum=8)
     out["polish_budget"] = _as_int("polish_budget", c["polish_budget"], minimum=0)
     out["polish_below"] = _as_float("polish_below", c["polish_below"])

@@ -25,6 +25,11 @@ import numpy as np
 
 from evo.fit import FitSettings, fit_constants, fit_data, polish
 from evo.mutate import FIT_KINDS, SearchSpace, mutate
+
+# children whose structure is new: their fit also tries broad starts (FitSettings.explore_starts)
+EXPLORE_KINDS = frozenset(
+    {"insert", "remove", "rewire", "change_op", "reciprocal", "fraction", "square", "seed"}
+)
 from primitives.encode import encode
 from primitives.interp import evaluate_kernel, score_kernel
 from primitives.floatbits import float_to_bits, get_format
@@ -150,18 +155,23 @@ class Evaluator:
         else:
             child, kind = job.program, "seed"
         fit = kind in FIT_KINDS and self.fit_enabled
-        program, stats, evals, hit = self._cached_evaluate(child, fit)
+        explore = fit and kind in EXPLORE_KINDS and self.settings.explore_starts > 0
+        program, stats, evals, hit = self._cached_evaluate(child, fit, explore)
         elapsed = (time.perf_counter() - start) * 1e3
         return EvalResult(
             # a cache hit reports the evaluations its result cost, so events do not depend on cache state
             job.child_id, program, kind, self._to_score(stats), self.search.digest, evals, elapsed, hit, self.worker,
         )
 
-    def _cached_evaluate(self, child: Program, fit: bool) -> tuple[Program, RAW_STATS, int, bool]:
+    def _cached_evaluate(
+        self, child: Program, fit: bool, explore: bool = False
+    ) -> tuple[Program, RAW_STATS, int, bool]:
         if not self.cache_size:
-            return (*self._evaluate(child, fit), False)
+            return (*self._evaluate(child, fit, explore), False)
         self.lookups += 1
-        keys = ((child, fit), self._equivalence_key(child, fit)) if self.equivalence else ((child, fit),)
+        keys: tuple = ((child, fit, explore),)
+        if self.equivalence:
+            keys = (*keys, self._equivalence_key(child, fit, explore))
         for number, key in enumerate(keys):
             found = self._cache.get(key)
             if found is not None:
@@ -169,35 +179,37 @@ class Evaluator:
                 self.hits += 1
                 self.equivalence_hits += number
                 return (*found, True)
-        result = self._evaluate(child, fit)
+        result = self._evaluate(child, fit, explore)
         for key in keys:
             self._cache[key] = result
         while len(self._cache) > 2 * self.cache_size:
             self._cache.popitem(last=False)
         return (*result, False)
 
-    def _equivalence_key(self, child: Program, fit: bool) -> tuple:
+    def _equivalence_key(self, child: Program, fit: bool, explore: bool = False) -> tuple:
         """The child's output bits at the probe points, with what a fit could change about it."""
         encoded = encode(child)
         x = self._probe_x.astype(encoded.consts.dtype)
         y = np.empty_like(x)
         evaluate_kernel(encoded.opcodes, encoded.args, encoded.consts, encoded.out, x, y)
-        return ("equivalent", y.tobytes(), child.dtype, fit, child.op_count() if fit else 0,
+        return ("equivalent", y.tobytes(), child.dtype, fit, explore, child.op_count() if fit else 0,
                 len(child.constants()) if fit else 0)
 
-    def _evaluate(self, child: Program, fit: bool) -> tuple[Program, RAW_STATS, int]:
+    def _evaluate(self, child: Program, fit: bool, explore: bool = False) -> tuple[Program, RAW_STATS, int]:
         program, stats, evals = child, score_encoded(encode(child), self.search), 1
         if fit and program.constants():
-            fitted, fitted_stats, fit_evals = self._fit_program(program)
+            fitted, fitted_stats, fit_evals = self._fit_program(program, explore)
             evals += fit_evals
             if fitted is not None and _better(fitted_stats, stats):
                 program, stats = fitted, fitted_stats
         return program, stats, evals
 
-    def _fit_program(self, program: Program) -> tuple[Program | None, RAW_STATS | None, int]:
+    def _fit_program(
+        self, program: Program, explore: bool = False
+    ) -> tuple[Program | None, RAW_STATS | None, int]:
         free = encode(program, share_constants=False)
         start = np.asarray(free.consts, dtype=np.float64)
-        result = fit_constants(free, start, self._fit, self.settings)
+        result = fit_constants(free, start, self._fit, self.settings, explore)
         evals = result.evaluations
         if not np.isfinite(result.max_error):
             return None, None, evals

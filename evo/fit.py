@@ -49,6 +49,10 @@ class FitSettings:
     polish_budget: int = 96
     polish_below: float = 16.0  # polish only programs this close (ULPs): it refines, it cannot rescue
     restarts: int = 2  # jittered restarts, only when Levenberg-Marquardt stalls
+    # extra starts for a structurally new child (``fit_constants(..., explore=True)``): constants
+    # redrawn with random signs and magnitudes, so a fit can land in another basin (a pole moved
+    # across the domain); 0 keeps one start
+    explore_starts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,12 +396,35 @@ def _combine(best: FitResult, other: FitResult, spent: int) -> FitResult:
 _RESTART_SPREADS = (0.1, 0.3, 0.03, 1.0)
 
 
-def fit_constants(free, start: np.ndarray, data: FitData, settings: FitSettings) -> FitResult:
-    """Levenberg-Marquardt from ``start``; jittered restarts only when it stalls (no step taken)."""
+def _broad_start(center: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A start in possibly another basin (a pole on the other side of the domain): every constant
+    gets a random sign, and with even odds keeps its magnitude (jittered) or draws a log-uniform
+    one in [1e-2, 1e2]."""
+    k = center.shape[0]
+    redraw = (rng.random(k) < 0.5) | (center == 0)
+    kept = np.abs(center) * np.exp(0.3 * rng.standard_normal(k))
+    magnitude = np.where(redraw, 10.0 ** rng.uniform(-2.0, 2.0, k), kept)
+    return rng.choice((-1.0, 1.0), k) * magnitude
+
+
+def fit_constants(
+    free, start: np.ndarray, data: FitData, settings: FitSettings, explore: bool = False
+) -> FitResult:
+    """Levenberg-Marquardt from ``start``; jittered restarts only when it stalls (no step taken).
+    With ``explore`` (a structurally new child), ``settings.explore_starts`` more fits from broad
+    starts (``_broad_start``), seeded by the start itself; the best of all is kept."""
     result = _levenberg_marquardt(free, start, data, settings.iterations, settings.patience)
     spent = result.evaluations
+    if explore and settings.explore_starts > 0 and start.shape[0] > 0:
+        rng = _start_rng(start, 3)
+        for _ in range(settings.explore_starts):
+            trial = _levenberg_marquardt(
+                free, _broad_start(start, rng), data, settings.iterations, settings.patience
+            )
+            spent += trial.evaluations
+            result = _combine(result, trial, spent)
     if result.steps > 0 and result.n_bad < data.size:
-        return result
+        return FitResult(result.constants, result.max_error, result.n_bad, spent, result.steps)
     rng = _start_rng(start, 1)
     for attempt in range(settings.restarts):
         trial = _levenberg_marquardt(free, _jittered(start, rng, _RESTART_SPREADS[attempt % len(_RESTART_SPREADS)]), data, settings.iterations, settings.patience)
@@ -434,7 +461,8 @@ def _cma_search(free, center: np.ndarray, data: FitData, seed: int, spread: floa
 def fit_thorough(free, start: np.ndarray, data: FitData, settings: FitSettings, restarts: int = 12,
                  use_cma: bool = True, seed: int = 0) -> FitResult:
     """A fit for one program a user cares about: Levenberg-Marquardt with long phases, jittered
-    restarts around the best so far, then CMA-ES (relative steps) re-polished by Levenberg-Marquardt.
+    restarts around the best so far, then CMA-ES (relative steps) re-polished by Levenberg-Marquardt,
+    and with double-double residuals (the real-number setting) a search along the flattest valley.
     """
     long, patient = max(settings.iterations, 2000), max(settings.patience, 200)
     best = _levenberg_marquardt(free, start, data, long, patient)
@@ -451,4 +479,172 @@ def fit_thorough(free, start: np.ndarray, data: FitData, settings: FitSettings, 
             trial = _levenberg_marquardt(free, found, data, long, patient)
             spent += evals + trial.evaluations
             best = _combine(best, trial, spent)
+    if data.precise and free.consts.shape[0] > 1 and np.isfinite(best.max_error):
+        trial = valley_search(free, best.constants, data)
+        spent += trial.evaluations
+        best = _combine(best, trial, spent)
     return FitResult(best.constants, best.max_error, best.n_bad, spent, best.steps)
+
+
+def _alternating_extrema(r: np.ndarray) -> np.ndarray:
+    """Indices (into x-sorted residuals) of the largest |r| in each run of one sign: the error
+    curve's alternating extrema, the reference set of an exchange step."""
+    signs = np.sign(r)
+    keep = signs != 0
+    index = np.flatnonzero(keep)
+    if index.size == 0:
+        return index
+    s = signs[index]
+    starts = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
+    ends = np.concatenate([starts[1:], [index.size]])
+    peaks = [index[a + int(np.argmax(np.abs(r[index[a:b]])))] for a, b in zip(starts, ends, strict=True)]
+    return np.array(peaks)
+
+
+def _exchange_reference(extrema: np.ndarray, r: np.ndarray, size: int) -> np.ndarray:
+    """``size`` consecutive alternating extrema containing the largest one, with the largest
+    smallest |r| (all of them when there are fewer)."""
+    if extrema.size <= size:
+        return extrema
+    magnitude = np.abs(r[extrema])
+    top = int(np.argmax(magnitude))
+    best, best_low = 0, -1.0
+    for first in range(max(0, top - size + 1), min(top, extrema.size - size) + 1):
+        low = float(magnitude[first:first + size].min())
+        if low > best_low:
+            best, best_low = first, low
+    return extrema[best:best + size]
+
+
+def _relative(c: np.ndarray, dz: np.ndarray) -> np.ndarray:
+    """c moved by dz in relative coordinates (log |c| for non-zero constants, plain for zeros)."""
+    return np.where(c != 0, c * np.exp(dz), c + dz)
+
+
+def exchange_polish(free, start: np.ndarray, data: FitData, iterations: int = 60,
+                    basis: np.ndarray | None = None) -> FitResult:
+    """Remez-type exchange steps on the minimax problem, for a fit that is already in its basin.
+
+    Each step takes the alternating extrema of the error curve as the reference and solves the
+    linearised leveling equations r_i + J_i dc = s_i E there (s_i the extremum's sign): with
+    m free directions and at least m + 1 extrema, a square system that levels the error (Newton's
+    step of the nonlinear Remez algorithm); with fewer, the least-norm step that brings every
+    extremum down to half its size. Steps are taken in relative coordinates (``_relative``) along
+    the columns of ``basis`` (k x m; default every constant), damped and halved until the max error
+    over all points drops. Residuals come from the double-double value of the program."""
+    order = np.argsort(data.x, kind="stable")
+    x, hi, lo, inv = (np.ascontiguousarray(a[order]) for a in (data.x, data.hi, data.lo, data.inv))
+    n, k = x.shape[0], start.shape[0]
+    basis = np.eye(k) if basis is None else basis
+    m = basis.shape[1]
+    y, y_lo, r = np.empty(n), np.empty(n), np.empty(n)
+    jac = np.empty((n, k))
+
+    def evaluate(c: np.ndarray) -> tuple[float, int]:
+        bad = _residuals(free.opcodes, free.args, c, free.out, x, hi, lo, inv, y, jac, r, y_lo, True)
+        return (float(np.max(np.abs(r))) if bad < n else np.inf), int(bad)
+
+    c = np.asarray(start, dtype=np.float64).copy()
+    best, bad = evaluate(c)
+    evaluations, steps = 1, 0
+    if k == 0 or m == 0 or not np.isfinite(best):
+        return FitResult(c, best, bad, evaluations, 0)
+    for _ in range(iterations):
+        reference = _exchange_reference(_alternating_extrema(r), r, m + 1)
+        if reference.size < 2:
+            break
+        a = (jac[reference] * np.where(c != 0, c, 1.0)) @ basis
+        scale = np.linalg.norm(a, axis=0)
+        scale[~(scale > 0)] = 1.0
+        s = np.sign(r[reference])
+        if reference.size >= m + 1:
+            system, rhs, free_e = np.column_stack([a / scale, -s]), -r[reference], 1
+        else:
+            system, rhs, free_e = a / scale, 0.5 * s * np.abs(r[reference]) - r[reference], 0
+        saved = (r.copy(), jac.copy())
+        improved = False
+        # damping: in a curved valley the full step of a near-singular system overshoots
+        for damping in (0.0, 1e-12, 1e-9, 1e-6, 1e-4, 1e-2, 1.0):
+            penalty = np.sqrt(damping) * np.eye(m, m + free_e)
+            stacked, padded = np.vstack([system, penalty]), np.concatenate([rhs, np.zeros(m)])
+            solution = np.linalg.lstsq(stacked, padded, rcond=None)[0]
+            dz = basis @ (solution[:m] / scale)
+            if not np.all(np.isfinite(dz)):
+                continue
+            for halving in range(4):
+                trial = _relative(c, dz * 0.5 ** halving)
+                error, trial_bad = evaluate(trial)
+                evaluations += 1
+                if trial_bad <= bad and error < best:
+                    c, best, bad, improved = trial, error, trial_bad, True
+                    break
+                r[:], jac[:, :] = saved
+            if improved:
+                break
+        if not improved:
+            break
+        steps += 1
+    return FitResult(c, best, bad, evaluations, steps)
+
+
+FLAT = 1e-6  # a singular value this far below the largest marks a valley (f10: 4e-10)
+
+
+def valley_search(free, start: np.ndarray, data: FitData, probes: int = 40) -> FitResult:
+    """The minimax along the flattest direction of the fit (a near-symmetry of the form, such as
+    f10's joint scaling of its large constants, where the error changes only at second order).
+
+    The direction is the smallest right singular vector of the Jacobian in relative coordinates;
+    for each position t along it, the error is levelled in the other directions by exchange steps
+    (``exchange_polish``), and t is chosen by bracketing and golden-section search on that levelled
+    error. Straight steps of Levenberg-Marquardt leave such a curved valley at once; this follows it."""
+    c0 = np.asarray(start, dtype=np.float64)
+    k = c0.shape[0]
+    if k < 2:
+        return exchange_polish(free, c0, data)
+    n = data.size
+    y, y_lo, r = np.empty(n), np.empty(n), np.empty(n)
+    jac = np.empty((n, k))
+    _residuals(free.opcodes, free.args, c0, free.out, data.x, data.hi, data.lo, data.inv,
+               y, jac, r, y_lo, True)
+    a = jac * np.where(c0 != 0, c0, 1.0)
+    scale = np.linalg.norm(a, axis=0)
+    scale[~(scale > 0)] = 1.0
+    _, singular, vt = np.linalg.svd(a / scale, full_matrices=False)
+    if not singular[-1] < FLAT * singular[0]:  # no flat valley: plain exchange steps
+        return exchange_polish(free, c0, data)
+    valley = vt[-1] / scale
+    valley /= np.max(np.abs(valley))
+    basis = (vt[:-1] / scale).T
+    spent = [0]
+    memo: dict[float, FitResult] = {}
+
+    def levelled(t: float) -> FitResult:
+        if t not in memo:
+            memo[t] = exchange_polish(free, _relative(c0, t * valley), data, 30, basis)
+            spent[0] += memo[t].evaluations
+        return memo[t]
+
+    def error(t: float) -> float:
+        return levelled(t).max_error
+
+    # bracket: grow the step in the downhill direction until the levelled error rises
+    step = 1e-6
+    best_t = 0.0
+    if error(step) > error(-step):
+        step = -step
+    if error(step) < error(0.0):
+        lo_t, mid_t, hi_t = 0.0, step, 2 * step
+        while error(hi_t) < error(mid_t) and len(memo) < probes:
+            lo_t, mid_t, hi_t = mid_t, hi_t, 2 * hi_t
+        ratio = (np.sqrt(5.0) - 1) / 2
+        a_t, b_t = lo_t, hi_t
+        while len(memo) < probes:
+            left, right = b_t - ratio * (b_t - a_t), a_t + ratio * (b_t - a_t)
+            if error(left) < error(right):
+                b_t = right
+            else:
+                a_t = left
+        best_t = min(memo, key=error)
+    best = levelled(best_t)
+    return FitResult(best.constants, best.max_error, best.n_bad, spent[0], best.steps)

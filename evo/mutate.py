@@ -12,6 +12,11 @@ hash) and respects the op-count bound. Kinds:
 - redraw_const: replace one constant by a fresh draw from the constant prior.
 - refit: jitter every constant (no structural change) so the fitter restarts from elsewhere.
 - horner_step: one more Horner step at the output, fma(p, v, c) with v = x or an earlier value.
+- reciprocal: replace a value t on an edge by t + c/r (r is x or t): the step x -> x + c/x that
+  continued-fraction forms are built from.
+- fraction: replace a value t by c/(t + c'): one more level of a continued fraction.
+- square: replace a value t by t*t (powers by repeated squaring).
+  These three weigh 0 by default in float32 mode; real mode turns them on (``evo.config``).
 
 Children of every kind but perturb_const get their constants re-fitted (``FIT_KINDS``).
 """
@@ -26,10 +31,13 @@ import numpy as np
 
 from primitives.floatbits import bits_to_float, float_to_bits, from_ordinal, get_format, ordinal
 from primitives.ops import get_op
-from primitives.program import Const, Instr, Operand, Program, Ref
+from primitives.program import Const, Instr, Operand, Program, Ref, X
 
 NICE_CONSTANTS = (1.0, -1.0, 2.0, 0.5, -0.5)
-FIT_KINDS = frozenset({"insert", "remove", "rewire", "change_op", "redraw_const", "refit", "horner_step", "seed"})
+FIT_KINDS = frozenset(
+    {"insert", "remove", "rewire", "change_op", "redraw_const", "refit", "horner_step",
+     "reciprocal", "fraction", "square", "seed"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +223,63 @@ def horner_step(program: Program, rng: np.random.Generator, space: SearchSpace) 
         return None
     grown = program.inserted(len(program.body), Instr("mul", (out, v)))
     return grown.inserted(len(grown.body), Instr("add", (Ref(defined), c))).with_output(Ref(defined + 1))
+def _value_edge(program: Program, rng: np.random.Generator, space: SearchSpace) -> tuple[int, int] | None:
+    """An edge carrying a register (x or an instruction's value): the output at the output
+    insert rate, else any such edge."""
+    edges = [e for e in _edges(program) if isinstance(_operand_at(program, e), Ref)]
+    if not edges:
+        return None
+    if isinstance(program.out, Ref) and rng.random() < space.output_insert_rate:
+        return edges[-1]
+    return edges[int(rng.integers(len(edges)))]
+
+
+def _spliced(program: Program, edge: tuple[int, int], chain: list[Instr]) -> Program:
+    """``chain`` inserted just before the edge's consumer (its k-th instruction becomes register
+    consumer + 1 + k and may use the ones before it), its last value feeding the edge."""
+    consumer, slot = edge
+    grown = program
+    for k, instr in enumerate(chain):
+        grown = grown.inserted(consumer + k, instr)
+    last = Ref(consumer + len(chain))
+    if consumer == len(program.body):
+        return grown.with_output(last)
+    return _with_operand(grown, (consumer + len(chain), slot), last)
+
+
+def reciprocal(program: Program, rng: np.random.Generator, space: SearchSpace) -> Program | None:
+    if not {"add", "div"} <= set(space.ops):
+        return None
+    edge = _value_edge(program, rng, space)
+    if edge is None:
+        return None
+    t = _operand_at(program, edge)
+    r = X if rng.random() < 0.5 else t
+    base = edge[0]
+    step = Instr("div", (draw_constant(rng, space), r))
+    return _spliced(program, edge, [step, Instr("add", (t, Ref(base + 1)))])
+
+
+def fraction(program: Program, rng: np.random.Generator, space: SearchSpace) -> Program | None:
+    if not {"add", "div"} <= set(space.ops):
+        return None
+    edge = _value_edge(program, rng, space)
+    if edge is None:
+        return None
+    t = _operand_at(program, edge)
+    base = edge[0]
+    return _spliced(program, edge, [Instr("add", (t, draw_constant(rng, space))),
+                                    Instr("div", (draw_constant(rng, space), Ref(base + 1)))])
+
+
+def square(program: Program, rng: np.random.Generator, space: SearchSpace) -> Program | None:
+    if "mul" not in space.ops:
+        return None
+    edge = _value_edge(program, rng, space)
+    if edge is None:
+        return None
+    t = _operand_at(program, edge)
+    return _spliced(program, edge, [Instr("mul", (t, t))])
 
 
 MUTATIONS: dict[str, Callable[[Program, np.random.Generator, SearchSpace], Program | None]] = {
@@ -226,6 +291,9 @@ MUTATIONS: dict[str, Callable[[Program, np.random.Generator, SearchSpace], Progr
     "redraw_const": redraw_const,
     "refit": refit,
     "horner_step": horner_step,
+    "reciprocal": reciprocal,
+    "fraction": fraction,
+    "square": square,
 }
 
 
