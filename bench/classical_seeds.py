@@ -17,11 +17,14 @@ from vs_classical import USER_CASES, at_most, builtin_case, classical_by_ops
 
 def main() -> None:
     doc = __doc__ or ""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=doc.split("\n", 2)[2])
-    parser.add_argument("--targets", nargs="+", default=["exp2", "exp2_m05_05", "exp", "log2", "sin", "cos",
-                                                         "erf", "tanh"])
+    parser = argparse.ArgumentParser(
+        description=doc.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=doc.split("\n", 2)[2],
+    )
+    parser.add_argument(
+        "--targets", nargs="+", default=["exp2", "exp2_m05_05", "exp", "log2", "sin", "cos", "erf", "tanh"]
+    )
     parser.add_argument("--max-ops", type=int, default=None, help="default: max(8, the anchor's ops)")
     parser.add_argument("--ops", default="add,sub,mul,div,fma")
     parser.add_argument("--score-on", choices=("select", "final"), default="select")
@@ -52,16 +55,20 @@ def main() -> None:
             fitted = evaluator.run(Job(i, seed, mutate=False)).program
             k = fitted.op_count()
             best[k] = min(best.get(k, math.inf), score(fitted, data).max_err)
-        print(f"\n{case.label} ({args.score_on} set, {time.perf_counter() - started:.0f} s): "
-              "best ULP with at most k ops")
+        print(
+            f"\n{case.label} ({args.score_on} set, {time.perf_counter() - started:.0f} s): "
+            "best ULP with at most k ops"
+        )
         print(f"{'k':>3} {'classical seeds':>16} {'fpminimax':>10}")
         for k in range(3, max_ops + 1):
             mine = min((v for o, v in best.items() if o <= k), default=math.inf)
             theirs = at_most(classical, k)
             print(f"{k:>3} {mine:>16.4g} {theirs if theirs is not None else math.nan:>10.4g}")
         fewest = min((k for k, v in best.items() if v < 1.0), default=None)
-        print(f"fewest ops under 1 ULP: seeds {fewest if fewest is not None else '-'}, "
-              f"anchor {anchor_ops if anchor_ops is not None else '-'}")
+        print(
+            f"fewest ops under 1 ULP: seeds {fewest if fewest is not None else '-'}, "
+            f"anchor {anchor_ops if anchor_ops is not None else '-'}"
+        )
         summary.append((case.label, fewest, anchor_ops))
     print("\ntarget                fewest ops under 1 ULP: seeds / anchor")
     for label, fewest, anchor_ops in summary:

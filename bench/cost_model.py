@@ -98,7 +98,11 @@ class _Builder:
         self.body: list[Instr] = []
 
     def op(self, name: str, *args) -> Ref:
-        self.body.append(Instr(name, tuple(a if isinstance(a, Ref | Const) else const_of(float(np.float32(a))) for a in args)))
+        self.body.append(
+            Instr(
+                name, tuple(a if isinstance(a, Ref | Const) else const_of(float(np.float32(a))) for a in args)
+            )
+        )
         return Ref(len(self.body))
 
     def program(self, out) -> Program:
@@ -149,16 +153,20 @@ def corpus() -> list[tuple[str, Program]]:
             programs.append((f"estrin{degree}:{mode}", b.program(estrin(b, taylor_exp2(degree), x, fused))))
     for degree in (1, 2, 3, 4, 6):  # rational p(x) / q(x), q > 0 on [0, 1]
         b = _Builder()
-        p = horner(b, [1.0] + [0.5 ** k for k in range(1, degree + 1)], x)
+        p = horner(b, [1.0] + [0.5**k for k in range(1, degree + 1)], x)
         q = horner(b, [1.0] + [(-0.3) ** k for k in range(1, degree + 1)], x)
         programs.append((f"rational{degree}", b.program(b.op("div", p, q))))
     for degree in (2, 4, 6):  # sqrt(1 + x) * p(x), and a division by it
         b = _Builder()
         s = b.op("sqrt", b.op("add", x, 1.0))
-        programs.append((f"sqrt_times_poly{degree}", b.program(b.op("mul", s, horner(b, taylor_exp2(degree), x)))))
+        programs.append(
+            (f"sqrt_times_poly{degree}", b.program(b.op("mul", s, horner(b, taylor_exp2(degree), x))))
+        )
         b = _Builder()
         s = b.op("sqrt", b.op("add", x, 1.0))
-        programs.append((f"poly_over_sqrt{degree}", b.program(b.op("div", horner(b, taylor_exp2(degree), x), s))))
+        programs.append(
+            (f"poly_over_sqrt{degree}", b.program(b.op("div", horner(b, taylor_exp2(degree), x), s)))
+        )
     b = _Builder()
     chain = x
     for _ in range(3):
@@ -173,8 +181,11 @@ def run_front(run: str) -> list[tuple[str, Program]]:
     from evo.api import load_run
 
     loaded = load_run(run)
-    return [(f"{Path(run).name}:{e.individual.program.canonical_hash()[:8]}", e.individual.program.pruned())
-            for e in loaded.front.entries if e.individual.program.op_count() > 0]
+    return [
+        (f"{Path(run).name}:{e.individual.program.canonical_hash()[:8]}", e.individual.program.pruned())
+        for e in loaded.front.entries
+        if e.individual.program.op_count() > 0
+    ]
 
 
 # ----------------------------------------------------------------- timing
@@ -195,11 +206,19 @@ def compile_timers(programs: list[tuple[str, Program]], workdir: Path) -> tuple[
         getattr(lib, f"scalar_{name}").restype = ctypes.c_double
         getattr(lib, f"scalar_{name}").argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
         getattr(lib, f"array_{name}").restype = ctypes.c_double
-        getattr(lib, f"array_{name}").argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int)
+        getattr(lib, f"array_{name}").argtypes = (
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_int,
+            ctypes.c_int,
+        )
     return lib, names
 
 
-def time_programs(programs: list[tuple[str, Program]], rounds: int = 15, lo: float = 0.25, hi: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def time_programs(
+    programs: list[tuple[str, Program]], rounds: int = 15, lo: float = 0.25, hi: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """(scalar ns per call, array ns per element) of every program, minimum over rounds."""
     xs = np.linspace(lo, hi, N_ELEMENTS, dtype=np.float32)
     ys = np.empty_like(xs)
@@ -210,12 +229,15 @@ def time_programs(programs: list[tuple[str, Program]], rounds: int = 15, lo: flo
         for _ in range(rounds):
             for k, name in enumerate(names):
                 scalar[k] = min(scalar[k], getattr(lib, f"scalar_{name}")(xs.ctypes.data, N_ELEMENTS, 3))
-                array[k] = min(array[k], getattr(lib, f"array_{name}")(xs.ctypes.data, ys.ctypes.data, N_ELEMENTS, 16, 3))
+                array[k] = min(
+                    array[k], getattr(lib, f"array_{name}")(xs.ctypes.data, ys.ctypes.data, N_ELEMENTS, 16, 3)
+                )
     return scalar, array
 
 
 def spearman(a, b) -> float:
     """Spearman rank correlation (average ranks for ties)."""
+
     def ranks(v):
         v = np.asarray(v, dtype=float)
         order = np.argsort(v, kind="mergesort")
@@ -234,8 +256,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="append", default=[], help="add the front of this run directory")
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--no-loop-model", action="store_true",
-                        help="skip the per-program llvm-mca loop model")
+    parser.add_argument(
+        "--no-loop-model", action="store_true", help="skip the per-program llvm-mca loop model"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     tables = {"measure": host_table(source="measure")}
@@ -273,8 +296,13 @@ def main() -> None:
         "n_programs": len(programs),
         "spearman": correlations,
         "programs": [
-            {"name": n, "ops": float(ops[i]), **{key: float(v[i]) for key, v in models.items()},
-             "scalar_ns": float(scalar[i]), "array_ns": float(array[i])}
+            {
+                "name": n,
+                "ops": float(ops[i]),
+                **{key: float(v[i]) for key, v in models.items()},
+                "scalar_ns": float(scalar[i]),
+                "array_ns": float(array[i]),
+            }
             for i, (n, _) in enumerate(programs)
         ],
     }
@@ -283,35 +311,48 @@ def main() -> None:
         print()
         return
     for source, t in tables.items():
-        print(f"cycle table [{source}]: {t.cpu}, {t.vector_width} float32 lanes, "
-              f"{1 / t.ns_per_cycle:.2f} GHz "
-              f"(from a 1-cycle integer add chain), source {t.source}, llvmlite {t.llvmlite}")
+        print(
+            f"cycle table [{source}]: {t.cpu}, {t.vector_width} float32 lanes, "
+            f"{1 / t.ns_per_cycle:.2f} GHz "
+            f"(from a 1-cycle integer add chain), source {t.source}, llvmlite {t.llvmlite}"
+        )
     header = "".join(f" {'lat ' + s:>15} {'1/thr ' + s:>15}" for s in tables)
     print(f"{'op':>6}{header}")
     for op, _ in table.latency:
-        print(f"{op:>6}" + "".join(f" {t.latencies[op]:>15.2f} {t.rthroughputs[op]:>15.3f}"
-                                   for t in tables.values()))
-    print(f"{'loop':>6}" + "".join(f" {'':>15} {t.loop_overhead:>15.3f}" for t in tables.values())
-          + "   (array loop overhead per element)")
+        print(
+            f"{op:>6}"
+            + "".join(f" {t.latencies[op]:>15.2f} {t.rthroughputs[op]:>15.3f}" for t in tables.values())
+        )
+    print(
+        f"{'loop':>6}"
+        + "".join(f" {'':>15} {t.loop_overhead:>15.3f}" for t in tables.values())
+        + "   (array loop overhead per element)"
+    )
     print()
     print(f"{'program':34s} {'ops':>4} {'lat cyc':>8} {'scalar ns':>9} {'thr cyc':>8} {'array ns':>9}")
     for row in result["programs"]:
-        print(f"{row['name'][:34]:34s} {row['ops']:>4g} {row['latency[measure]']:>8.1f} "
-              f"{row['scalar_ns']:>9.2f} "
-              f"{row['throughput[measure]']:>8.3f} {row['array_ns']:>9.3f}")
+        print(
+            f"{row['name'][:34]:34s} {row['ops']:>4g} {row['latency[measure]']:>8.1f} "
+            f"{row['scalar_ns']:>9.2f} "
+            f"{row['throughput[measure]']:>8.3f} {row['array_ns']:>9.3f}"
+        )
     s = result["spearman"]
     print()
     print(f"{len(programs)} programs, Spearman rank correlation with measured time (goal >= 0.9):")
     lines = [("scalar call vs op count", s["scalar_vs_ops"])]
-    lines += [(f"scalar call vs latency model [{source}]", s[f"scalar_vs_latency[{source}]"])
-              for source in tables]
+    lines += [
+        (f"scalar call vs latency model [{source}]", s[f"scalar_vs_latency[{source}]"]) for source in tables
+    ]
     lines += [("array call vs op count", s["array_vs_ops"])]
-    lines += [(f"array call vs throughput model [{source}]", s[f"array_vs_throughput[{source}]"])
-              for source in tables]
+    lines += [
+        (f"array call vs throughput model [{source}]", s[f"array_vs_throughput[{source}]"])
+        for source in tables
+    ]
     if "array_vs_loop[llvm-mca]" in s:
         lines.append(("array call vs whole-loop llvm-mca model", s["array_vs_loop[llvm-mca]"]))
     for label, value in lines:
         print(f"  {label:44s} {value:.3f}")
+
 
 if __name__ == "__main__":
     main()

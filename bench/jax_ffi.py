@@ -69,13 +69,20 @@ def full_range_table(reps: int) -> None:
     from codegen.fullrange import full_range_c
     from codegen.fullrange_kernels import tier
 
-    baselines = {"exp2f": ("jnp.exp2", jnp.exp2, (-20.0, 20.0)), "expf": ("jnp.exp", jnp.exp, (-20.0, 20.0)),
-                 "log2f": ("jnp.log2", jnp.log2, (1e-3, 1e3))}
+    baselines = {
+        "exp2f": ("jnp.exp2", jnp.exp2, (-20.0, 20.0)),
+        "expf": ("jnp.exp", jnp.exp, (-20.0, 20.0)),
+        "log2f": ("jnp.log2", jnp.log2, (1e-3, 1e3)),
+    }
     rng = np.random.default_rng(1)
-    print("\nfull-range functions (<= 1 ULP tier) as jax-ffi calls against jnp under jax.jit "
-          f"(min of {reps} alternating)")
-    print(f"  {'function':>8s} {'elements':>10s} {'jax-ffi ns':>11s} {'jnp ns':>9s} {'ffi speed':>10s}  "
-          "max ULP ffi / jnp   (baseline)")
+    print(
+        "\nfull-range functions (<= 1 ULP tier) as jax-ffi calls against jnp under jax.jit "
+        f"(min of {reps} alternating)"
+    )
+    print(
+        f"  {'function':>8s} {'elements':>10s} {'jax-ffi ns':>11s} {'jnp ns':>9s} {'ffi speed':>10s}  "
+        "max ULP ffi / jnp   (baseline)"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         for function, (label, baseline, (lo, hi)) in baselines.items():
             full = full_range_c(function, tier(function, 1).kernel, name=f"evo_{function}")
@@ -91,9 +98,14 @@ def full_range_table(reps: int) -> None:
                 x = jnp.asarray(rng.uniform(lo, hi, n).astype(np.float32))
                 ffi_ns, jnp_ns = _best_pair(ffi, reference, x, reps)
                 host = np.asarray(x)
-                errors = (_max_ulp_full(function, host, np.asarray(ffi(x))), _max_ulp_full(function, host, np.asarray(reference(x))))
-                print(f"  {function:>8s} {n:>10,d} {ffi_ns:>11.3f} {jnp_ns:>9.3f} {jnp_ns / ffi_ns:>9.2f}x  "
-                      f"{errors[0]:>7.3f} / {errors[1]:<7.3f}   ({label})")
+                errors = (
+                    _max_ulp_full(function, host, np.asarray(ffi(x))),
+                    _max_ulp_full(function, host, np.asarray(reference(x))),
+                )
+                print(
+                    f"  {function:>8s} {n:>10,d} {ffi_ns:>11.3f} {jnp_ns:>9.3f} {jnp_ns / ffi_ns:>9.2f}x  "
+                    f"{errors[0]:>7.3f} / {errors[1]:<7.3f}   ({label})"
+                )
 
 
 def _max_ulp(y: np.ndarray, x: np.ndarray) -> float:
@@ -107,7 +119,10 @@ def _max_ulp(y: np.ndarray, x: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--program", help="an exp2 kernel on [0, 1] (file, RUN[:HASH] or anchor:NAME); default the Sollya 6-op anchor")
+    parser.add_argument(
+        "--program",
+        help="an exp2 kernel on [0, 1] (file, RUN[:HASH] or anchor:NAME); default the Sollya 6-op anchor",
+    )
     parser.add_argument("--reps", type=int, default=15)
     args = parser.parse_args()
     try:
@@ -124,14 +139,20 @@ def main() -> None:
     ffi_kernel = build_kernel(program, "jax-ffi", "exp2k").__closure__[0].cell_contents  # jax.jit(exp2k)
     reference = jax.jit(jnp.exp2)
     rng = np.random.default_rng(0)
-    print(f"jax {jax.__version__}, CPU; ns per element under jax.jit (min of {args.reps}); x uniform in [0, 1]")
-    print(f"  {'elements':>10s} {'jax-ffi ns':>11s} {'jnp.exp2 ns':>12s} {'ffi speed':>10s}  max ULP ffi / jnp.exp2")
+    print(
+        f"jax {jax.__version__}, CPU; ns per element under jax.jit (min of {args.reps}); x uniform in [0, 1]"
+    )
+    print(
+        f"  {'elements':>10s} {'jax-ffi ns':>11s} {'jnp.exp2 ns':>12s} {'ffi speed':>10s}  max ULP ffi / jnp.exp2"
+    )
     for n in (4096, 65536, 1 << 20, 1 << 24):
         x = jnp.asarray(rng.uniform(0, 1, n).astype(np.float32))
         ffi_ns, jnp_ns = _best_pair(ffi_kernel, reference, x, args.reps)
         host = np.asarray(x)
         errors = (_max_ulp(np.asarray(ffi_kernel(x)), host), _max_ulp(np.asarray(reference(x)), host))
-        print(f"  {n:>10,d} {ffi_ns:>11.3f} {jnp_ns:>12.3f} {jnp_ns / ffi_ns:>9.2f}x  {errors[0]:.3f} / {errors[1]:.3f}")
+        print(
+            f"  {n:>10,d} {ffi_ns:>11.3f} {jnp_ns:>12.3f} {jnp_ns / ffi_ns:>9.2f}x  {errors[0]:.3f} / {errors[1]:.3f}"
+        )
     full_range_table(args.reps)
 
 

@@ -96,7 +96,11 @@ void sleef_{f}_{u}_array(const float *restrict x, float *restrict y, size_t n)
         y[i] = Sleef_{f}_{u}(x[i]);
 }}
 """
-SLEEF_VARIANTS = {"exp2f": ("u10", "u35"), "expf": ("u10",), "log2f": ("u10", "u35")}  # SLEEF 3.5 has no expf u35
+SLEEF_VARIANTS = {
+    "exp2f": ("u10", "u35"),
+    "expf": ("u10",),
+    "log2f": ("u10", "u35"),
+}  # SLEEF 3.5 has no expf u35
 REFERENCE = {"exp2f": np.exp2, "expf": np.exp, "log2f": np.log2}
 
 LIBM = r"""
@@ -107,7 +111,9 @@ void glibc_{f}_array(const float *restrict x, float *restrict y, size_t n)
 """
 
 
-def _compile(sources: dict[str, tuple[str, tuple[str, ...]]], out: Path, libraries: tuple[str, ...]) -> ctypes.CDLL:
+def _compile(
+    sources: dict[str, tuple[str, tuple[str, ...]]], out: Path, libraries: tuple[str, ...]
+) -> ctypes.CDLL:
     cc = find_compiler()
     objects = []
     for name, (source, flags) in sources.items():
@@ -125,8 +131,21 @@ def _sleef_available(out: Path, flags: tuple[str, ...]) -> str | None:
     """None when SLEEF's AVX2 functions compile, link and load here, else the reason they do not."""
     probe = out / "sleef_probe.c"
     probe.write_text(SLEEF.format(f="exp2f", u="u10"))
-    done = subprocess.run([find_compiler(), *flags, "-fPIC", "-shared", "-o", str(out / "libprobe.so"), str(probe), "-lsleef", "-lm"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            find_compiler(),
+            *flags,
+            "-fPIC",
+            "-shared",
+            "-o",
+            str(out / "libprobe.so"),
+            str(probe),
+            "-lsleef",
+            "-lm",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         return f"SLEEF skipped: {(done.stderr.strip().splitlines() or ['compile failed'])[-1]} (install libsleef-dev)"
     try:
@@ -142,21 +161,32 @@ def max_ulp(function: str, x: np.ndarray, y: np.ndarray) -> float:
         ref = REFERENCE[function](x.astype(np.float64))
         rn = ref.astype(np.float32)
         finite = np.isfinite(rn)
-        err = np.abs(y[finite].astype(np.float64) - ref[finite]) / np.spacing(np.abs(rn[finite])).astype(np.float64)
+        err = np.abs(y[finite].astype(np.float64) - ref[finite]) / np.spacing(np.abs(rn[finite])).astype(
+            np.float64
+        )
     bad = ~np.isfinite(y[finite]).all() or not (y[~finite] == rn[~finite]).all()
     return float("inf") if bad or not err.size else float(err.max())
 
 
 def _kernel_source(name: str, program) -> str:
-    lines = ["#include <math.h>", "#include <stddef.h>", "#pragma STDC FP_CONTRACT OFF", *c_function(program, name)]
-    lines += [f"void {name}_array(const float *restrict x, float *restrict y, size_t n)",
-              f"{{ for (size_t i = 0; i < n; i++) y[i] = {name}(x[i]); }}"]
+    lines = [
+        "#include <math.h>",
+        "#include <stddef.h>",
+        "#pragma STDC FP_CONTRACT OFF",
+        *c_function(program, name),
+    ]
+    lines += [
+        f"void {name}_array(const float *restrict x, float *restrict y, size_t n)",
+        f"{{ for (size_t i = 0; i < n; i++) y[i] = {name}(x[i]); }}",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--program", action="append", default=[], help="exp2 kernel on [0, 1] to add (file or spec)")
+    parser.add_argument(
+        "--program", action="append", default=[], help="exp2 kernel on [0, 1] to add (file or spec)"
+    )
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="interleaved timing rounds (minimum kept)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -169,7 +199,9 @@ def main() -> None:
     for i, spec in enumerate(args.program):
         kernels[f"evolved_exp2_{i}"] = (f"exp2 on [0,1]: {spec}", load_program(spec))
     functions = ("exp2f", "expf", "log2f")
-    full = {(f, b): full_range_c(f, tier(f, b).kernel, name=f"evo_{f}_tier{b}") for f in functions for b in TIERS}
+    full = {
+        (f, b): full_range_c(f, tier(f, b).kernel, name=f"evo_{f}_tier{b}") for f in functions for b in TIERS
+    }
     sources = {"harness": (HARNESS, evo_flags)}
     for name, (_, program) in kernels.items():
         sources[name] = (_kernel_source(name, program), evo_flags)
@@ -191,8 +223,21 @@ def main() -> None:
         array_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
         for fn in (library.time_hot, library.time_stream):
             fn.restype = ctypes.c_double
-        library.time_hot.argtypes = [array_type, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int]
-        library.time_stream.argtypes = [array_type, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        library.time_hot.argtypes = [
+            array_type,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_size_t,
+            ctypes.c_int,
+        ]
+        library.time_stream.argtypes = [
+            array_type,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_int,
+        ]
         rng = np.random.default_rng(0)
         domains = {"reduced": (0.0, 1.0), "exp2f": (-20.0, 20.0), "expf": (-20.0, 20.0), "log2f": (1e-3, 1e3)}
         rows = []
@@ -203,34 +248,56 @@ def main() -> None:
             """Time a group's kernels in ROUNDS interleaved rounds (each a min over REPS), keeping the
             minimum: load from other processes then biases no kernel against another."""
             x = inputs[domain]  # the same inputs for every kernel of a group
-            fns = [array_type(ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value) for _, symbol in members]
+            fns = [
+                array_type(ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value)
+                for _, symbol in members
+            ]
             best = [[float("inf"), float("inf")] for _ in members]
             y = np.empty_like(x)
             for _ in range(rounds):
                 for k, fn in enumerate(fns):
-                    best[k][0] = min(best[k][0], library.time_hot(fn, x.ctypes.data, y.ctypes.data, N_HOT, N_L1_TOTAL, REPS))
-                    best[k][1] = min(best[k][1], library.time_stream(fn, x.ctypes.data, y.ctypes.data, N_STREAM, REPS))
+                    best[k][0] = min(
+                        best[k][0],
+                        library.time_hot(fn, x.ctypes.data, y.ctypes.data, N_HOT, N_L1_TOTAL, REPS),
+                    )
+                    best[k][1] = min(
+                        best[k][1], library.time_stream(fn, x.ctypes.data, y.ctypes.data, N_STREAM, REPS)
+                    )
             for (label, _), fn, (hot, stream) in zip(members, fns, best):
                 fn(x.ctypes.data, y.ctypes.data, x.shape[0])
                 error = max_ulp("exp2f" if domain == "reduced" else domain, x, y)
-                rows.append({"group": group, "kernel": label, "l1_ns": hot, "stream_ns": stream, "max_ulp": error})
+                rows.append(
+                    {"group": group, "kernel": label, "l1_ns": hot, "stream_ns": stream, "max_ulp": error}
+                )
 
-        measure("exp2 on [0, 1]", "reduced", [(f"evo C {name} ({title})", f"{name}_array") for name, (title, _) in kernels.items()]
-                + [("glibc exp2f (scalar)", "glibc_exp2f_array"), ("libmvec exp2f (vector)", "mvec_exp2f_array")])
+        measure(
+            "exp2 on [0, 1]",
+            "reduced",
+            [(f"evo C {name} ({title})", f"{name}_array") for name, (title, _) in kernels.items()]
+            + [("glibc exp2f (scalar)", "glibc_exp2f_array"), ("libmvec exp2f (vector)", "mvec_exp2f_array")],
+        )
         for function in functions:
             group = f"full-range {function}"
             members, same = [], {}
             for bound in TIERS:
                 t = tier(function, bound)
                 label = f"evo {function} <= {bound} ULP ({t.kernel.op_count()}-op kernel)"
-                if t.kernel.canonical_hash() in same:  # the looser tier ships the tighter one's kernel: same code
+                if (
+                    t.kernel.canonical_hash() in same
+                ):  # the looser tier ships the tighter one's kernel: same code
                     same[t.kernel.canonical_hash()].append(label)
                     continue
                 same[t.kernel.canonical_hash()] = [label]
                 members.append((label, f"evo_{function}_tier{bound}_array"))
-            members += [(f"glibc {function} (scalar)", f"glibc_{function}_array"), (f"libmvec {function} (vector)", f"mvec_{function}_array")]
+            members += [
+                (f"glibc {function} (scalar)", f"glibc_{function}_array"),
+                (f"libmvec {function} (vector)", f"mvec_{function}_array"),
+            ]
             if sleef_skip is None:
-                members += [(f"SLEEF {function}8_{u}", f"sleef_{function}_{u}_array") for u in SLEEF_VARIANTS[function]]
+                members += [
+                    (f"SLEEF {function}8_{u}", f"sleef_{function}_{u}_array")
+                    for u in SLEEF_VARIANTS[function]
+                ]
             measure(group, function, members)
             for labels in same.values():  # rows of the looser tiers that share a kernel, after the one timed
                 first = next(r for r in rows if r["kernel"] == labels[0])
@@ -252,30 +319,48 @@ def main() -> None:
             started = time.perf_counter()
             kernel.array(x.ctypes.data, y.ctypes.data, N_STREAM)
             stream_best = min(stream_best, (time.perf_counter() - started) / N_STREAM)
-        rows.append({"group": "exp2 on [0, 1]", "kernel": f"evo LLVM JIT {name}", "l1_ns": hot_best * 1e9,
-                     "stream_ns": stream_best * 1e9, "max_ulp": max_ulp("exp2f", x, y)})
+        rows.append(
+            {
+                "group": "exp2 on [0, 1]",
+                "kernel": f"evo LLVM JIT {name}",
+                "l1_ns": hot_best * 1e9,
+                "stream_ns": stream_best * 1e9,
+                "max_ulp": max_ulp("exp2f", x, y),
+            }
+        )
 
     if args.json:
         print(json.dumps(rows, indent=1))
         return
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; ns per element "
-          f"(min of {rounds} interleaved rounds of {REPS}); L1 = {N_HOT}-element array, stream = {N_STREAM:,d} elements")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; ns per element "
+        f"(min of {rounds} interleaved rounds of {REPS}); L1 = {N_HOT}-element array, stream = {N_STREAM:,d} elements"
+    )
     for group in dict.fromkeys(r["group"] for r in rows):
         members = [r for r in rows if r["group"] == group]
         mvec = next((r for r in members if r["kernel"].startswith("libmvec")), None)
-        u10 = next((r for r in members if r["kernel"].startswith("SLEEF") and r["kernel"].endswith("u10")), None)
-        u35 = next((r for r in members if r["kernel"].startswith("SLEEF") and r["kernel"].endswith("u35")), None)
+        u10 = next(
+            (r for r in members if r["kernel"].startswith("SLEEF") and r["kernel"].endswith("u10")), None
+        )
+        u35 = next(
+            (r for r in members if r["kernel"].startswith("SLEEF") and r["kernel"].endswith("u35")), None
+        )
         print(f"\n{group}")
-        print(f"  {'kernel':54s} {'max ULP':>8s} {'L1 ns':>7s} {'stream ns':>9s}   speed vs libmvec L1 / stream"
-              f"   vs SLEEF u10 / u35 (L1)")
+        print(
+            f"  {'kernel':54s} {'max ULP':>8s} {'L1 ns':>7s} {'stream ns':>9s}   speed vs libmvec L1 / stream"
+            f"   vs SLEEF u10 / u35 (L1)"
+        )
 
         def ratio(ref, r, key):
             return f"{ref[key] / r[key]:.2f}x" if ref and r is not ref else "-"
 
         for r in members:
-            print(f"  {r['kernel']:54s} {r['max_ulp']:>8.3f} {r['l1_ns']:>7.3f} {r['stream_ns']:>9.3f}   "
-                  f"{ratio(mvec, r, 'l1_ns'):>12s} / {ratio(mvec, r, 'stream_ns'):<7s}      "
-                  f"{ratio(u10, r, 'l1_ns'):>8s} / {ratio(u35, r, 'l1_ns')}")
+            print(
+                f"  {r['kernel']:54s} {r['max_ulp']:>8.3f} {r['l1_ns']:>7.3f} {r['stream_ns']:>9.3f}   "
+                f"{ratio(mvec, r, 'l1_ns'):>12s} / {ratio(mvec, r, 'stream_ns'):<7s}      "
+                f"{ratio(u10, r, 'l1_ns'):>8s} / {ratio(u35, r, 'l1_ns')}"
+            )
+
 
 if __name__ == "__main__":
     main()

@@ -79,13 +79,18 @@ def _build(programs: dict, scratch: Path, flags: tuple[str, ...], tag: str) -> c
             (directory / file_name).write_text(text)
         sources.append(directory / f"{name}.c")
     library = directory / "libbench.so"
-    subprocess.run([cc, *flags, "-std=c99", "-shared", "-fPIC", "-o", str(library), *map(str, sources), "-lm"], check=True)
+    subprocess.run(
+        [cc, *flags, "-std=c99", "-shared", "-fPIC", "-o", str(library), *map(str, sources), "-lm"],
+        check=True,
+    )
     return ctypes.CDLL(str(library))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--program", action="append", default=[], help="more programs (file, RUN[:HASH] or anchor:NAME)")
+    parser.add_argument(
+        "--program", action="append", default=[], help="more programs (file, RUN[:HASH] or anchor:NAME)"
+    )
     parser.add_argument("--reps", type=int, default=9)
     args = parser.parse_args()
     programs = {
@@ -99,20 +104,36 @@ def main() -> None:
         programs[f"program_{i}"] = load_program(spec)
     x = np.random.default_rng(0).uniform(0, 1, N_HOT).astype(np.float32)
     array_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
-    print(f"L1 ns per element: {N_HOT}-element array, {TOTAL:,d} elements per repeat, min of {args.reps}; "
-          f"C at {' '.join(C_FLAGS)} (and with {' '.join(NO_ERRNO)}), LLVM JIT for the host CPU")
-    print(f"  {'kernel':12s} {'ops':>4s} {'C ns':>8s} {'C ns':>10s} {'LLVM ns':>8s} {'LLVM / C':>9s}  bit-exact on the timed inputs")
+    print(
+        f"L1 ns per element: {N_HOT}-element array, {TOTAL:,d} elements per repeat, min of {args.reps}; "
+        f"C at {' '.join(C_FLAGS)} (and with {' '.join(NO_ERRNO)}), LLVM JIT for the host CPU"
+    )
+    print(
+        f"  {'kernel':12s} {'ops':>4s} {'C ns':>8s} {'C ns':>10s} {'LLVM ns':>8s} {'LLVM / C':>9s}  bit-exact on the timed inputs"
+    )
     print(f"  {'':12s} {'':>4s} {'':>8s} {'no errno':>10s}")
     with tempfile.TemporaryDirectory() as scratch:
-        libraries = [_build(programs, Path(scratch), C_FLAGS, "c"), _build(programs, Path(scratch), C_FLAGS + NO_ERRNO, "c_no_errno")]
+        libraries = [
+            _build(programs, Path(scratch), C_FLAGS, "c"),
+            _build(programs, Path(scratch), C_FLAGS + NO_ERRNO, "c_no_errno"),
+        ]
         harness = libraries[0].time_hot
         harness.restype = ctypes.c_double
-        harness.argtypes = [array_type, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int]
+        harness.argtypes = [
+            array_type,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_int64,
+            ctypes.c_int64,
+            ctypes.c_int,
+        ]
         for name, program in programs.items():
             kernel = jit(program, f"{name}_jit")
             functions = {
                 "c": array_type(ctypes.cast(getattr(libraries[0], f"{name}_array"), ctypes.c_void_p).value),
-                "c_no_errno": array_type(ctypes.cast(getattr(libraries[1], f"{name}_array"), ctypes.c_void_p).value),
+                "c_no_errno": array_type(
+                    ctypes.cast(getattr(libraries[1], f"{name}_array"), ctypes.c_void_p).value
+                ),
                 "llvm": array_type(kernel.address),
             }
             want = evaluate(program, x)
@@ -120,15 +141,21 @@ def main() -> None:
             for label, fn in functions.items():
                 y = np.empty_like(x)
                 fn(x.ctypes.data, y.ctypes.data, N_HOT)
-                exact[label] = bool(((y.view(np.uint32) == want.view(np.uint32)) | (np.isnan(y) & np.isnan(want))).all())
+                exact[label] = bool(
+                    ((y.view(np.uint32) == want.view(np.uint32)) | (np.isnan(y) & np.isnan(want))).all()
+                )
             y = np.empty_like(x)
             best = dict.fromkeys(functions, float("inf"))
             for _ in range(2):  # interleaved rounds, so load on the machine hits both alike
                 for label, fn in functions.items():
-                    best[label] = min(best[label], harness(fn, x.ctypes.data, y.ctypes.data, N_HOT, TOTAL, args.reps))
+                    best[label] = min(
+                        best[label], harness(fn, x.ctypes.data, y.ctypes.data, N_HOT, TOTAL, args.reps)
+                    )
             verdict = ", ".join(f"{label} {'yes' if ok else 'NO'}" for label, ok in exact.items())
-            print(f"  {name:12s} {program.op_count():>4d} {best['c']:>8.3f} {best['c_no_errno']:>10.3f} {best['llvm']:>8.3f} "
-                  f"{best['llvm'] / best['c']:>8.2f}x  {verdict}")
+            print(
+                f"  {name:12s} {program.op_count():>4d} {best['c']:>8.3f} {best['c_no_errno']:>10.3f} {best['llvm']:>8.3f} "
+                f"{best['llvm'] / best['c']:>8.2f}x  {verdict}"
+            )
 
 
 if __name__ == "__main__":

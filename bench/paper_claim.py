@@ -46,21 +46,37 @@ def estrin_program(poly: dict):
 def classical() -> list[tuple[str, str, object, float]]:
     """(name, form, program, exhaustive max ULP): the lowest-degree Horner and Estrin polynomial under 1 ULP."""
     found = []
-    horner = sorted((b for b in baselines(TARGET) if b.max_ulp_exhaustive < 1), key=lambda b: (b.program.op_count(), b.degree))
+    horner = sorted(
+        (b for b in baselines(TARGET) if b.max_ulp_exhaustive < 1),
+        key=lambda b: (b.program.op_count(), b.degree),
+    )
     if horner:
         b = horner[0]
-        found.append((f"fpminimax {b.form} degree {b.degree} ({'fma' if b.fused else 'plain'})", "Horner", b.program, b.max_ulp_exhaustive))
+        found.append(
+            (
+                f"fpminimax {b.form} degree {b.degree} ({'fma' if b.fused else 'plain'})",
+                "Horner",
+                b.program,
+                b.max_ulp_exhaustive,
+            )
+        )
     polys = sorted(anchors_data()["targets"][TARGET]["polys"], key=lambda p: p["degree"])
     for poly in polys:
-        if poly["fma"]["exhaustive"]["max_ulp"] > 1.2:  # far from 1 ULP in Horner form: Estrin will not do better
+        if (
+            poly["fma"]["exhaustive"]["max_ulp"] > 1.2
+        ):  # far from 1 ULP in Horner form: Estrin will not do better
             continue
         program = estrin_program(poly)
         if program is None:
             continue
         error = score(program, "exp2", points="final").max_err
-        print(f"  Estrin {poly['form']} degree {poly['degree']}: {error:.4f} ULP (exhaustive)", file=sys.stderr)
+        print(
+            f"  Estrin {poly['form']} degree {poly['degree']}: {error:.4f} ULP (exhaustive)", file=sys.stderr
+        )
         if error < 1:
-            found.append((f"fpminimax {poly['form']} degree {poly['degree']} (fma)", "Estrin", program, error))
+            found.append(
+                (f"fpminimax {poly['form']} degree {poly['degree']} (fma)", "Estrin", program, error)
+            )
             break
     return found
 
@@ -73,13 +89,22 @@ def evolved(runs: list[str]) -> list[tuple[str, str, object, float]]:
             final = entry.final
             if final is not None and "exhaustive" in final.points and final.max_err < 1:
                 program = entry.individual.program.pruned()
-                found.append((f"{Path(run).name}:{program.canonical_hash()[:8]}", f"evolved ({loaded.config.cost})", program, final.max_err))
+                found.append(
+                    (
+                        f"{Path(run).name}:{program.canonical_hash()[:8]}",
+                        f"evolved ({loaded.config.cost})",
+                        program,
+                        final.max_err,
+                    )
+                )
     return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", action="append", default=[], help="run directory of exp2 on [0, 1] with --target-ulp 1")
+    parser.add_argument(
+        "--run", action="append", default=[], help="run directory of exp2 on [0, 1] with --target-ulp 1"
+    )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -89,22 +114,37 @@ def main() -> None:
     scalar, array = time_programs(programs, args.rounds, lo=0.0, hi=1.0)
     result = []
     for (name, form, program, error), s, a in zip(rows, scalar, array, strict=True):
-        result.append({"name": name, "form": form, "ops": program.op_count(), "max_ulp": float(error),
-                       "latency": critical_path(program, table.latencies), "throughput": array_cycles(program, table),
-                       "scalar_ns": float(s), "array_ns": float(a)})
+        result.append(
+            {
+                "name": name,
+                "form": form,
+                "ops": program.op_count(),
+                "max_ulp": float(error),
+                "latency": critical_path(program, table.latencies),
+                "throughput": array_cycles(program, table),
+                "scalar_ns": float(s),
+                "array_ns": float(a),
+            }
+        )
     if args.json:
         json.dump(result, sys.stdout, indent=1)
         print()
         return
-    best_scalar = min((r for r in result if not r["form"].startswith("evolved")), key=lambda r: r["scalar_ns"])
+    best_scalar = min(
+        (r for r in result if not r["form"].startswith("evolved")), key=lambda r: r["scalar_ns"]
+    )
     best_array = min((r for r in result if not r["form"].startswith("evolved")), key=lambda r: r["array_ns"])
     print(f"exp2 on [0, 1], every program under 1 ULP on all 1,065,353,217 inputs; host {table.cpu}")
     print("ratios: the fastest classical program's time / this program's time (> 1: faster than classical)")
-    print(f"{'program':44s} {'form':20s} {'ops':>3} {'ULP':>6} {'lat cyc':>7} {'scalar ns':>9} {'x':>5} {'thr cyc':>7} {'array ns':>8} {'x':>5}")
+    print(
+        f"{'program':44s} {'form':20s} {'ops':>3} {'ULP':>6} {'lat cyc':>7} {'scalar ns':>9} {'x':>5} {'thr cyc':>7} {'array ns':>8} {'x':>5}"
+    )
     for r in sorted(result, key=lambda r: (r["form"], r["array_ns"])):
-        print(f"{r['name'][:44]:44s} {r['form']:20s} {r['ops']:>3} {r['max_ulp']:>6.3f} {r['latency']:>7.1f} "
-              f"{r['scalar_ns']:>9.2f} {best_scalar['scalar_ns'] / r['scalar_ns']:>5.2f} {r['throughput']:>7.3f} "
-              f"{r['array_ns']:>8.3f} {best_array['array_ns'] / r['array_ns']:>5.2f}")
+        print(
+            f"{r['name'][:44]:44s} {r['form']:20s} {r['ops']:>3} {r['max_ulp']:>6.3f} {r['latency']:>7.1f} "
+            f"{r['scalar_ns']:>9.2f} {best_scalar['scalar_ns'] / r['scalar_ns']:>5.2f} {r['throughput']:>7.3f} "
+            f"{r['array_ns']:>8.3f} {best_array['array_ns'] / r['array_ns']:>5.2f}"
+        )
     for kind, key in (("latency", "scalar_ns"), ("throughput", "array_ns")):
         mine = [r for r in result if r["form"] == f"evolved ({kind})"]
         if not mine:
@@ -113,8 +153,10 @@ def main() -> None:
         for form in ("Horner", "Estrin"):
             ref = [r for r in result if r["form"] == form]
             if ref:
-                print(f"--cost {kind}: fastest evolved {fastest[key]:.3f} ns vs fpminimax {form} {ref[0][key]:.3f} ns "
-                      f"({key.split('_')[0]}): {ref[0][key] / fastest[key]:.2f}x")
+                print(
+                    f"--cost {kind}: fastest evolved {fastest[key]:.3f} ns vs fpminimax {form} {ref[0][key]:.3f} ns "
+                    f"({key.split('_')[0]}): {ref[0][key] / fastest[key]:.2f}x"
+                )
 
 
 if __name__ == "__main__":

@@ -79,7 +79,12 @@ def classical(search, select) -> dict[str, dict[int, tuple[float, str]]]:
     """Per family, per op count: (max relative error on select, description), best with <= ops."""
     mpmath.mp.dps = 40
     taylor = mpmath.taylor(lambda t: mpmath.power(2, t), 0, MAX_OPS)
-    found: dict[str, dict[int, tuple[float, str]]] = {"Taylor": {}, "Pade": {}, "poly minimax": {}, "rational minimax": {}}
+    found: dict[str, dict[int, tuple[float, str]]] = {
+        "Taylor": {},
+        "Pade": {},
+        "poly minimax": {},
+        "rational minimax": {},
+    }
 
     def record(family: str, program: Program, label: str) -> None:
         ops = program.op_count()
@@ -105,16 +110,31 @@ def classical(search, select) -> dict[str, dict[int, tuple[float, str]]]:
     return found
 
 
-def evolved_front(minutes: float, seeds: list[int], backend: str, workers: int | None, runs_dir: str,
-                  from_runs: list[str] | None = None) -> dict[int, Program]:
+def evolved_front(
+    minutes: float,
+    seeds: list[int],
+    backend: str,
+    workers: int | None,
+    runs_dir: str,
+    from_runs: list[str] | None = None,
+) -> dict[int, Program]:
     best: dict[int, tuple[float, Program]] = {}
     fronts = []
     if from_runs:
         fronts = [load_run(run).front for run in from_runs]
     for seed in seeds if not from_runs else []:
-        result = evolve(target="exp2", mode="real", ops=["add", "sub", "mul", "div"], max_ops=MAX_OPS,
-                        max_seconds=minutes * 60, seed=seed, runs_dir=runs_dir, backend=backend, workers=workers,
-                        signoff="none")
+        result = evolve(
+            target="exp2",
+            mode="real",
+            ops=["add", "sub", "mul", "div"],
+            max_ops=MAX_OPS,
+            max_seconds=minutes * 60,
+            seed=seed,
+            runs_dir=runs_dir,
+            backend=backend,
+            workers=workers,
+            signoff="none",
+        )
         print(f"seed {seed}: run {result.run_dir}", flush=True)
         fronts.append(result.front)
     for front in fronts:
@@ -133,31 +153,43 @@ def front_table(args) -> None:
     select = build_dataset(target, "select", "float64")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        evolved = evolved_front(args.minutes, args.seeds, args.backend, args.workers,
-                                args.runs_dir or scratch, args.from_run)
+        evolved = evolved_front(
+            args.minutes, args.seeds, args.backend, args.workers, args.runs_dir or scratch, args.from_run
+        )
     search_seconds = time.perf_counter() - started
     started = time.perf_counter()
     refitted = {ops: refit(program, search, restarts=4, use_cma=False) for ops, program in evolved.items()}
     refit_seconds = time.perf_counter() - started
-    paper = {d["ops"]: (score(parse_text(d["program"]), select).max_err, name, d["published_error"])
-             for name, d in paper_programs().items()}
+    paper = {
+        d["ops"]: (score(parse_text(d["program"]), select).max_err, name, d["published_error"])
+        for name, d in paper_programs().items()
+    }
     started = time.perf_counter()
     baselines = classical(search, select)
     classical_seconds = time.perf_counter() - started
     families = list(baselines)
     print(f"\nreal-number 2^x on [0, 1], ops {{+, -, x, /}}: max relative error on {select.label}")
-    source = (f"runs {' '.join(args.from_run)}" if args.from_run
-              else f"budget {args.minutes:g} min x {len(args.seeds)} seed(s)")
-    print(f"{source}, backend {args.backend}; search {search_seconds:.0f} s, "
-          f"refits {refit_seconds:.0f} s, classical {classical_seconds:.0f} s\n")
-    header = f"{'ops':>3} {'evolved':>10} {'refit':>10} {'paper (ours / published)':>26} " + " ".join(f"{f:>17}" for f in families)
+    source = (
+        f"runs {' '.join(args.from_run)}"
+        if args.from_run
+        else f"budget {args.minutes:g} min x {len(args.seeds)} seed(s)"
+    )
+    print(
+        f"{source}, backend {args.backend}; search {search_seconds:.0f} s, "
+        f"refits {refit_seconds:.0f} s, classical {classical_seconds:.0f} s\n"
+    )
+    header = f"{'ops':>3} {'evolved':>10} {'refit':>10} {'paper (ours / published)':>26} " + " ".join(
+        f"{f:>17}" for f in families
+    )
     print(header)
     for ops in range(1, MAX_OPS + 1):
         ev = score(evolved[ops], select).max_err if ops in evolved else math.nan
         rf = score(refitted[ops], select).max_err if ops in refitted else math.nan
         pp = f"{paper[ops][1]} {paper[ops][0]:.2e} / {paper[ops][2]:.1e}" if ops in paper else ""
-        cells = " ".join(f"{baselines[f][ops][0]:>9.2e} {baselines[f][ops][1]:>7}" if ops in baselines[f] else f"{'':>17}"
-                         for f in families)
+        cells = " ".join(
+            f"{baselines[f][ops][0]:>9.2e} {baselines[f][ops][1]:>7}" if ops in baselines[f] else f"{'':>17}"
+            for f in families
+        )
         print(f"{ops:>3} {ev:>10.2e} {rf:>10.2e} {pp:>26} {cells}")
     if args.show:
         for ops, program in sorted(refitted.items()):
@@ -169,7 +201,9 @@ def refit_paper(args) -> None:
     search = build_dataset(target, "search", "float64")
     select = build_dataset(target, "select", "float64")
     print(f"paper structures refitted from perturbed constants (max relative error on {select.label})\n")
-    print(f"{'program':>7} {'perturbation':>12} {'seed':>4} {'published':>10} {'start':>10} {'refit':>10} {'seconds':>8}")
+    print(
+        f"{'program':>7} {'perturbation':>12} {'seed':>4} {'published':>10} {'start':>10} {'refit':>10} {'seconds':>8}"
+    )
     for name in ("f5", "f10"):
         program = parse_text(paper_programs()[name]["program"])
         published = score(program, select).max_err
@@ -177,27 +211,42 @@ def refit_paper(args) -> None:
             for seed in args.seeds:
                 rng = np.random.default_rng(seed)
                 signs = rng.choice([-1.0, 1.0], len(program.constants()))
-                start = program.with_constants([
-                    float_to_bits(bits_to_float(b, FLOAT64) * (1 + relative * s), FLOAT64)
-                    for b, s in zip(program.constants(), signs, strict=True)
-                ])
+                start = program.with_constants(
+                    [
+                        float_to_bits(bits_to_float(b, FLOAT64) * (1 + relative * s), FLOAT64)
+                        for b, s in zip(program.constants(), signs, strict=True)
+                    ]
+                )
                 t0 = time.perf_counter()
                 fitted = refit(start, search, restarts=12, use_cma=True, seed=seed)
-                print(f"{name:>7} {relative:>12g} {seed:>4} {published:>10.2e} {score(start, select).max_err:>10.2e} "
-                      f"{score(fitted, select).max_err:>10.2e} {time.perf_counter() - t0:>8.1f}", flush=True)
+                print(
+                    f"{name:>7} {relative:>12g} {seed:>4} {published:>10.2e} {score(start, select).max_err:>10.2e} "
+                    f"{score(fitted, select).max_err:>10.2e} {time.perf_counter() - t0:>8.1f}",
+                    flush=True,
+                )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--minutes", type=float, default=4.0, help="search budget per seed (default 4)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
-    parser.add_argument("--backend", choices=("serial", "ray"), default="serial", help="ray: one worker per core")
+    parser.add_argument(
+        "--backend", choices=("serial", "ray"), default="serial", help="ray: one worker per core"
+    )
     parser.add_argument("--workers", type=int)
     parser.add_argument("--runs-dir", help="keep the runs here (default: a temporary directory)")
-    parser.add_argument("--refit-paper", action="store_true", help="refit f5/f10 from perturbed starts instead of searching")
+    parser.add_argument(
+        "--refit-paper", action="store_true", help="refit f5/f10 from perturbed starts instead of searching"
+    )
     parser.add_argument("--show", action="store_true", help="print the refitted evolved programs")
-    parser.add_argument("--from-run", nargs="+", metavar="RUN",
-                        help="tabulate these finished real-mode exp2 runs instead of searching")
+    parser.add_argument(
+        "--from-run",
+        nargs="+",
+        metavar="RUN",
+        help="tabulate these finished real-mode exp2 runs instead of searching",
+    )
     args = parser.parse_args()
     if args.refit_paper:
         refit_paper(args)

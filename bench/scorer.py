@@ -103,8 +103,11 @@ def _float64_step(op: str, values: list) -> np.ndarray:
     a, b = values[0], values[1]
     with np.errstate(all="ignore"):
         return {
-            "add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
-            "div": lambda: a / b, "fma": lambda: a * b + values[2],
+            "add": lambda: a + b,
+            "sub": lambda: a - b,
+            "mul": lambda: a * b,
+            "div": lambda: a / b,
+            "fma": lambda: a * b + values[2],
         }[op]()
 
 
@@ -191,13 +194,19 @@ def _numpy_fma(a, b, c):
 
 
 NUMPY_OPS = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-    "fma": _numpy_fma, "neg": np.negative, "sqrt": np.sqrt,
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.divide,
+    "fma": _numpy_fma,
+    "neg": np.negative,
+    "sqrt": np.sqrt,
 }
 
 
 def numpy_evaluator(program: Program) -> Callable[[np.ndarray], np.ndarray]:
     """Evaluate ``program`` with one numpy float32 array operation per instruction."""
+
     def operand(a: Ref | Const) -> tuple[int | None, np.float32 | None]:
         return (a.index, None) if isinstance(a, Ref) else (None, np.uint32(a.bits).view(np.float32))
 
@@ -239,9 +248,13 @@ def jax_function(program: Program, nudge: int) -> Callable:
                 args.append(("c", float(np.uint32(bits).view(np.float32))))
         steps.append((instr.op, args))
     ops = {
-        "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-        "div": lambda a, b: a / b, "fma": lambda a, b, c: a * b + c,
-        "neg": lambda a: -a, "sqrt": jnp.sqrt,
+        "add": lambda a, b: a + b,
+        "sub": lambda a, b: a - b,
+        "mul": lambda a, b: a * b,
+        "div": lambda a, b: a / b,
+        "fma": lambda a, b, c: a * b + c,
+        "neg": lambda a: -a,
+        "sqrt": jnp.sqrt,
     }
 
     def kernel(x):
@@ -292,7 +305,9 @@ def measure_case(
     numpy_max, _ = numpy_score(run, data)
     numpy_s = best_seconds(lambda: numpy_score(run, data), settings)
     row = Row(
-        kind, ops, points,
+        kind,
+        ops,
+        points,
         score_ns=per_instr_point_ns(score_s, ops, points),
         encoded_ns=per_instr_point_ns(encoded_s, ops, points),
         wrapper_us=(score_s - encoded_s) * 1e6,
@@ -326,9 +341,13 @@ def cpu_name() -> str:
 
 def machine_info() -> dict:
     return {
-        "cpu": cpu_name(), "cpus": os.cpu_count(), "load_average": os.getloadavg()[0],
+        "cpu": cpu_name(),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()[0],
         "python": platform.python_version(),
-        "numpy": np.__version__, "numba": numba.__version__, "jax": jax_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "jax": jax_version(),
     }
 
 
@@ -339,26 +358,53 @@ def fmt(value: float | None, spec: str) -> str:
 def print_table(
     rows: list[Row], info: dict, first_call_s: float, use_jax: bool, jax_note: str | None
 ) -> None:
-    print(f"machine: {info['cpu']}, {info['cpus']} CPUs; python {info['python']}, numpy {info['numpy']}, "
-          f"numba {info['numba']}, jax {info['jax'] or 'not installed'}; scorer single-threaded; "
-          f"load average {info['load_average']:.2f} (other busy processes make the times noisy)")
-    print(f"first score() call of the run (numba kernels: compile, or load from the disk cache; once per "
-          f"dtype, never per program): {first_call_s:.2f} s")
+    print(
+        f"machine: {info['cpu']}, {info['cpus']} CPUs; python {info['python']}, numpy {info['numpy']}, "
+        f"numba {info['numba']}, jax {info['jax'] or 'not installed'}; scorer single-threaded; "
+        f"load average {info['load_average']:.2f} (other busy processes make the times noisy)"
+    )
+    print(
+        f"first score() call of the run (numba kernels: compile, or load from the disk cache; once per "
+        f"dtype, never per program): {first_call_s:.2f} s"
+    )
     if jax_note:
         print(jax_note)
     print()
-    header = ["kind", "ops", "points", "score ns", "encoded ns", "wrapper us", "encode us",
-              "numpy ns", "np/score", "np/enc"]
+    header = [
+        "kind",
+        "ops",
+        "points",
+        "score ns",
+        "encoded ns",
+        "wrapper us",
+        "encode us",
+        "numpy ns",
+        "np/score",
+        "np/enc",
+    ]
     if use_jax:
         header += ["jax cand ms", "jax ns", "jax/score", "cand/score"]
     lines = [header]
     for r in rows:
-        line = [r.kind, str(r.ops), str(r.points), f"{r.score_ns:.3f}", f"{r.encoded_ns:.3f}",
-                f"{r.wrapper_us:.1f}", f"{r.encode_us:.1f}", f"{r.numpy_ns:.3f}", f"{r.numpy_ratio:.1f}x",
-                f"{r.numpy_encoded_ratio:.1f}x"]
+        line = [
+            r.kind,
+            str(r.ops),
+            str(r.points),
+            f"{r.score_ns:.3f}",
+            f"{r.encoded_ns:.3f}",
+            f"{r.wrapper_us:.1f}",
+            f"{r.encode_us:.1f}",
+            f"{r.numpy_ns:.3f}",
+            f"{r.numpy_ratio:.1f}x",
+            f"{r.numpy_encoded_ratio:.1f}x",
+        ]
         if use_jax:
-            line += [fmt(r.jax_candidate_ms, ".1f"), fmt(r.jax_ns, ".3f"), fmt(r.jax_ratio, ".1f") + "x",
-                     fmt(r.jax_candidate_ratio, ",.0f") + "x"]
+            line += [
+                fmt(r.jax_candidate_ms, ".1f"),
+                fmt(r.jax_ns, ".3f"),
+                fmt(r.jax_ratio, ".1f") + "x",
+                fmt(r.jax_candidate_ratio, ",.0f") + "x",
+            ]
         lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for k, line in enumerate(lines):
@@ -368,23 +414,33 @@ def print_table(
         if k == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     print()
-    print("ns = nanoseconds per (instruction x point); score = full score() call, "
-          "encoded = score_encoded on a pre-encoded program;\n"
-          "wrapper us = score() - score_encoded per call (encode + Score); encode us = encode() alone;\n"
-          "np/score, jax/score, cand/score = baseline time / score() time, "
-          "np/enc = numpy time / score_encoded time.")
-    print("numpy: one float32 op per instruction + numpy ULP error; fma emulated as float64 a*b+c -> float32 "
-          "(cost approximation, not bit-exact).")
+    print(
+        "ns = nanoseconds per (instruction x point); score = full score() call, "
+        "encoded = score_encoded on a pre-encoded program;\n"
+        "wrapper us = score() - score_encoded per call (encode + Score); encode us = encode() alone;\n"
+        "np/score, jax/score, cand/score = baseline time / score() time, "
+        "np/enc = numpy time / score_encoded time."
+    )
+    print(
+        "numpy: one float32 op per instruction + numpy ULP error; fma emulated as float64 a*b+c -> float32 "
+        "(cost approximation, not bit-exact)."
+    )
     if use_jax:
-        print("jax cand ms: jit + compile + first run of a fresh candidate (median); "
-              "jax ns: steady state of the jitted function, evaluation only (no error computation).")
+        print(
+            "jax cand ms: jit + compile + first run of a fresh candidate (median); "
+            "jax ns: steady state of the jitted function, evaluation only (no error computation)."
+        )
     worst = max(abs(r.numpy_max_err - r.score_max_err) / max(r.score_max_err, 1.0) for r in rows)
     for fit in cost_model(rows):
-        print(f"score_encoded cost model, {fit['kind']} on {fit['points']} points: "
-              f"{fit['fixed_ns_per_point']:.2f} ns per point fixed (error pass, call, set-up) + "
-              f"{fit['ns_per_instr_point']:.3f} ns per instruction x point")
-    print(f"sanity: numpy max ULP error matches score() to a relative {worst:.1e} "
-          "(fma emulation may differ in the last bit).")
+        print(
+            f"score_encoded cost model, {fit['kind']} on {fit['points']} points: "
+            f"{fit['fixed_ns_per_point']:.2f} ns per point fixed (error pass, call, set-up) + "
+            f"{fit['ns_per_instr_point']:.3f} ns per instruction x point"
+        )
+    print(
+        f"sanity: numpy max ULP error matches score() to a relative {worst:.1e} "
+        "(fma emulation may differ in the last bit)."
+    )
 
 
 def cost_model(rows: list[Row]) -> list[dict]:
@@ -402,8 +458,14 @@ def cost_model(rows: list[Row]) -> list[dict]:
             ops = np.array([r.ops for r in group], dtype=np.float64)
             per_point = np.array([r.encoded_ns * r.ops for r in group])
             per_instr, fixed = np.polyfit(ops, per_point, 1)
-            fits.append({"kind": kind, "points": points, "fixed_ns_per_point": float(fixed),
-                         "ns_per_instr_point": float(per_instr)})
+            fits.append(
+                {
+                    "kind": kind,
+                    "points": points,
+                    "fixed_ns_per_point": float(fixed),
+                    "ns_per_instr_point": float(per_instr),
+                }
+            )
     return fits
 
 
@@ -417,9 +479,11 @@ def goal_line(rows: list[Row]) -> str:
     big = [r for r in rows if r.points == max(r.points for r in rows)]
     big_worst = max(r.score_ns for r in big)
     big_met = "MET" if big_worst <= GOAL_NS else "NOT MET"
-    return (f"GOAL: our scorer <= {GOAL_NS} ns per instruction x point. "
-            f"{verdict('encoded_ns', 'score_encoded')}; {verdict('score_ns', 'score()')}; "
-            f"score() at {big[0].points} points worst {big_worst:.3f} -> {big_met}.")
+    return (
+        f"GOAL: our scorer <= {GOAL_NS} ns per instruction x point. "
+        f"{verdict('encoded_ns', 'score_encoded')}; {verdict('score_ns', 'score()')}; "
+        f"score() at {big[0].points} points worst {big_worst:.3f} -> {big_met}."
+    )
 
 
 def main() -> None:
@@ -428,8 +492,13 @@ def main() -> None:
     parser.add_argument("--no-jax", action="store_true", help="skip the JAX baseline even if installed")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--seed", type=int, default=0, help="dataset and mixed-program seed")
-    parser.add_argument("--points", type=int, nargs="+", default=list(POINT_COUNTS),
-                        help="sizes of the exp2 search sets (default: 1024 65536; the search uses 4096)")
+    parser.add_argument(
+        "--points",
+        type=int,
+        nargs="+",
+        default=list(POINT_COUNTS),
+        help="sizes of the exp2 search sets (default: 1024 65536; the search uses 4096)",
+    )
     args = parser.parse_args()
 
     settings = Settings(0.1, 3, 2) if args.quick else Settings(1.2, 7, 5)
@@ -458,12 +527,24 @@ def main() -> None:
                 rows.append(case)
 
     if args.json:
-        print(json.dumps({
-            "machine": info, "first_call_s": first_call_s, "goal_ns": GOAL_NS, "jax": use_jax,
-            "jax_note": jax_note, "quick": args.quick, "seed": args.seed,
-            "programs": {f"{k}-{o}": str(p) for (k, o), p in programs.items()},
-            "rows": [asdict(r) for r in rows], "cost_model": cost_model(rows), "summary": goal_line(rows),
-        }, indent=1))
+        print(
+            json.dumps(
+                {
+                    "machine": info,
+                    "first_call_s": first_call_s,
+                    "goal_ns": GOAL_NS,
+                    "jax": use_jax,
+                    "jax_note": jax_note,
+                    "quick": args.quick,
+                    "seed": args.seed,
+                    "programs": {f"{k}-{o}": str(p) for (k, o), p in programs.items()},
+                    "rows": [asdict(r) for r in rows],
+                    "cost_model": cost_model(rows),
+                    "summary": goal_line(rows),
+                },
+                indent=1,
+            )
+        )
         return
     print_table(rows, info, first_call_s, use_jax, jax_note)
     print(goal_line(rows))

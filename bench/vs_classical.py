@@ -224,7 +224,10 @@ def main() -> None:
         help="selection modes to compare (default: the config default)",
     )
     parser.add_argument(
-        "--seed-from", nargs="+", choices=SEEDINGS, default=None,
+        "--seed-from",
+        nargs="+",
+        choices=SEEDINGS,
+        default=None,
         help="population seedings to compare (default: the config default)",
     )
     parser.add_argument(

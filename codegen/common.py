@@ -43,7 +43,15 @@ class Provenance:
     notes: tuple[str, ...] = field(default=())
 
     def with_note(self, note: str) -> Provenance:
-        return Provenance(self.program_hash, self.target, self.domain, self.max_error, self.points, self.run, (*self.notes, note))
+        return Provenance(
+            self.program_hash,
+            self.target,
+            self.domain,
+            self.max_error,
+            self.points,
+            self.run,
+            (*self.notes, note),
+        )
 
 
 def tool_version() -> str:
@@ -105,40 +113,26 @@ class KernelNameError(ProgramError):
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NAME_LENGTH = 63  # C99 guarantees 63 significant characters in an identifier
 
-C_KEYWORDS = frozenset("""
-    auto break case char const continue default do double else enum extern float for goto if inline int long
-    register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while
-    _Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert _Thread_local
-    alignas alignof bool constexpr false nullptr static_assert thread_local true typeof typeof_unqual
-    _BitInt _Decimal32 _Decimal64 _Decimal128
-""".split())
+C_KEYWORDS = frozenset(
+    ["auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Alignas", "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert", "_Thread_local", "alignas", "alignof", "bool", "constexpr", "false", "nullptr", "static_assert", "thread_local", "true", "typeof", "typeof_unqual", "_BitInt", "_Decimal32", "_Decimal64", "_Decimal128"]
+)
 # What <math.h> and <stddef.h> declare (the generated C includes both) and what every C program links:
 # a kernel named after one would redefine it, or clash with it at link time.
 C_LIBRARY_NAMES = frozenset(
-    [f"{base}{suffix}" for base in """
-        acos acosh asin asinh atan atan2 atanh cbrt ceil copysign cos cosh erf erfc exp exp2 expm1 fabs fdim
-        floor fma fmax fmin fmod frexp hypot ilogb ldexp lgamma llrint llround log log10 log1p log2 logb lrint
-        lround modf nan nearbyint nextafter nexttoward pow remainder remquo rint round scalbln scalbn sin sinh
-        sqrt tan tanh tgamma trunc exp10 sincos significand gamma j0 j1 jn y0 y1 yn drem finite pow10
-    """.split() for suffix in ("", "f", "l")]
-    + """
-        fpclassify isfinite isinf isnan isnormal signbit isgreater isgreaterequal isless islessequal
-        islessgreater isunordered float_t double_t HUGE_VAL HUGE_VALF HUGE_VALL INFINITY NAN FP_INFINITE FP_NAN
-        FP_NORMAL FP_SUBNORMAL FP_ZERO FP_FAST_FMA FP_FAST_FMAF FP_FAST_FMAL FP_ILOGB0 FP_ILOGBNAN MATH_ERRNO
-        MATH_ERREXCEPT math_errhandling M_E M_LOG2E M_LOG10E M_LN2 M_LN10 M_PI M_PI_2 M_PI_4 M_1_PI M_2_PI
-        M_2_SQRTPI M_SQRT2 M_SQRT1_2 size_t ptrdiff_t wchar_t max_align_t NULL offsetof errno main
-        abort exit malloc calloc realloc free memcpy memmove memset strlen printf
-    """.split()
+    [
+        f"{base}{suffix}"
+        for base in ["acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cbrt", "ceil", "copysign", "cos", "cosh", "erf", "erfc", "exp", "exp2", "expm1", "fabs", "fdim", "floor", "fma", "fmax", "fmin", "fmod", "frexp", "hypot", "ilogb", "ldexp", "lgamma", "llrint", "llround", "log", "log10", "log1p", "log2", "logb", "lrint", "lround", "modf", "nan", "nearbyint", "nextafter", "nexttoward", "pow", "remainder", "remquo", "rint", "round", "scalbln", "scalbn", "sin", "sinh", "sqrt", "tan", "tanh", "tgamma", "trunc", "exp10", "sincos", "significand", "gamma", "j0", "j1", "jn", "y0", "y1", "yn", "drem", "finite", "pow10"]
+        for suffix in ("", "f", "l")
+    ]
+    + ["fpclassify", "isfinite", "isinf", "isnan", "isnormal", "signbit", "isgreater", "isgreaterequal", "isless", "islessequal", "islessgreater", "isunordered", "float_t", "double_t", "HUGE_VAL", "HUGE_VALF", "HUGE_VALL", "INFINITY", "NAN", "FP_INFINITE", "FP_NAN", "FP_NORMAL", "FP_SUBNORMAL", "FP_ZERO", "FP_FAST_FMA", "FP_FAST_FMAF", "FP_FAST_FMAL", "FP_ILOGB0", "FP_ILOGBNAN", "MATH_ERRNO", "MATH_ERREXCEPT", "math_errhandling", "M_E", "M_LOG2E", "M_LOG10E", "M_LN2", "M_LN10", "M_PI", "M_PI_2", "M_PI_4", "M_1_PI", "M_2_PI", "M_2_SQRTPI", "M_SQRT2", "M_SQRT1_2", "size_t", "ptrdiff_t", "wchar_t", "max_align_t", "NULL", "offsetof", "errno", "main", "abort", "exit", "malloc", "calloc", "realloc", "free", "memcpy", "memmove", "memset", "strlen", "printf"]
 )
 # The header is also included from C++ (extern "C"), so C++ keywords are refused for C symbols too.
-CXX_KEYWORDS = frozenset("""
-    alignas alignof and and_eq asm bitand bitor catch char8_t char16_t char32_t class compl concept consteval
-    constinit const_cast co_await co_return co_yield decltype delete dynamic_cast explicit export friend
-    mutable namespace new noexcept not not_eq operator or or_eq private protected public reinterpret_cast
-    requires static_cast template this throw try typeid typename using virtual wchar_t xor xor_eq
-    std xla ffi
-""".split())
-PYTHON_MODULE_NAMES = frozenset({"np", "jnp", "jax", "_fma", "functools", "ctypes", "pathlib", "LIBRARY", "TARGET", "_registered"})
+CXX_KEYWORDS = frozenset(
+    ["alignas", "alignof", "and", "and_eq", "asm", "bitand", "bitor", "catch", "char8_t", "char16_t", "char32_t", "class", "compl", "concept", "consteval", "constinit", "const_cast", "co_await", "co_return", "co_yield", "decltype", "delete", "dynamic_cast", "explicit", "export", "friend", "mutable", "namespace", "new", "noexcept", "not", "not_eq", "operator", "or", "or_eq", "private", "protected", "public", "reinterpret_cast", "requires", "static_cast", "template", "this", "throw", "try", "typeid", "typename", "using", "virtual", "wchar_t", "xor", "xor_eq", "std", "xla", "ffi"]
+)
+PYTHON_MODULE_NAMES = frozenset(
+    {"np", "jnp", "jax", "_fma", "functools", "ctypes", "pathlib", "LIBRARY", "TARGET", "_registered"}
+)
 
 
 def _python_reserved(name: str) -> str | None:
@@ -182,7 +176,9 @@ RULES = {"c": ("c",), "llvm": ("c",), "numpy": ("python",), "jax": ("python",), 
 def identifier(name: str) -> str:
     """A plain ASCII identifier (refused otherwise, with a clear error)."""
     if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
-        raise KernelNameError(f"kernel name {name!r} is not an identifier (letters, digits and _, not starting with a digit)")
+        raise KernelNameError(
+            f"kernel name {name!r} is not an identifier (letters, digits and _, not starting with a digit)"
+        )
     if len(name) > MAX_NAME_LENGTH:
         raise KernelNameError(f"kernel name {name[:20]!r}... is longer than {MAX_NAME_LENGTH} characters")
     return name
@@ -198,7 +194,9 @@ def check_name(name: str, lang: str) -> str:
     """
     identifier(name)
     if name == "x" or re.fullmatch(r"t[0-9]+", name):
-        raise KernelNameError(f"kernel name {name!r} clashes with the generated code's argument or temporaries (x, t1, t2, ...)")
+        raise KernelNameError(
+            f"kernel name {name!r} clashes with the generated code's argument or temporaries (x, t1, t2, ...)"
+        )
     checks = {"c": _c_reserved, "python": _python_reserved}
     for symbol in (name, *(pattern.format(name) for pattern in DERIVED_SYMBOLS[lang])):
         for rule in RULES[lang]:
@@ -206,7 +204,9 @@ def check_name(name: str, lang: str) -> str:
             if why:
                 if symbol == name:
                     raise KernelNameError(f"kernel name {name!r} is {why}; choose another --name")
-                raise KernelNameError(f"kernel name {name!r} would define {symbol!r}, which is {why}; choose another --name")
+                raise KernelNameError(
+                    f"kernel name {name!r} would define {symbol!r}, which is {why}; choose another --name"
+                )
     return name
 
 

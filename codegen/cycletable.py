@@ -36,7 +36,15 @@ I64 = ir.IntType(64)
 
 # The operand(s) each op is chained with, chosen so the value stays a normal number forever:
 # v + 0, v - 0, v * 1, 2 / v (oscillates between two full-mantissa values), fma(v, 1, 0), -v, sqrt(v).
-CHAIN_CONSTANTS = {"add": (0.0,), "sub": (0.0,), "mul": (1.0,), "div": (2.0,), "fma": (1.0, 0.0), "neg": (), "sqrt": ()}
+CHAIN_CONSTANTS = {
+    "add": (0.0,),
+    "sub": (0.0,),
+    "mul": (1.0,),
+    "div": (2.0,),
+    "fma": (1.0, 0.0),
+    "neg": (),
+    "sqrt": (),
+}
 START = 1.4142135
 
 
@@ -75,13 +83,18 @@ def _apply(builder: ir.IRBuilder, op: str, value: ir.Value, constants: list[ir.V
         kind = value.type
         name = f"llvm.{op}.v{kind.count}f32"
         function = builder.module.globals.get(name) or ir.Function(
-            builder.module, ir.FunctionType(kind, [kind] * (1 + len(constants))), name=name)
+            builder.module, ir.FunctionType(kind, [kind] * (1 + len(constants))), name=name
+        )
         return builder.call(function, [value, *constants])
     return LLVM_OPS[op](builder, value, *constants)
 
 
-def _loop(function: ir.Function, body: Callable[[ir.IRBuilder, list[ir.Value]], list[ir.Value]],
-          start: list[ir.Value], n: ir.Value) -> tuple[ir.IRBuilder, list[ir.Value]]:
+def _loop(
+    function: ir.Function,
+    body: Callable[[ir.IRBuilder, list[ir.Value]], list[ir.Value]],
+    start: list[ir.Value],
+    n: ir.Value,
+) -> tuple[ir.IRBuilder, list[ir.Value]]:
     """A counted loop carrying ``start`` values through ``body``; returns the exit builder and results."""
     entry = function.append_basic_block("entry")
     loop = function.append_basic_block("loop")
@@ -139,7 +152,9 @@ def throughput_kernel(module: ir.Module, op: str, width: int) -> str:
     prologue = ir.IRBuilder(function.append_basic_block("prologue"))
 
     def splat(scalar):
-        one = prologue.insert_element(ir.Constant(vector, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
+        one = prologue.insert_element(
+            ir.Constant(vector, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0)
+        )
         mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
         return prologue.shuffle_vector(one, ir.Constant(vector, ir.Undefined), mask)
 
@@ -191,7 +206,9 @@ def cycle_kernel(module: ir.Module) -> str:
     v, n = function.args
     machine = platform.machine().lower()
     text = "add $0, $0, #1" if machine in ("aarch64", "arm64") else "addq $$1, $0"
-    asm = ir.InlineAsm(ir.FunctionType(I64, [I64]), text, "=r,0,~{flags}", side_effect=True)  # add sets the flags
+    asm = ir.InlineAsm(
+        ir.FunctionType(I64, [I64]), text, "=r,0,~{flags}", side_effect=True
+    )  # add sets the flags
 
     def body(builder, carried):
         (x,) = carried
@@ -236,7 +253,9 @@ def measure_clock(iterations: int = 20_000) -> float:
     module = ir.Module(name="clock")
     name = cycle_kernel(module)
     engine, _ = _compile(module)
-    cycles = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)(engine.get_function_address(name))
+    cycles = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)(
+        engine.get_function_address(name)
+    )
     cycles(0, 1000)  # warm up (page in, wake the core)
     return _best_seconds(lambda: cycles(0, iterations)) * 1e9 / (iterations * CHAIN)
 
@@ -248,12 +267,16 @@ def measure_table(iterations: int = 20_000) -> CycleTable:
     cpu, features, llvmlite_version = host_target()
     width = vector_width(features)
     module = ir.Module(name="cycletable")
-    names = {op.name: (latency_kernel(module, op.name), throughput_kernel(module, op.name, width)) for op in OPS}
+    names = {
+        op.name: (latency_kernel(module, op.name), throughput_kernel(module, op.name, width)) for op in OPS
+    }
     cycles_name = cycle_kernel(module)
     n_vectors = 4096 // width  # 16 KiB in, 16 KiB out: L1-resident, as an array call on a hot buffer
     copy_name = copy_kernel(module, width, n_vectors)
     engine, _ = _compile(module)
-    float_kernel = ctypes.CFUNCTYPE(ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_int64)
+    float_kernel = ctypes.CFUNCTYPE(
+        ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_int64
+    )
     int_kernel = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
     copy_type = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 
@@ -269,8 +292,14 @@ def measure_table(iterations: int = 20_000) -> CycleTable:
         constants = (list(CHAIN_CONSTANTS[op]) + [0.0, 0.0])[:2]
         lat(START, *constants, 1000)
         thr(START, *constants, 1000)
-        lat_ns = _best_seconds(lambda f=lat, c=constants: f(START, *c, iterations)) * 1e9 / (iterations * CHAIN)
-        thr_ns = _best_seconds(lambda f=thr, c=constants: f(START, *c, iterations)) * 1e9 / (iterations * STREAMS * width)
+        lat_ns = (
+            _best_seconds(lambda f=lat, c=constants: f(START, *c, iterations)) * 1e9 / (iterations * CHAIN)
+        )
+        thr_ns = (
+            _best_seconds(lambda f=thr, c=constants: f(START, *c, iterations))
+            * 1e9
+            / (iterations * STREAMS * width)
+        )
         latency[op] = lat_ns / ns_per_cycle
         rthroughput[op] = thr_ns / ns_per_cycle
 

@@ -39,7 +39,9 @@ def c_type(program: Program) -> tuple[str, str]:
     return ("float", "f") if program.dtype == "float32" else ("double", "")
 
 
-def c_function(program: Program, name: str, storage: str = "static inline", contract_pragma: bool = False) -> list[str]:
+def c_function(
+    program: Program, name: str, storage: str = "static inline", contract_pragma: bool = False
+) -> list[str]:
     """The scalar C function ``NAME(x)`` alone (one statement per instruction).
 
     ``contract_pragma`` puts ``#pragma STDC FP_CONTRACT OFF`` inside the body, where it holds for
@@ -68,7 +70,9 @@ def c_function(program: Program, name: str, storage: str = "static inline", cont
 
 def _comment(provenance: Provenance | None, program: Program, extra: list[str]) -> list[str]:
     lines = ["/*"]
-    lines.extend(f" * {line}" if line else " *" for line in [*provenance_lines(provenance, program), "", *extra])
+    lines.extend(
+        f" * {line}" if line else " *" for line in [*provenance_lines(provenance, program), "", *extra]
+    )
     return [*lines, " */"]
 
 
@@ -79,19 +83,32 @@ COMPILE_NOTE = [
 ]
 
 
-def emit_c_header(program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True,
-                  guard: str | None = None) -> str:
+def emit_c_header(
+    program: Program,
+    name: str = "kernel",
+    provenance: Provenance | None = None,
+    header: bool = True,
+    guard: str | None = None,
+) -> str:
     """``NAME.h``: the declarations of ``NAME`` and ``NAME_array``, and ``static inline NAME_inline``."""
     name = check_name(name, "c")
     ctype, _ = c_type(program)
     guard = guard or f"EVO_{name}_H"
-    lines = _comment(provenance, program, [
-        f"{name}(x) and {name}_array(x, y, n) (x and y must not overlap) are defined in the .c file next to",
-        f"this header; link it. {name}_inline is the same function for inlining into your own code: it is",
-        "compiled with your flags, so the bits are the verified ones only under the flags below.",
-        "",
-        *COMPILE_NOTE,
-    ]) if header else []
+    lines = (
+        _comment(
+            provenance,
+            program,
+            [
+                f"{name}(x) and {name}_array(x, y, n) (x and y must not overlap) are defined in the .c file next to",
+                f"this header; link it. {name}_inline is the same function for inlining into your own code: it is",
+                "compiled with your flags, so the bits are the verified ones only under the flags below.",
+                "",
+                *COMPILE_NOTE,
+            ],
+        )
+        if header
+        else []
+    )
     lines += [
         f"#ifndef {guard}",
         f"#define {guard}",
@@ -118,8 +135,13 @@ def emit_c_header(program: Program, name: str = "kernel", provenance: Provenance
     return "\n".join(lines)
 
 
-def emit_c(program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True,
-           header_file: str | None = None) -> str:
+def emit_c(
+    program: Program,
+    name: str = "kernel",
+    provenance: Provenance | None = None,
+    header: bool = True,
+    header_file: str | None = None,
+) -> str:
     """``NAME.c``: the external ``NAME`` and ``NAME_array``, built on ``NAME_inline`` of ``header_file``."""
     name = check_name(name, "c")
     ctype, _ = c_type(program)
@@ -145,7 +167,9 @@ def emit_c(program: Program, name: str = "kernel", provenance: Provenance | None
     return "\n".join(lines)
 
 
-def emit_c_files(program: Program, name: str, provenance: Provenance | None, stem: str, header: bool = True) -> dict[str, str]:
+def emit_c_files(
+    program: Program, name: str, provenance: Provenance | None, stem: str, header: bool = True
+) -> dict[str, str]:
     """The export as files: ``{STEM.h: header, STEM.c: source}`` (the source includes the header)."""
     return {
         f"{stem}.h": emit_c_header(program, name, provenance, header, guard=f"EVO_{stem}_H"),

@@ -24,7 +24,9 @@ JAX_OPS = {
 }
 
 
-def emit_jax(program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True) -> str:
+def emit_jax(
+    program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True
+) -> str:
     """A Python module defining ``NAME(x)`` with jax.numpy (jit it yourself, or use ``NAME_jit``)."""
     name = check_name(name, "jax")
     dtype = "jnp.float32" if program.dtype == "float32" else "jnp.float64"
@@ -35,16 +37,30 @@ def emit_jax(program: Program, name: str = "kernel", provenance: Provenance | No
 
     lines = []
     if header:
-        lines += module_docstring(provenance, program, [
-            "JAX export: XLA has no explicit FMA; fma is written a * b + c. XLA chooses the rounding of the",
-            "compiled code (on CPU it fuses any a * b + c and turns division by a constant into a",
-            "multiplication), so results can differ from the verified C/LLVM/numpy kernels in the last bits.",
-        ])
-    lines += ["", "import jax", "import jax.numpy as jnp", "", "", f"def {name}(x):", f'    """The kernel over a {program.dtype} array."""']
+        lines += module_docstring(
+            provenance,
+            program,
+            [
+                "JAX export: XLA has no explicit FMA; fma is written a * b + c. XLA chooses the rounding of the",
+                "compiled code (on CPU it fuses any a * b + c and turns division by a constant into a",
+                "multiplication), so results can differ from the verified C/LLVM/numpy kernels in the last bits.",
+            ],
+        )
+    lines += [
+        "",
+        "import jax",
+        "import jax.numpy as jnp",
+        "",
+        "",
+        f"def {name}(x):",
+        f'    """The kernel over a {program.dtype} array."""',
+    ]
     lines.append(f"    x = jnp.asarray(x, dtype={dtype})")
     for step in walk:
         args = [operand_text(a, program, literal) for a in step.operands]
         lines.append(f"    {step.name} = {JAX_OPS[step.op].format(**dict(zip('abc', args, strict=False)))}")
-    lines.append(f"    return jnp.broadcast_to({operand_text(out, program, literal)}, x.shape).astype({dtype})")
+    lines.append(
+        f"    return jnp.broadcast_to({operand_text(out, program, literal)}, x.shape).astype({dtype})"
+    )
     lines += ["", "", f"{name}_jit = jax.jit({name})", ""]
     return "\n".join(lines)

@@ -57,17 +57,40 @@ def build_commands(stem: str, include_dir: str, cc: str = "cc", cxx: str = "c++"
     """The commands that build ``libSTEM.so`` in the export's directory (run there)."""
     return [
         [cc, *KERNEL_FLAGS, "-std=c99", "-fPIC", "-c", f"{stem}.c", "-o", f"{stem}.o"],
-        [cxx, "-std=c++17", "-O2", "-fPIC", "-shared", "-I", include_dir, f"{stem}_ffi.cc", f"{stem}.o", "-o",
-         library_name(stem), "-lm"],
+        [
+            cxx,
+            "-std=c++17",
+            "-O2",
+            "-fPIC",
+            "-shared",
+            "-I",
+            include_dir,
+            f"{stem}_ffi.cc",
+            f"{stem}.o",
+            "-o",
+            library_name(stem),
+            "-lm",
+        ],
     ]
 
 
-def emit_ffi_handler(program: Program, name: str, stem: str, provenance: Provenance | None = None, header: bool = True) -> str:
+def emit_ffi_handler(
+    program: Program, name: str, stem: str, provenance: Provenance | None = None, header: bool = True
+) -> str:
     """``STEM_ffi.cc``: the XLA FFI handler ``NAME_ffi`` that calls ``NAME_array`` on the whole buffer."""
     name = check_name(name, "jax-ffi")
     ffi_type, _ = FFI_TYPES[program.dtype]
-    lines = ["/*", *(f" * {line}" if line else " *" for line in provenance_lines(provenance, program)),
-             " *", f" * XLA FFI handler {name}_ffi: runs the C kernel {name}_array over the input buffer.", " */"] if header else []
+    lines = (
+        [
+            "/*",
+            *(f" * {line}" if line else " *" for line in provenance_lines(provenance, program)),
+            " *",
+            f" * XLA FFI handler {name}_ffi: runs the C kernel {name}_array over the input buffer.",
+            " */",
+        ]
+        if header
+        else []
+    )
     lines += [
         '#include "xla/ffi/api/ffi.h"',
         f'#include "{stem}.h"',
@@ -90,20 +113,36 @@ def emit_ffi_handler(program: Program, name: str, stem: str, provenance: Provena
     return "\n".join(lines)
 
 
-def emit_ffi_module(program: Program, name: str, stem: str, provenance: Provenance | None = None, header: bool = True,
-                    target: str | None = None) -> str:
+def emit_ffi_module(
+    program: Program,
+    name: str,
+    stem: str,
+    provenance: Provenance | None = None,
+    header: bool = True,
+    target: str | None = None,
+) -> str:
     """``STEM.py``: ``NAME(x)``, the FFI call of ``libSTEM.so`` (loaded and registered on first use)."""
     name = check_name(name, "jax-ffi")
     _, jnp_type = FFI_TYPES[program.dtype]
     target = target or f"evo_{stem}"
     include = "\"$(python3 -c 'import jax.ffi; print(jax.ffi.include_dir())')\""
-    commands = [shlex.join(c).replace("XLA_FFI_INCLUDE", include) for c in build_commands(stem, "XLA_FFI_INCLUDE")]
-    lines = module_docstring(provenance, program, [
-        f"jax-ffi export: {name}(x) runs the verified C kernel {name}_array ({stem}.c) as an XLA FFI custom call, so",
-        "inside jax.jit it computes the interpreter's bits exactly (CPU). The library next to this file was",
-        "built in this directory with:",
-        *(f"    {command}" for command in commands),
-    ]) if header else []
+    commands = [
+        shlex.join(c).replace("XLA_FFI_INCLUDE", include) for c in build_commands(stem, "XLA_FFI_INCLUDE")
+    ]
+    lines = (
+        module_docstring(
+            provenance,
+            program,
+            [
+                f"jax-ffi export: {name}(x) runs the verified C kernel {name}_array ({stem}.c) as an XLA FFI custom call, so",
+                "inside jax.jit it computes the interpreter's bits exactly (CPU). The library next to this file was",
+                "built in this directory with:",
+                *(f"    {command}" for command in commands),
+            ],
+        )
+        if header
+        else []
+    )
     lines += [
         "",
         "import ctypes",
@@ -135,8 +174,14 @@ def emit_ffi_module(program: Program, name: str, stem: str, provenance: Provenan
     return "\n".join(lines)
 
 
-def emit_jaxffi_files(program: Program, name: str, provenance: Provenance | None, stem: str, header: bool = True,
-                      target: str | None = None) -> dict[str, str]:
+def emit_jaxffi_files(
+    program: Program,
+    name: str,
+    provenance: Provenance | None,
+    stem: str,
+    header: bool = True,
+    target: str | None = None,
+) -> dict[str, str]:
     """The source files of the export: ``STEM.h``, ``STEM.c``, ``STEM_ffi.cc`` and ``STEM.py``."""
     name = check_name(name, "jax-ffi")
     files = emit_c_files(program, name, provenance, stem, header)
@@ -159,11 +204,15 @@ def build(directory: Path, stem: str) -> Path:
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     cxx = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
     if cc is None or cxx is None:
-        raise BuildError("the jax-ffi export needs a C and a C++ compiler (looked for cc/gcc/clang and c++/g++/clang++)")
+        raise BuildError(
+            "the jax-ffi export needs a C and a C++ compiler (looked for cc/gcc/clang and c++/g++/clang++)"
+        )
     for command in build_commands(stem, include_dir(), cc, cxx):
         done = subprocess.run(command, cwd=directory, capture_output=True, text=True)
         if done.returncode != 0:
-            first = next((line for line in done.stderr.splitlines() if "error" in line), done.stderr.strip()[:200])
+            first = next(
+                (line for line in done.stderr.splitlines() if "error" in line), done.stderr.strip()[:200]
+            )
             raise BuildError(f"building the jax-ffi library failed ({shlex.join(command)}): {first}")
     (directory / f"{stem}.o").unlink(missing_ok=True)
     return directory / library_name(stem)
@@ -173,14 +222,24 @@ def fullrange_jaxffi_files(full, stem: str, target: str | None = None) -> dict[s
     """The jax-ffi export of a full-range function (``codegen.fullrange.FullRange``): its C source as
     ``STEM.c``, a header declaring it, the FFI handler around ``NAME_array`` and the Python module."""
     name = full.name
-    header = "\n".join([
-        f"/* {name}: full-range float32 function built by evo (see {stem}.c). Compile with -ffp-contract=off. */",
-        f"#ifndef {stem.upper()}_H", f"#define {stem.upper()}_H", "#include <stddef.h>",
-        "#ifdef __cplusplus", 'extern "C" {', "#endif",
-        f"float {name}(float x);",
-        f"void {name}_array(const float *x, float *y, size_t n);",
-        "#ifdef __cplusplus", "}", "#endif", "#endif", "",
-    ])
+    header = "\n".join(
+        [
+            f"/* {name}: full-range float32 function built by evo (see {stem}.c). Compile with -ffp-contract=off. */",
+            f"#ifndef {stem.upper()}_H",
+            f"#define {stem.upper()}_H",
+            "#include <stddef.h>",
+            "#ifdef __cplusplus",
+            'extern "C" {',
+            "#endif",
+            f"float {name}(float x);",
+            f"void {name}_array(const float *x, float *y, size_t n);",
+            "#ifdef __cplusplus",
+            "}",
+            "#endif",
+            "#endif",
+            "",
+        ]
+    )
     return {
         f"{stem}.h": header,
         f"{stem}.c": full.source,

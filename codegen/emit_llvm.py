@@ -88,7 +88,9 @@ def build_module(program: Program, name: str = "kernel") -> ir.Module:
     return module
 
 
-def emit_llvm(program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True) -> str:
+def emit_llvm(
+    program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True
+) -> str:
     """The module as LLVM IR text, with the provenance as leading comments."""
     text = str(build_module(program, name))
     if not header:

@@ -38,13 +38,15 @@ def _fma(a, b, c):
     return odd.astype(np.float32)
 '''
 
-_FMA64 = '''
+_FMA64 = """
 def _fma(a, b, c):
     raise NotImplementedError("numpy has no exact float64 fma; use the C or LLVM export")
-'''
+"""
 
 
-def emit_numpy(program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True) -> str:
+def emit_numpy(
+    program: Program, name: str = "kernel", provenance: Provenance | None = None, header: bool = True
+) -> str:
     """A self-contained Python module defining ``NAME(x) -> y`` over numpy arrays."""
     name = check_name(name, "numpy")
     dtype = "np.float32" if program.dtype == "float32" else "np.float64"
@@ -55,15 +57,26 @@ def emit_numpy(program: Program, name: str = "kernel", provenance: Provenance | 
 
     lines = []
     if header:
-        lines += module_docstring(provenance, program, ["numpy export: bit-exact (fma emulated exactly with float64 and round-to-odd)."])
+        lines += module_docstring(
+            provenance,
+            program,
+            ["numpy export: bit-exact (fma emulated exactly with float64 and round-to-odd)."],
+        )
     lines += ["", "import numpy as np", ""]
     lines.append((_FMA32 if program.dtype == "float32" else _FMA64).strip("\n"))
-    lines += ["", "", f"def {name}(x):", f'    """The kernel, elementwise over an array of {program.dtype} inputs."""']
+    lines += [
+        "",
+        "",
+        f"def {name}(x):",
+        f'    """The kernel, elementwise over an array of {program.dtype} inputs."""',
+    ]
     lines.append(f"    x = np.asarray(x, dtype={dtype})")
     lines.append("    with np.errstate(all='ignore'):")
     for step in walk:
         args = [operand_text(a, program, literal) for a in step.operands]
-        lines.append(f"        {step.name} = {NUMPY_OPS[step.op].format(**dict(zip('abc', args, strict=False)))}")
+        lines.append(
+            f"        {step.name} = {NUMPY_OPS[step.op].format(**dict(zip('abc', args, strict=False)))}"
+        )
     result = operand_text(out, program, literal)
     lines.append(f"        return np.broadcast_to(np.asarray({result}, dtype={dtype}), x.shape).copy()")
     return "\n".join(lines) + "\n"

@@ -33,8 +33,11 @@ from primitives.program import Program
 from primitives.rounding import round_mpf
 from primitives.ulp import ulp32
 
-REFERENCES = {"exp2f": ("exp2", mpmath.exp2 if hasattr(mpmath, "exp2") else (lambda v: mpmath.power(2, v))),
-              "expf": ("exp", mpmath.exp), "log2f": ("log2", lambda v: mpmath.log(v, 2))}
+REFERENCES = {
+    "exp2f": ("exp2", mpmath.exp2 if hasattr(mpmath, "exp2") else (lambda v: mpmath.power(2, v))),
+    "expf": ("exp", mpmath.exp),
+    "log2f": ("log2", lambda v: mpmath.log(v, 2)),
+}
 
 _CHECKER = r"""
 #include <omp.h>
@@ -126,9 +129,14 @@ void evo_check(evo_report *out)
 
 class _Report(ctypes.Structure):
     _fields_ = [
-        ("max_ulp", ctypes.c_double), ("argmax", ctypes.c_uint32), ("over_one", ctypes.c_uint64),
-        ("exact", ctypes.c_uint64), ("finite", ctypes.c_uint64), ("special_fail", ctypes.c_uint64),
-        ("first_special_fail", ctypes.c_uint32), ("disagree", ctypes.c_uint64),
+        ("max_ulp", ctypes.c_double),
+        ("argmax", ctypes.c_uint32),
+        ("over_one", ctypes.c_uint64),
+        ("exact", ctypes.c_uint64),
+        ("finite", ctypes.c_uint64),
+        ("special_fail", ctypes.c_uint64),
+        ("first_special_fail", ctypes.c_uint32),
+        ("disagree", ctypes.c_uint64),
     ]
 
 
@@ -180,22 +188,44 @@ class ExhaustiveReport:
             f"  {self.n_finite:,d} inputs with a finite result: {self.n_correctly_rounded / self.n_finite:.4%} correctly rounded, "
             f"{self.n_over_one:,d} over 1 ULP",
             f"  special-case failures (NaN, infinities, overflow, zero): {self.n_special_failures}"
-            + ("" if self.first_special_failure is None else f" (first at x = {self.first_special_failure!r})"),
+            + (
+                ""
+                if self.first_special_failure is None
+                else f" (first at x = {self.first_special_failure!r})"
+            ),
             f"  scalar and array functions disagree (bits) on {self.n_scalar_array_disagree} inputs",
             "  spot checks:",
         ]
         for case in self.specials:
-            lines.append(f"    {'ok ' if case.ok else 'BAD'} {case.label:28s} f({case.x!r}) = {case.got!r} (expected {case.expected!r})")
+            lines.append(
+                f"    {'ok ' if case.ok else 'BAD'} {case.label:28s} f({case.x!r}) = {case.got!r} (expected {case.expected!r})"
+            )
         return "\n".join(lines)
 
 
 def _compile(full: FullRange, reference: str) -> ctypes.CDLL:
     directory = Path(tempfile.mkdtemp(prefix="evo-exhaustive-"))
-    source = full.source + f"\n#define FUNCTION {full.name}\n#define ARRAY {full.name}_array\n#define REFERENCE {reference}\n" + _CHECKER
+    source = (
+        full.source
+        + f"\n#define FUNCTION {full.name}\n#define ARRAY {full.name}_array\n#define REFERENCE {reference}\n"
+        + _CHECKER
+    )
     (directory / "check.c").write_text(source)
     library = directory / "libcheck.so"
-    command = [find_compiler(), "-O3", "-march=native", "-ffp-contract=off", "-fopenmp", "-std=gnu99", "-shared", "-fPIC",
-               "-o", str(library), str(directory / "check.c"), "-lm"]
+    command = [
+        find_compiler(),
+        "-O3",
+        "-march=native",
+        "-ffp-contract=off",
+        "-fopenmp",
+        "-std=gnu99",
+        "-shared",
+        "-fPIC",
+        "-o",
+        str(library),
+        str(directory / "check.c"),
+        "-lm",
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"compiling the exhaustive checker failed:\n{done.stderr}")
@@ -204,18 +234,46 @@ def _compile(full: FullRange, reference: str) -> ctypes.CDLL:
 
 def _special_inputs(function: str) -> list[tuple[str, float]]:
     tiny = 2.0**-149
-    common = [("NaN", math.nan), ("+inf", math.inf), ("-inf", -math.inf), ("+0", 0.0), ("-0", -0.0), ("1", 1.0)]
+    common = [
+        ("NaN", math.nan),
+        ("+inf", math.inf),
+        ("-inf", -math.inf),
+        ("+0", 0.0),
+        ("-0", -0.0),
+        ("1", 1.0),
+    ]
     if function == "exp2f":
-        return common + [("127.99999", float(np.nextafter(np.float32(128), np.float32(0)))), ("128 (overflow)", 128.0),
-                         ("-126 (smallest normal)", -126.0), ("-140 (subnormal)", -140.0), ("-149 (min subnormal)", -149.0),
-                         ("-150 (tie -> 0)", -150.0), ("-149.5", -149.5), ("-200", -200.0), ("0.5", 0.5), ("-0.5", -0.5)]
+        return common + [
+            ("127.99999", float(np.nextafter(np.float32(128), np.float32(0)))),
+            ("128 (overflow)", 128.0),
+            ("-126 (smallest normal)", -126.0),
+            ("-140 (subnormal)", -140.0),
+            ("-149 (min subnormal)", -149.0),
+            ("-150 (tie -> 0)", -150.0),
+            ("-149.5", -149.5),
+            ("-200", -200.0),
+            ("0.5", 0.5),
+            ("-0.5", -0.5),
+        ]
     if function == "expf":
-        return common + [("88.72283 (last finite)", float.fromhex("0x1.62e42ep+6")),
-                         ("88.72284 (overflow)", float.fromhex("0x1.62e430p+6")), ("-87.33655", -87.33655),
-                         ("-100 (subnormal)", -100.0), ("-103.97 (first nonzero)", float.fromhex("-0x1.9fe368p+6")),
-                         ("-104 (zero)", -104.0), ("ln2/2", float(np.float32(0.34657359)))]
-    return common + [("-1 (NaN)", -1.0), ("2", 2.0), ("0.5", 0.5), ("min subnormal", tiny), ("max float", float(np.finfo(np.float32).max)),
-                     ("1 - ulp", float(np.nextafter(np.float32(1), np.float32(0)))), ("1 + ulp", float(np.nextafter(np.float32(1), np.float32(2))))]
+        return common + [
+            ("88.72283 (last finite)", float.fromhex("0x1.62e42ep+6")),
+            ("88.72284 (overflow)", float.fromhex("0x1.62e430p+6")),
+            ("-87.33655", -87.33655),
+            ("-100 (subnormal)", -100.0),
+            ("-103.97 (first nonzero)", float.fromhex("-0x1.9fe368p+6")),
+            ("-104 (zero)", -104.0),
+            ("ln2/2", float(np.float32(0.34657359))),
+        ]
+    return common + [
+        ("-1 (NaN)", -1.0),
+        ("2", 2.0),
+        ("0.5", 0.5),
+        ("min subnormal", tiny),
+        ("max float", float(np.finfo(np.float32).max)),
+        ("1 - ulp", float(np.nextafter(np.float32(1), np.float32(0)))),
+        ("1 + ulp", float(np.nextafter(np.float32(1), np.float32(2)))),
+    ]
 
 
 def _expected(function: str, x: float) -> float:
@@ -247,9 +305,23 @@ def check(function: str, kernel: Program) -> ExhaustiveReport:
     started = time.perf_counter()
     library.evo_check(ctypes.byref(report))
     seconds = time.perf_counter() - started
-    inputs = [(label, float(np.float32(x))) for label, x in _special_inputs(function)]  # the float32 actually passed
+    inputs = [
+        (label, float(np.float32(x))) for label, x in _special_inputs(function)
+    ]  # the float32 actually passed
     specials = tuple(SpecialCase(label, x, _expected(function, x), float(scalar(x))) for label, x in inputs)
     argmax = float(np.uint32(report.argmax).view(np.float32))
     first = None if report.special_fail == 0 else float(np.uint32(report.first_special_fail).view(np.float32))
-    return ExhaustiveReport(function, kernel.canonical_hash(), report.max_ulp, argmax, int(report.over_one),
-                            int(report.exact), int(report.finite), int(report.special_fail), first, int(report.disagree), specials, seconds)
+    return ExhaustiveReport(
+        function,
+        kernel.canonical_hash(),
+        report.max_ulp,
+        argmax,
+        int(report.over_one),
+        int(report.exact),
+        int(report.finite),
+        int(report.special_fail),
+        first,
+        int(report.disagree),
+        specials,
+        seconds,
+    )

@@ -77,12 +77,21 @@ class Tier:
 
 
 _TABLE = {
-    "exp2f": {1: (EXP2_DEG6, "anchor exp2_m05_05:horner:6:fma"), 2: (EXP2_DEG5, "anchor exp2_m05_05:horner_c0=1:5:fma"),
-              4: (EXP2_DEG5, "anchor exp2_m05_05:horner_c0=1:5:fma")},
-    "expf": {1: (EXP_DEG6, "anchor exp_ln2h:horner_c0=1:6:fma"), 2: (EXP_DEG5, "anchor exp_ln2h:horner_c0=1:5:fma"),
-             4: (EXP_DEG5, "anchor exp_ln2h:horner_c0=1:5:fma")},
-    "log2f": {1: (LOG2_KERNEL, "evo fit, degree 9"), 2: (LOG2_KERNEL_DEG8, "evo fit, degree 8"),
-              4: (LOG2_KERNEL_DEG8, "evo fit, degree 8")},
+    "exp2f": {
+        1: (EXP2_DEG6, "anchor exp2_m05_05:horner:6:fma"),
+        2: (EXP2_DEG5, "anchor exp2_m05_05:horner_c0=1:5:fma"),
+        4: (EXP2_DEG5, "anchor exp2_m05_05:horner_c0=1:5:fma"),
+    },
+    "expf": {
+        1: (EXP_DEG6, "anchor exp_ln2h:horner_c0=1:6:fma"),
+        2: (EXP_DEG5, "anchor exp_ln2h:horner_c0=1:5:fma"),
+        4: (EXP_DEG5, "anchor exp_ln2h:horner_c0=1:5:fma"),
+    },
+    "log2f": {
+        1: (LOG2_KERNEL, "evo fit, degree 9"),
+        2: (LOG2_KERNEL_DEG8, "evo fit, degree 8"),
+        4: (LOG2_KERNEL_DEG8, "evo fit, degree 8"),
+    },
 }
 
 

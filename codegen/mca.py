@@ -75,8 +75,13 @@ def cycles_per_iteration(mca: str, cpu: str, body: list[str]) -> float:
     """Simulated cycles per iteration of the loop ``body`` on ``cpu``."""
     source = "\n".join(body) + "\n"
     for target in (cpu, "native"):
-        done = subprocess.run([mca, f"-mcpu={target}", f"-iterations={ITERATIONS}", "-"], input=source,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [mca, f"-mcpu={target}", f"-iterations={ITERATIONS}", "-"],
+            input=source,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         unknown = "not a recognized processor" in done.stderr
         if done.returncode == 0 and not unknown:
             break
@@ -108,8 +113,9 @@ def mca_table(mca: str | None = None) -> CycleTable:
     cpu, features, llvmlite_version = host_target()
     width = vector_width(features)
     module = ir.Module(name="cycletable-mca")
-    names = {op.name: (latency_kernel(module, op.name), throughput_kernel(module, op.name, width))
-             for op in OPS}
+    names = {
+        op.name: (latency_kernel(module, op.name), throughput_kernel(module, op.name, width)) for op in OPS
+    }
     copy_name = copy_kernel(module, width, 4096 // width)
     _, assembly = _compile(module)
     latency, rthroughput = {}, {}
@@ -118,15 +124,28 @@ def mca_table(mca: str | None = None) -> CycleTable:
         rthroughput[op] = cycles_per_iteration(mca, cpu, loop_body(assembly, thr_name)) / (STREAMS * width)
     overhead = cycles_per_iteration(mca, cpu, loop_body(assembly, copy_name)) / width
     return CycleTable(
-        cpu=cpu, features=features, llvmlite=llvmlite_version, source=f"llvm-mca {mca_version(mca)}",
-        vector_width=width, ns_per_cycle=measure_clock(), latency=tuple(sorted(latency.items())),
-        rthroughput=tuple(sorted(rthroughput.items())), loop_overhead=overhead,
+        cpu=cpu,
+        features=features,
+        llvmlite=llvmlite_version,
+        source=f"llvm-mca {mca_version(mca)}",
+        vector_width=width,
+        ns_per_cycle=measure_clock(),
+        latency=tuple(sorted(latency.items())),
+        rthroughput=tuple(sorted(rthroughput.items())),
+        loop_overhead=overhead,
     )
 
 
 _STORE = re.compile(r"^v?mov(\w+)\s+%([xyz])mm\d+,\s*\S*\(")
-_LANES = {("ss", "x"): 1, ("ups", "x"): 4, ("aps", "x"): 4, ("ups", "y"): 8, ("aps", "y"): 8,
-          ("ups", "z"): 16, ("aps", "z"): 16}
+_LANES = {
+    ("ss", "x"): 1,
+    ("ups", "x"): 4,
+    ("aps", "x"): 4,
+    ("ups", "y"): 8,
+    ("aps", "y"): 8,
+    ("ups", "z"): 16,
+    ("aps", "z"): 16,
+}
 
 
 def elements_per_iteration(body: list[str]) -> int:

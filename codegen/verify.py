@@ -54,9 +54,13 @@ class VerifyResult:
         return self.n_mismatches == 0
 
     def summary(self) -> str:
-        verdict = "bit-identical to the interpreter" if self.ok else (
-            f"{self.n_mismatches} MISMATCHES (first at x = {self.first_mismatch_x!r}"
-            + (f", at most {self.max_apart} float32 steps apart)" if self.max_apart else ")")
+        verdict = (
+            "bit-identical to the interpreter"
+            if self.ok
+            else (
+                f"{self.n_mismatches} MISMATCHES (first at x = {self.first_mismatch_x!r}"
+                + (f", at most {self.max_apart} float32 steps apart)" if self.max_apart else ")")
+            )
         )
         flags = f" [{self.flags}]" if self.flags else ""
         return f"{self.lang}{flags}: {verdict} on {self.n_points:,d} points ({self.points}), {self.seconds:.1f} s"
@@ -85,8 +89,13 @@ class CKernel:
         return y
 
 
-def compile_c(source: str | dict[str, str], name: str, flags: tuple[str, ...], dtype: str = "float32",
-              extra: tuple[str, ...] = ()) -> CKernel:
+def compile_c(
+    source: str | dict[str, str],
+    name: str,
+    flags: tuple[str, ...],
+    dtype: str = "float32",
+    extra: tuple[str, ...] = (),
+) -> CKernel:
     """Compile C source exporting ``NAME_array`` into a shared library and load it.
 
     ``source`` is one translation unit, or ``{file name: text}`` (headers and sources written side by
@@ -99,7 +108,18 @@ def compile_c(source: str | dict[str, str], name: str, flags: tuple[str, ...], d
         (directory / file_name).write_text(text)
     library_path = directory / f"lib{name}.so"
     sources = [str(directory / f) for f in files if f.endswith(".c")]
-    command = [compiler, *flags, "-std=c99", "-shared", "-fPIC", "-o", str(library_path), *sources, *extra, "-lm"]
+    command = [
+        compiler,
+        *flags,
+        "-std=c99",
+        "-shared",
+        "-fPIC",
+        "-o",
+        str(library_path),
+        *sources,
+        *extra,
+        "-lm",
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         shutil.rmtree(directory, ignore_errors=True)
@@ -136,7 +156,14 @@ def chunks(data, limit: int | None = None) -> Iterator[np.ndarray]:
         yield from_ordinals32(np.arange(points.ord_lo + start, points.ord_lo + stop, dtype=np.int64))
 
 
-def compare(program: Program, kernel: Callable[[np.ndarray], np.ndarray], data, lang: str, flags: str = "", limit: int | None = None) -> VerifyResult:
+def compare(
+    program: Program,
+    kernel: Callable[[np.ndarray], np.ndarray],
+    data,
+    lang: str,
+    flags: str = "",
+    limit: int | None = None,
+) -> VerifyResult:
     """Run ``kernel`` and the interpreter on every point of ``data``; count bit differences."""
     started = time.perf_counter()
     uint = np.uint32 if program.dtype == "float32" else np.uint64
@@ -162,7 +189,9 @@ def compare(program: Program, kernel: Callable[[np.ndarray], np.ndarray], data, 
     return VerifyResult(lang, flags, n, mismatches, first, time.perf_counter() - started, label, apart)
 
 
-def build_kernel(program: Program, lang: str, name: str, flags: tuple[str, ...] = ()) -> Callable[[np.ndarray], np.ndarray]:
+def build_kernel(
+    program: Program, lang: str, name: str, flags: tuple[str, ...] = ()
+) -> Callable[[np.ndarray], np.ndarray]:
     """The exported kernel of ``lang`` as a callable over arrays."""
     if lang == "c":
         return compile_c(emit_c_files(program, name, None, name, header=False), name, flags, program.dtype)
@@ -205,7 +234,9 @@ def build_jaxffi(program: Program, name: str) -> Callable[[np.ndarray], np.ndarr
     directory = Path(tempfile.mkdtemp(prefix="evo-jaxffi-"))
     target = f"evo_verify_{uuid.uuid4().hex}"  # a fresh FFI target per build: registrations last the process
     try:
-        for file_name, text in emit_jaxffi_files(program, name, None, name, header=False, target=target).items():
+        for file_name, text in emit_jaxffi_files(
+            program, name, None, name, header=False, target=target
+        ).items():
             (directory / file_name).write_text(text)
         build(directory, name)
         kernel = jitted_ffi_kernel(directory / f"{name}.py", name)
@@ -215,7 +246,9 @@ def build_jaxffi(program: Program, name: str) -> Callable[[np.ndarray], np.ndarr
     return kernel
 
 
-def verify(program: Program, lang: str, data, name: str = "kernel", limit: int | None = None) -> list[VerifyResult]:
+def verify(
+    program: Program, lang: str, data, name: str = "kernel", limit: int | None = None
+) -> list[VerifyResult]:
     """Verify the ``lang`` export of ``program`` on ``data`` (every C flag set for C)."""
     if lang == "c":
         return [

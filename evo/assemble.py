@@ -38,7 +38,6 @@ from primitives.program import Program
 from targets.dataset import Dataset, with_extra_points
 from targets.scoring import Score
 
-
 REAL_EXPLORE_STARTS = 6
 
 
@@ -93,7 +92,6 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
     each followed by f(x) = x up to the population size."""
     seeds: list[Program] = []
     if config.seed_from == "classical":
-        from evo.classical import classical_seeds
 
         seeds.extend(_classical_programs(problem.search, config.ops, config.max_ops, config.dtype))
     if config.seed_from == "anchors":
@@ -130,12 +128,16 @@ class _ByContent:
         return isinstance(other, _ByContent) and other.key == self.key
 
 
-def _classical_programs(search: Dataset, ops: tuple[str, ...], max_ops: int, dtype: str) -> tuple[Program, ...]:
+def _classical_programs(
+    search: Dataset, ops: tuple[str, ...], max_ops: int, dtype: str
+) -> tuple[Program, ...]:
     return _classical_memo(_ByContent(search), ops, max_ops, dtype)
 
 
 @lru_cache(maxsize=8)
-def _classical_memo(search: _ByContent, ops: tuple[str, ...], max_ops: int, dtype: str) -> tuple[Program, ...]:
+def _classical_memo(
+    search: _ByContent, ops: tuple[str, ...], max_ops: int, dtype: str
+) -> tuple[Program, ...]:
     """The classical seeds of a search set (a pure function, memoised: a run asks for its initial
     population and its restart seeds)."""
     from evo.classical import classical_seeds
@@ -164,7 +166,10 @@ def island_state(config: RunConfig, problem: Problem, count: int) -> Archipelago
     for index in range(count):
         seed = island_seed(config.seed, index)
         state = SearchState(
-            Population(config.population_size), ParetoFront(), driver_rng(seed), next_id=index,
+            Population(config.population_size),
+            ParetoFront(),
+            driver_rng(seed),
+            next_id=index,
             pending_seeds=population_seeds(config, problem),
         )
         records.append(IslandRecord(index, seed, 0, state))
@@ -260,8 +265,14 @@ def _island_engine(
 ) -> IslandEngine:
     """The driver of an island run: islands in this process (serial) or on the executor's actors."""
     rules = search_rules(config, problem)
-    factory = IslandFactory(rules, _Scorer(config), evaluator_spec(config), problem.search,
-                            config.population_size, len(state.islands))
+    factory = IslandFactory(
+        rules,
+        _Scorer(config),
+        evaluator_spec(config),
+        problem.search,
+        config.population_size,
+        len(state.islands),
+    )
     if getattr(executor, "local", True):
         pool = LocalIslands(factory, state.islands)
     else:

@@ -49,7 +49,9 @@ class ClassicalSeed:
     def label(self) -> str:
         v = "(x-lo)" if self.shift else "x"
         u = {"v": v, "v2": f"{v}^2", "v-mid": "(x-mid)"}[self.variable]
-        body = {"none": "P(u)", "mul_v": "v*P(u)", "v_plus_vr": "v+v*P(u)", "v_plus_v3r": "v+v*u*P(u)"}[self.outer]
+        body = {"none": "P(u)", "mul_v": "v*P(u)", "v_plus_vr": "v+v*P(u)", "v_plus_v3r": "v+v*u*P(u)"}[
+            self.outer
+        ]
         return f"{body}, u={u}, degree {self.degree}"
 
 
@@ -104,7 +106,11 @@ def _fit_form(x, ref, scale, lo, hi, shift, variable, outer, degree):
     if variable == "v":
         u, ulo, uhi = v, vlo, vhi
     elif variable == "v2":
-        u, ulo, uhi = v * v, (0.0 if vlo <= 0 <= vhi else min(vlo * vlo, vhi * vhi)), max(vlo * vlo, vhi * vhi)
+        u, ulo, uhi = (
+            v * v,
+            (0.0 if vlo <= 0 <= vhi else min(vlo * vlo, vhi * vhi)),
+            max(vlo * vlo, vhi * vhi),
+        )
     else:
         u, ulo, uhi = v - mid, vlo - mid, vhi - mid
     if not uhi > ulo:
@@ -140,7 +146,9 @@ def _program(shift, variable, outer, coefficients, mid, lo, fused, dtype) -> Pro
     if any(c is None for c in consts) or lo_c is None or mid_c is None:
         return None
     v: Operand = emit("sub", Ref(0), lo_c) if shift else Ref(0)
-    u: Operand = v if variable == "v" else emit("mul", v, v) if variable == "v2" else emit("sub", Ref(0), mid_c)
+    u: Operand = (
+        v if variable == "v" else emit("mul", v, v) if variable == "v2" else emit("sub", Ref(0), mid_c)
+    )
     r: Operand = consts[-1]
     for c in reversed(consts[:-1]):
         r = emit("fma", r, u, c) if fused else emit("add", emit("mul", r, u), c)
@@ -211,8 +219,9 @@ def classical_seeds(
                     program = _program(shift, variable, outer, coefficients, mid, lo, fused, dtype)
                     if program is None or program.op_count() > max_ops or not program.body:
                         continue
-                    seed = ClassicalSeed(shift, variable, outer, degree, err, program,
-                                         _program_error(program, x, ref, scale))
+                    seed = ClassicalSeed(
+                        shift, variable, outer, degree, err, program, _program_error(program, x, ref, scale)
+                    )
                     by_cost.setdefault(program.op_count(), []).append(seed)
                     if err < SATURATED:  # far below float rounding: higher degrees add nothing
                         break

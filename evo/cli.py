@@ -26,54 +26,92 @@ def build_parser() -> argparse.ArgumentParser:
     targets.set_defaults(handler=_cmd_targets)
 
     score = commands.add_parser("score", help="score a program (file or baseline) on a target")
-    score.add_argument("program", help="PROGRAM.json, a text-form file, '-', anchor:TARGET[:fma|plain], or a run: RUN (its best) or RUN:HASH")
+    score.add_argument(
+        "program",
+        help="PROGRAM.json, a text-form file, '-', anchor:TARGET[:fma|plain], or a run: RUN (its best) or RUN:HASH",
+    )
     _add_target_arguments(score)
     score.add_argument(
-        "--points", choices=("search", "select", "final"), default="select",
+        "--points",
+        choices=("search", "select", "final"),
+        default="select",
         help="point set: search (4096), select (65536) or final (every float32 when feasible)",
     )
     score.add_argument("--seed", type=int, default=0, help="seed of the sampled point sets (default 0)")
-    score.add_argument("--mode", choices=("float32", "real"), default="float32",
-                       help="float32 arithmetic and ULP error, or float64 arithmetic and relative error")
+    score.add_argument(
+        "--mode",
+        choices=("float32", "real"),
+        default="float32",
+        help="float32 arithmetic and ULP error, or float64 arithmetic and relative error",
+    )
     score.add_argument("--json", action="store_true", help="machine-readable output")
     score.set_defaults(handler=_cmd_score)
 
     evolve = commands.add_parser("evolve", help="search for programs approximating a target")
     _add_target_arguments(evolve)
-    evolve.add_argument("--mode", choices=("float32", "real"), help="float32 (ULP error) or real (float64, relative error)")
+    evolve.add_argument(
+        "--mode", choices=("float32", "real"), help="float32 (ULP error) or real (float64, relative error)"
+    )
     evolve.add_argument("--ops", help="allowed ops, comma separated (default add,sub,mul,div,fma)")
     evolve.add_argument("--max-ops", type=int, help="op-count bound; minimise error within it (default 8)")
-    evolve.add_argument("--target-error", type=float,
-                        help="minimise cost among programs within this error (ULPs in float32 mode, relative error in real mode)")
-    evolve.add_argument("--target-ulp", type=float, help="the float32 spelling of --target-error (a number of ULPs)")
-    evolve.add_argument("--cost", choices=("ops", "latency", "throughput"),
-                        help="cost to minimise: weighted op count (default), latency in cycles per call, or cycles per array element")
-    evolve.add_argument("--cost-source", choices=("measure", "llvm-mca"),
-                        help="cycle table of --cost latency/throughput: timed microkernels (default) or llvm-mca's host model")
-    evolve.add_argument("--stop-when-certified", action="store_true", default=None,
-                        help="with --target-error: stop once a program is certified on the final set")
+    evolve.add_argument(
+        "--target-error",
+        type=float,
+        help="minimise cost among programs within this error (ULPs in float32 mode, relative error in real mode)",
+    )
+    evolve.add_argument(
+        "--target-ulp", type=float, help="the float32 spelling of --target-error (a number of ULPs)"
+    )
+    evolve.add_argument(
+        "--cost",
+        choices=("ops", "latency", "throughput"),
+        help="cost to minimise: weighted op count (default), latency in cycles per call, or cycles per array element",
+    )
+    evolve.add_argument(
+        "--cost-source",
+        choices=("measure", "llvm-mca"),
+        help="cycle table of --cost latency/throughput: timed microkernels (default) or llvm-mca's host model",
+    )
+    evolve.add_argument(
+        "--stop-when-certified",
+        action="store_true",
+        default=None,
+        help="with --target-error: stop once a program is certified on the final set",
+    )
     evolve.add_argument("--max-evals", type=int, help="stop after this many evaluations")
     evolve.add_argument("--max-seconds", type=float, help="stop after this many seconds")
     evolve.add_argument("--seed", type=int, help="random seed (drawn, printed and recorded if omitted)")
-    evolve.add_argument("--seed-from", choices=("identity", "anchors", "classical"),
-                        help="start from f(x) = x, the shipped anchors of a built-in, or minimax polynomials "
-                        "of every op count fitted to the target (classical)")
-    evolve.add_argument("--population", type=int, dest="population_size", help="population size (default 100)")
+    evolve.add_argument(
+        "--seed-from",
+        choices=("identity", "anchors", "classical"),
+        help="start from f(x) = x, the shipped anchors of a built-in, or minimax polynomials "
+        "of every op count fitted to the target (classical)",
+    )
+    evolve.add_argument(
+        "--population", type=int, dest="population_size", help="population size (default 100)"
+    )
     evolve.add_argument("--tournament", type=int, dest="tournament_size", help="tournament size (default 10)")
-    evolve.add_argument("--signoff", choices=("front", "best", "none"), help="what to score on the final set at the end")
+    evolve.add_argument(
+        "--signoff", choices=("front", "best", "none"), help="what to score on the final set at the end"
+    )
     evolve.add_argument("--runs-dir", help="where run directories are created (default ./runs)")
     _add_backend_arguments(evolve)
     _add_island_arguments(evolve)
     evolve.add_argument("--config", help="TOML file of config keys (see README)")
-    evolve.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)")
+    evolve.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)"
+    )
     evolve.add_argument("--quiet", action="store_true", help="no live progress")
     evolve.set_defaults(handler=_cmd_evolve)
 
     resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
     resume.add_argument("run", help="run directory")
     resume.add_argument("--max-evals", type=int, help="new total number of evaluations")
-    resume.add_argument("--max-seconds", type=float,
-                        help="new total seconds from the run's start (alone, it replaces --max-evals)")
+    resume.add_argument(
+        "--max-seconds",
+        type=float,
+        help="new total seconds from the run's start (alone, it replaces --max-evals)",
+    )
     _add_backend_arguments(resume)
     resume.add_argument("--quiet", action="store_true", help="no live progress")
     resume.set_defaults(handler=_cmd_resume)
@@ -83,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--program", metavar="HASH|best", help="show one program (text, math form)")
     inspect.add_argument("--latex", action="store_true", help="with --program: also LaTeX")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
-    inspect.add_argument("--plot", metavar="DIR", help="write PNG plots of the front and best-over-time into DIR")
+    inspect.add_argument(
+        "--plot", metavar="DIR", help="write PNG plots of the front and best-over-time into DIR"
+    )
     inspect.set_defaults(handler=_cmd_inspect)
 
     from evo.exportcmd import register as register_export
@@ -118,17 +158,51 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_island_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--islands", type=int, help="populations that exchange programs (default: 1 serial, one per Ray worker)")
-    parser.add_argument("--migrate-every", type=int, help="evaluations per island between migrations (default 1000)")
+    parser.add_argument(
+        "--islands",
+        type=int,
+        help="populations that exchange programs (default: 1 serial, one per Ray worker)",
+    )
+    parser.add_argument(
+        "--migrate-every", type=int, help="evaluations per island between migrations (default 1000)"
+    )
     parser.add_argument("--migration", choices=("ring", "random"), help="where migrants go (default ring)")
-    parser.add_argument("--sync-migration", action="store_true", default=None,
-                        help="migrate at fixed counts in a fixed order: deterministic whatever the timing")
+    parser.add_argument(
+        "--sync-migration",
+        action="store_true",
+        default=None,
+        help="migrate at fixed counts in a fixed order: deterministic whatever the timing",
+    )
 
 
 _FLAG_KEYS = (
-    "target", "expr", "domain", "name", "mode", "ops", "max_ops", "target_ulp", "target_error", "max_evals", "max_seconds", "seed",
-    "seed_from", "population_size", "tournament_size", "signoff", "runs_dir", "backend", "workers", "ray_address",
-    "stop_when_certified", "cost", "cost_source", "islands", "migrate_every", "migration", "sync_migration",
+    "target",
+    "expr",
+    "domain",
+    "name",
+    "mode",
+    "ops",
+    "max_ops",
+    "target_ulp",
+    "target_error",
+    "max_evals",
+    "max_seconds",
+    "seed",
+    "seed_from",
+    "population_size",
+    "tournament_size",
+    "signoff",
+    "runs_dir",
+    "backend",
+    "workers",
+    "ray_address",
+    "stop_when_certified",
+    "cost",
+    "cost_source",
+    "islands",
+    "migrate_every",
+    "migration",
+    "sync_migration",
 )
 
 
@@ -142,7 +216,9 @@ def _config_from_args(args: argparse.Namespace):
         base.pop("target", None)
         flags["target"] = None
     if "target_error" in flags and "target_ulp" in flags:
-        raise UsageError("give --target-error or --target-ulp, not both (--target-ulp is the float32 spelling)")
+        raise UsageError(
+            "give --target-error or --target-ulp, not both (--target-ulp is the float32 spelling)"
+        )
     for flag, other in (("target_error", "target_ulp"), ("target_ulp", "target_error")):
         if flag in flags:
             base.pop(other, None)  # a flag overrides the file's threshold, whichever spelling it used
@@ -163,14 +239,19 @@ def _print_result(result, metric: str) -> None:
 
     rows = [
         {
-            "cost": e.cost, "ops": e.individual.program.op_count(), "hash": e.individual.program.canonical_hash(),
-            "search": e.individual.score.max_err, "select": e.select.max_err,
+            "cost": e.cost,
+            "ops": e.individual.program.op_count(),
+            "hash": e.individual.program.canonical_hash(),
+            "search": e.individual.score.max_err,
+            "select": e.select.max_err,
             "final": None if e.final is None else e.final.max_err,
             "cycles": cost_columns(e.individual.program, result.config.cost_table),
         }
         for e in result.front.entries
     ]
-    print(f"\nfront after {result.n_evals:,d} evaluations ({result.reason}); final = every float32 of the domain where feasible")
+    print(
+        f"\nfront after {result.n_evals:,d} evaluations ({result.reason}); final = every float32 of the domain where feasible"
+    )
     print(front_table(rows, metric))
     if result.best is not None:
         best = result.best
@@ -206,11 +287,19 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from evo.runlog import RunReader
 
     reader = RunReader(args.run)
-    overrides = {k: getattr(args, k) for k in ("backend", "workers", "ray_address") if getattr(args, k) is not None}
+    overrides = {
+        k: getattr(args, k) for k in ("backend", "workers", "ray_address") if getattr(args, k) is not None
+    }
     print(f"evo: seed {reader.config.seed}, run {args.run} (resumed)", flush=True)
     print(f"evo: {_threshold_line(reader.config)}", flush=True)
     with ConsoleProgress(quiet=args.quiet) as progress:
-        result = resume(args.run, max_evals=args.max_evals, max_seconds=args.max_seconds, on_progress=progress, **overrides)
+        result = resume(
+            args.run,
+            max_evals=args.max_evals,
+            max_seconds=args.max_seconds,
+            on_progress=progress,
+            **overrides,
+        )
     _print_result(result, setting_for(result.config.mode).metric)
     return _exit_code(result)
 
@@ -244,7 +333,9 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
                 print(f"{row['run']:45s} {row['status']}")
                 continue
             best = report.format_error(row["best"], row["metric"])
-            print(f"{row['run']:45s} {row['status']:10s} {row['n_evals']:>10,d} evals  best {best} at cost {row['best_cost']}")
+            print(
+                f"{row['run']:45s} {row['status']:10s} {row['n_evals']:>10,d} evals  best {best} at cost {row['best_cost']}"
+            )
         return 0
     if args.program:
         program, entry = report.find_program(args.run, args.program)
@@ -267,10 +358,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_targets(args: argparse.Namespace) -> int:
+    from primitives.floatbits import FLOAT32
     from targets.baselines import anchor
     from targets.points import domain_ordinals
     from targets.registry import ALIASES, BUILTIN_TARGETS
-    from primitives.floatbits import FLOAT32
 
     rows = []
     for target in BUILTIN_TARGETS:
@@ -294,7 +385,9 @@ def _cmd_targets(args: argparse.Namespace) -> int:
         return 0
     print(f"{'target':13s} {'alias':6s} {'function':24s} {'float32 values':>14s}  classical FMA anchor")
     for row in rows:
-        anchor_text = f"{row['anchor_ops']} ops, {row['anchor_max_ulp']:.3f} ULP" if row["anchor_ops"] else "-"
+        anchor_text = (
+            f"{row['anchor_ops']} ops, {row['anchor_max_ulp']:.3f} ULP" if row["anchor_ops"] else "-"
+        )
         print(
             f"{row['name']:13s} {','.join(row['aliases']):6s} {row['description']:24s} "
             f"{row['float32_points']:>14,d}  {anchor_text}"
@@ -314,24 +407,38 @@ def _cmd_score(args: argparse.Namespace) -> int:
     data = point_set(target, args.points, args.mode, args.seed)
     result = score(program, data)
     info = {
-        "program": {"hash": program.canonical_hash(), "ops": program.op_count(), "cost": program.cost(), "depth": program.depth()},
+        "program": {
+            "hash": program.canonical_hash(),
+            "ops": program.op_count(),
+            "cost": program.cost(),
+            "depth": program.depth(),
+        },
         "target": {"name": target.name, "expr": target.expr, "domain": target.domain_text(dtype)},
         "score": result.to_dict(),
     }
     if getattr(data, "reference_deviation", None) is not None:
-        info["reference"] = {"fast_reference_max_deviation_ulp": data.reference_deviation, "checked_on_points": data.deviation_points}
+        info["reference"] = {
+            "fast_reference_max_deviation_ulp": data.reference_deviation,
+            "checked_on_points": data.deviation_points,
+        }
     if args.json:
         print(json.dumps(info, indent=1))
         return 0
     unit = setting_of_metric(result.metric).unit
-    print(f"program {info['program']['hash']}: {program.op_count()} ops, cost {program.cost():g}, depth {program.depth()}")
+    print(
+        f"program {info['program']['hash']}: {program.op_count()} ops, cost {program.cost():g}, depth {program.depth()}"
+    )
     print(f"target  {target.name}: {target.expr} on {info['target']['domain']} ({dtype})")
     print(f"points  {result.points}")
     print(f"max error   {result.max_err:.6g} {unit} at x = {result.worst_x!r}")
     print(f"mean error  {result.mean_err:.6g} {unit}")
-    print(f"correctly rounded {result.frac_exact:.4%}; over 1 ULP: {result.n_over_one}; non-finite: {result.n_nonfinite}")
+    print(
+        f"correctly rounded {result.frac_exact:.4%}; over 1 ULP: {result.n_over_one}; non-finite: {result.n_nonfinite}"
+    )
     if "reference" in info:
-        print(f"reference: libm float64, max deviation from mpmath {data.reference_deviation:.2g} ULP on {data.deviation_points} points")
+        print(
+            f"reference: libm float64, max deviation from mpmath {data.reference_deviation:.2g} ULP on {data.deviation_points} points"
+        )
     return 0
 
 
@@ -345,7 +452,9 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
         print(f"{target}: no polynomial reaches 1 ULP; use --all to list them all")
     for b in found:
         mark = "anchor" if b.is_anchor else ""
-        print(f"{b.name:40s} {b.program.op_count():3d} ops  max ULP {b.max_ulp_exhaustive:12.4f} (exhaustive) {mark}")
+        print(
+            f"{b.name:40s} {b.program.op_count():3d} ops  max ULP {b.max_ulp_exhaustive:12.4f} (exhaustive) {mark}"
+        )
         if args.show:
             print(b.program)
     return 0

@@ -21,8 +21,17 @@ from primitives.cycles import COST_KINDS, CycleTable, CycleTableError
 from primitives.ops import UnknownOpError, get_op
 
 MUTATION_KINDS = (
-    "insert", "remove", "rewire", "change_op", "perturb_const", "redraw_const", "refit",
-    "horner_step", "reciprocal", "fraction", "square",
+    "insert",
+    "remove",
+    "rewire",
+    "change_op",
+    "perturb_const",
+    "redraw_const",
+    "refit",
+    "horner_step",
+    "reciprocal",
+    "fraction",
+    "square",
 )
 DEFAULT_MUTATION_WEIGHTS = (
     ("insert", 3.0),
@@ -63,7 +72,9 @@ class RunConfig:
     cost_weights: tuple[tuple[str, float], ...] = ()
     cost: str = "ops"  # ops (weighted count), latency (cycles per call) or throughput (cycles per element)
     cost_table: CycleTable | None = None  # the host's cycle table a latency/throughput run uses (recorded)
-    cost_source: str = "measure"  # where a missing cost_table comes from: measure (timed) or llvm-mca (simulated)
+    cost_source: str = (
+        "measure"  # where a missing cost_table comes from: measure (timed) or llvm-mca (simulated)
+    )
     max_ops: int = 8
     # the error threshold: ULPs in float32 mode, a relative error in real mode; read from the key
     # target_error (target_ulp is its float32 spelling) and stored under the mode's spelling
@@ -194,7 +205,11 @@ def _unknown_key(key: str) -> UsageError:
 def _as_int(key: str, value: Any, minimum: int | None = None, optional: bool = False) -> int | None:
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not value.is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         raise UsageError(f"config {key!r} must be an integer, got {_brief(value)}")
     value = int(value)
     if minimum is not None and value < minimum:
@@ -243,7 +258,12 @@ def _weights(key: str, value: Any, allowed: tuple[str, ...] | None) -> tuple[tup
             raise UsageError(f"config {key!r}: unknown entry {name!r} (known: {', '.join(allowed)})")
         if allowed is None:
             _known_op(key, name)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not _finite(weight) or weight < 0:
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or not _finite(weight)
+            or weight < 0
+        ):
             raise UsageError(f"config {key}.{name} must be a number >= 0, got {_brief(weight)}")
         result.append((str(name), float(weight)))
     return tuple(sorted(result))
@@ -448,7 +468,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 raise _unknown_key(key)
             current = result.get(table)
             current = _default(table) if current is None else current
-            if isinstance(current, list | tuple) and all(isinstance(i, list | tuple) and len(i) == 2 for i in current):
+            if isinstance(current, list | tuple) and all(
+                isinstance(i, list | tuple) and len(i) == 2 for i in current
+            ):
                 current = dict(current)
             if not isinstance(current, Mapping):
                 raise UsageError(f"config {table!r} must be a table of name = weight, got {_brief(current)}")
@@ -468,7 +490,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UsageError(f"config file {str(path)!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
+        raise UsageError(
+            f"config file {str(path)!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
     except FileNotFoundError:
         raise UsageError(f"config file {str(path)!r} does not exist") from None
     except OSError as exc:

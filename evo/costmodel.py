@@ -66,8 +66,12 @@ def _notice(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def host_table(cache_dir: Path | None = None, measure=None, source: str = "measure",
-               notice: Callable[[str], None] = _notice) -> CycleTable:
+def host_table(
+    cache_dir: Path | None = None,
+    measure=None,
+    source: str = "measure",
+    notice: Callable[[str], None] = _notice,
+) -> CycleTable:
     """This host's cycle table from ``source`` ("measure" or "llvm-mca"): from the cache, else derived
     now (a second or two) and cached.
 

@@ -31,8 +31,8 @@ EXPLORE_KINDS = frozenset(
     {"insert", "remove", "rewire", "change_op", "reciprocal", "fraction", "square", "seed"}
 )
 from primitives.encode import encode
-from primitives.interp import evaluate_kernel, score_kernel
 from primitives.floatbits import float_to_bits, get_format
+from primitives.interp import evaluate_kernel, score_kernel
 from primitives.program import Program
 from targets.dataset import Dataset
 from targets.scoring import Score, score_encoded
@@ -73,8 +73,20 @@ class EvalResult:
     worker: int = 0
 
     def __reduce__(self):
-        return (EvalResult, (self.child_id, self.program, self.mutation, self.score, self.search_digest,
-                             self.fit_evals, self.eval_ms, self.cached, self.worker))
+        return (
+            EvalResult,
+            (
+                self.child_id,
+                self.program,
+                self.mutation,
+                self.score,
+                self.search_digest,
+                self.fit_evals,
+                self.eval_ms,
+                self.cached,
+                self.worker,
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,16 +127,29 @@ class Evaluator:
         self.lookups = 0
         self.hits = 0
         self.equivalence_hits = 0
-        self._probe_x = np.ascontiguousarray(self._base_x[np.linspace(0, self._base_x.shape[0] - 1, PROBE_POINTS).astype(np.int64)])
+        self._probe_x = np.ascontiguousarray(
+            self._base_x[np.linspace(0, self._base_x.shape[0] - 1, PROBE_POINTS).astype(np.int64)]
+        )
         step = max(1, search.size // settings.fit_points)
         hard = np.flatnonzero(~np.isin(search.x, self._base_x))
         index = np.unique(np.concatenate([np.arange(0, search.size, step), [search.size - 1], hard]))
-        self._fit = fit_data(search.x[index], search.ref_hi[index], search.ref_lo[index], search.inv_scale[index])
+        self._fit = fit_data(
+            search.x[index], search.ref_hi[index], search.ref_lo[index], search.inv_scale[index]
+        )
 
     def with_search(self, search: Dataset) -> Evaluator:
         """The same evaluator on another search set (with an empty cache)."""
-        return Evaluator(search, self.settings, self.fit_enabled, self.space, self.seed, self.cache_size, self.worker,
-                         self._base_x, self.equivalence)
+        return Evaluator(
+            search,
+            self.settings,
+            self.fit_enabled,
+            self.space,
+            self.seed,
+            self.cache_size,
+            self.worker,
+            self._base_x,
+            self.equivalence,
+        )
 
     @property
     def fit_x(self) -> np.ndarray:
@@ -144,7 +169,17 @@ class Evaluator:
         n = self.search.size
         mean = math.inf if nonfinite else float(total) / n
         worst_x = float(self.search.x[worst]) if worst >= 0 else math.nan
-        return Score(float(m), mean, worst_x, n, int(nonfinite), int(exact), int(over_one), self.search.metric, self.search.label)
+        return Score(
+            float(m),
+            mean,
+            worst_x,
+            n,
+            int(nonfinite),
+            int(exact),
+            int(over_one),
+            self.search.metric,
+            self.search.label,
+        )
 
     def run(self, job: Job) -> EvalResult:
         start = time.perf_counter()
@@ -160,7 +195,15 @@ class Evaluator:
         elapsed = (time.perf_counter() - start) * 1e3
         return EvalResult(
             # a cache hit reports the evaluations its result cost, so events do not depend on cache state
-            job.child_id, program, kind, self._to_score(stats), self.search.digest, evals, elapsed, hit, self.worker,
+            job.child_id,
+            program,
+            kind,
+            self._to_score(stats),
+            self.search.digest,
+            evals,
+            elapsed,
+            hit,
+            self.worker,
         )
 
     def _cached_evaluate(
@@ -192,8 +235,15 @@ class Evaluator:
         x = self._probe_x.astype(encoded.consts.dtype)
         y = np.empty_like(x)
         evaluate_kernel(encoded.opcodes, encoded.args, encoded.consts, encoded.out, x, y)
-        return ("equivalent", y.tobytes(), child.dtype, fit, explore, child.op_count() if fit else 0,
-                len(child.constants()) if fit else 0)
+        return (
+            "equivalent",
+            y.tobytes(),
+            child.dtype,
+            fit,
+            explore,
+            child.op_count() if fit else 0,
+            len(child.constants()) if fit else 0,
+        )
 
     def _evaluate(self, child: Program, fit: bool, explore: bool = False) -> tuple[Program, RAW_STATS, int]:
         program, stats, evals = child, score_encoded(encode(child), self.search), 1
@@ -220,10 +270,22 @@ class Evaluator:
         if not np.all(np.isfinite(rounded)):
             return None, None, evals
         data = self.search
-        if fmt.width == 32 and self.settings.polish_budget > 0 and self._rounded_error(free, rounded) <= self.settings.polish_below:
+        if (
+            fmt.width == 32
+            and self.settings.polish_budget > 0
+            and self._rounded_error(free, rounded) <= self.settings.polish_below
+        ):
             rounded, _, _, polish_evals = polish(
-                free.opcodes, free.args, rounded, free.out, data.x, data.ref_hi, data.ref_lo, data.inv_scale,
-                data.rounded, self.settings.polish_budget,
+                free.opcodes,
+                free.args,
+                rounded,
+                free.out,
+                data.x,
+                data.ref_hi,
+                data.ref_lo,
+                data.inv_scale,
+                data.rounded,
+                self.settings.polish_budget,
             )
             evals += polish_evals
         fitted = program.pruned().with_constants([float_to_bits(float(v), fmt) for v in rounded])
@@ -232,7 +294,17 @@ class Evaluator:
 
     def _rounded_error(self, free, constants: np.ndarray) -> float:
         data = self.search
-        stats = score_kernel(free.opcodes, free.args, constants, free.out, data.x, data.ref_hi, data.ref_lo, data.inv_scale, data.rounded)
+        stats = score_kernel(
+            free.opcodes,
+            free.args,
+            constants,
+            free.out,
+            data.x,
+            data.ref_hi,
+            data.ref_lo,
+            data.inv_scale,
+            data.rounded,
+        )
         return float(stats[0])
 
 

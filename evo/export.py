@@ -164,12 +164,26 @@ def _export_locked(run_dir, pick, lang, out_dir, verify_kernel, name, limit) -> 
                 try:
                     build(directory, stem)
                 except (BuildError, ImportError) as exc:
-                    raise UsageError(f"wrote the sources to {directory} but did not build the library ({exc}); "
-                                     f"the build commands are in {stem}.py") from None
+                    raise UsageError(
+                        f"wrote the sources to {directory} but did not build the library ({exc}); "
+                        f"the build commands are in {stem}.py"
+                    ) from None
             append_event(
-                run_dir, "export", lang=lang, file=str(paths[-1]), files=[str(p) for p in paths], hash=program_hash,
-                verified=[{"flags": r.flags, "n_points": r.n_points, "mismatches": r.n_mismatches, "seconds": r.seconds}
-                          for r in results],
+                run_dir,
+                "export",
+                lang=lang,
+                file=str(paths[-1]),
+                files=[str(p) for p in paths],
+                hash=program_hash,
+                verified=[
+                    {
+                        "flags": r.flags,
+                        "n_points": r.n_points,
+                        "mismatches": r.n_mismatches,
+                        "seconds": r.seconds,
+                    }
+                    for r in results
+                ],
             )
         except UsageError:
             raise  # the sources stay: the message tells how to build them

@@ -277,7 +277,9 @@ def minimax_fit(opcodes, args, consts0, out, x, hi, lo, inv, iterations, patienc
                     else:
                         c_try[p] = c[p] + z[p] / scale[p]
                 evaluations += 1
-                bad_try = _residuals(opcodes, args, c_try, out, x, hi, lo, inv, y_try, jac_try, r_try, y_lo, precise)
+                bad_try = _residuals(
+                    opcodes, args, c_try, out, x, hi, lo, inv, y_try, jac_try, r_try, y_lo, precise
+                )
                 if bad_try <= bad:
                     s_try = _weighted_sum(w, r_try)
                     if bad_try < bad or s_try < s:
@@ -363,15 +365,29 @@ def polish(opcodes, args, consts, out, x, hi, lo, inv, rounded, budget):
     return c, m, mean, evaluations
 
 
-def fit_data(x: np.ndarray, hi: np.ndarray, lo: np.ndarray, inv: np.ndarray, precise: bool = False) -> FitData:
+def fit_data(
+    x: np.ndarray, hi: np.ndarray, lo: np.ndarray, inv: np.ndarray, precise: bool = False
+) -> FitData:
     """Contiguous float64 copies of a point subset, as the kernels want them."""
     return FitData(*(np.ascontiguousarray(a, dtype=np.float64) for a in (x, hi, lo, inv)), precise=precise)
 
 
-def _levenberg_marquardt(free, start: np.ndarray, data: FitData, iterations: int, patience: int, relative: bool = False) -> FitResult:
+def _levenberg_marquardt(
+    free, start: np.ndarray, data: FitData, iterations: int, patience: int, relative: bool = False
+) -> FitResult:
     c, error, bad, evals, steps = minimax_fit(
-        free.opcodes, free.args, np.ascontiguousarray(start, dtype=np.float64), free.out,
-        data.x, data.hi, data.lo, data.inv, iterations, patience, relative, data.precise,
+        free.opcodes,
+        free.args,
+        np.ascontiguousarray(start, dtype=np.float64),
+        free.out,
+        data.x,
+        data.hi,
+        data.lo,
+        data.inv,
+        iterations,
+        patience,
+        relative,
+        data.precise,
     )
     return FitResult(c, float(error), int(bad), int(evals), int(steps))
 
@@ -379,7 +395,9 @@ def _levenberg_marquardt(free, start: np.ndarray, data: FitData, iterations: int
 def _start_rng(start: np.ndarray, salt: int) -> np.random.Generator:
     """An RNG seeded by the starting constants: the same child always gets the same restarts."""
     digest = hashlib.blake2b(np.ascontiguousarray(start, dtype=np.float64).tobytes(), digest_size=8).digest()
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int.from_bytes(digest, "little"), salt])))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence([int.from_bytes(digest, "little"), salt]))
+    )
 
 
 def _jittered(center: np.ndarray, rng: np.random.Generator, spread: float) -> np.ndarray:
@@ -427,7 +445,13 @@ def fit_constants(
         return FitResult(result.constants, result.max_error, result.n_bad, spent, result.steps)
     rng = _start_rng(start, 1)
     for attempt in range(settings.restarts):
-        trial = _levenberg_marquardt(free, _jittered(start, rng, _RESTART_SPREADS[attempt % len(_RESTART_SPREADS)]), data, settings.iterations, settings.patience)
+        trial = _levenberg_marquardt(
+            free,
+            _jittered(start, rng, _RESTART_SPREADS[attempt % len(_RESTART_SPREADS)]),
+            data,
+            settings.iterations,
+            settings.patience,
+        )
         spent += trial.evaluations
         result = _combine(result, trial, spent)
         if trial.steps > 0 and trial.n_bad < data.size:
@@ -441,25 +465,50 @@ def _model_max_error(opcodes, args, consts, out, x, hi, lo, inv):
     return score_kernel(opcodes, args, consts, out, x, hi, lo, inv, hi)[0]
 
 
-def _cma_search(free, center: np.ndarray, data: FitData, seed: int, spread: float, max_evals: int) -> tuple[np.ndarray, float, int]:
+def _cma_search(
+    free, center: np.ndarray, data: FitData, seed: int, spread: float, max_evals: int
+) -> tuple[np.ndarray, float, int]:
     """CMA-ES on the true float64 max error, in relative steps around ``center`` (scale-free)."""
     import cma
 
     scale = np.where(center != 0, np.abs(center), 1.0)
 
     def objective(z) -> float:
-        value = _model_max_error(free.opcodes, free.args, center + scale * np.asarray(z), free.out, data.x, data.hi, data.lo, data.inv)
+        value = _model_max_error(
+            free.opcodes,
+            free.args,
+            center + scale * np.asarray(z),
+            free.out,
+            data.x,
+            data.hi,
+            data.lo,
+            data.inv,
+        )
         return float(value) if np.isfinite(value) else 1e300
 
-    options = {"seed": seed + 1, "maxfevals": max_evals, "verbose": -9, "tolfun": 0.0, "tolx": 1e-18, "tolflatfitness": 50}
+    options = {
+        "seed": seed + 1,
+        "maxfevals": max_evals,
+        "verbose": -9,
+        "tolfun": 0.0,
+        "tolx": 1e-18,
+        "tolflatfitness": 50,
+    }
     es = cma.CMAEvolutionStrategy(np.zeros(center.shape[0]), spread, options)
     es.optimize(objective)
     z = np.asarray(es.result.xbest if es.result.xbest is not None else np.zeros(center.shape[0]))
     return center + scale * z, float(es.result.fbest), int(es.result.evaluations)
 
 
-def fit_thorough(free, start: np.ndarray, data: FitData, settings: FitSettings, restarts: int = 12,
-                 use_cma: bool = True, seed: int = 0) -> FitResult:
+def fit_thorough(
+    free,
+    start: np.ndarray,
+    data: FitData,
+    settings: FitSettings,
+    restarts: int = 12,
+    use_cma: bool = True,
+    seed: int = 0,
+) -> FitResult:
     """A fit for one program a user cares about: Levenberg-Marquardt with long phases, jittered
     restarts around the best so far, then CMA-ES (relative steps) re-polished by Levenberg-Marquardt,
     and with double-double residuals (the real-number setting) a search along the flattest valley.
@@ -470,7 +519,13 @@ def fit_thorough(free, start: np.ndarray, data: FitData, settings: FitSettings, 
     rng = _start_rng(start, 2 + seed)
     for attempt in range(restarts):
         center = best.constants if attempt % 2 else np.asarray(start, dtype=np.float64)
-        trial = _levenberg_marquardt(free, _jittered(center, rng, _RESTART_SPREADS[attempt % len(_RESTART_SPREADS)]), data, long, patient)
+        trial = _levenberg_marquardt(
+            free,
+            _jittered(center, rng, _RESTART_SPREADS[attempt % len(_RESTART_SPREADS)]),
+            data,
+            long,
+            patient,
+        )
         spent += trial.evaluations
         best = _combine(best, trial, spent)
     if use_cma and free.consts.shape[0] > 0:
@@ -510,10 +565,10 @@ def _exchange_reference(extrema: np.ndarray, r: np.ndarray, size: int) -> np.nda
     top = int(np.argmax(magnitude))
     best, best_low = 0, -1.0
     for first in range(max(0, top - size + 1), min(top, extrema.size - size) + 1):
-        low = float(magnitude[first:first + size].min())
+        low = float(magnitude[first : first + size].min())
         if low > best_low:
             best, best_low = first, low
-    return extrema[best:best + size]
+    return extrema[best : best + size]
 
 
 def _relative(c: np.ndarray, dz: np.ndarray) -> np.ndarray:
@@ -521,8 +576,9 @@ def _relative(c: np.ndarray, dz: np.ndarray) -> np.ndarray:
     return np.where(c != 0, c * np.exp(dz), c + dz)
 
 
-def exchange_polish(free, start: np.ndarray, data: FitData, iterations: int = 60,
-                    basis: np.ndarray | None = None) -> FitResult:
+def exchange_polish(
+    free, start: np.ndarray, data: FitData, iterations: int = 60, basis: np.ndarray | None = None
+) -> FitResult:
     """Remez-type exchange steps on the minimax problem, for a fit that is already in its basin.
 
     Each step takes the alternating extrema of the error curve as the reference and solves the
@@ -572,7 +628,7 @@ def exchange_polish(free, start: np.ndarray, data: FitData, iterations: int = 60
             if not np.all(np.isfinite(dz)):
                 continue
             for halving in range(4):
-                trial = _relative(c, dz * 0.5 ** halving)
+                trial = _relative(c, dz * 0.5**halving)
                 error, trial_bad = evaluate(trial)
                 evaluations += 1
                 if trial_bad <= bad and error < best:
@@ -605,8 +661,9 @@ def valley_search(free, start: np.ndarray, data: FitData, probes: int = 40) -> F
     n = data.size
     y, y_lo, r = np.empty(n), np.empty(n), np.empty(n)
     jac = np.empty((n, k))
-    _residuals(free.opcodes, free.args, c0, free.out, data.x, data.hi, data.lo, data.inv,
-               y, jac, r, y_lo, True)
+    _residuals(
+        free.opcodes, free.args, c0, free.out, data.x, data.hi, data.lo, data.inv, y, jac, r, y_lo, True
+    )
     a = jac * np.where(c0 != 0, c0, 1.0)
     scale = np.linalg.norm(a, axis=0)
     scale[~(scale > 0)] = 1.0

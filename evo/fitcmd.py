@@ -21,16 +21,26 @@ from targets.scoring import score
 def register(commands) -> None:
     """Add the ``fit`` subcommand to the ``evo`` argument parser."""
     parser = commands.add_parser("fit", help="refit the constants of a program (its structure is kept)")
-    parser.add_argument("program", help="PROGRAM.json, a text-form file, '-', a baseline spec, or a run: RUN (its best) or RUN:HASH")
+    parser.add_argument(
+        "program",
+        help="PROGRAM.json, a text-form file, '-', a baseline spec, or a run: RUN (its best) or RUN:HASH",
+    )
     parser.add_argument("--target", help="built-in target (see 'evo targets')")
     parser.add_argument("--expr", help="a target expression in x, e.g. 'exp(x) - 1'")
     parser.add_argument("--domain", help="domain 'lo,hi' (required with --expr)")
-    parser.add_argument("--mode", choices=("float32", "real"), help="float32 (ULP error) or real (float64, relative error); "
-                                                                    "default: the program's format")
-    parser.add_argument("--restarts", type=int, default=12, help="jittered Levenberg-Marquardt restarts (default 12)")
+    parser.add_argument(
+        "--mode",
+        choices=("float32", "real"),
+        help="float32 (ULP error) or real (float64, relative error); default: the program's format",
+    )
+    parser.add_argument(
+        "--restarts", type=int, default=12, help="jittered Levenberg-Marquardt restarts (default 12)"
+    )
     parser.add_argument("--no-cma", action="store_true", help="skip the CMA-ES stage")
     parser.add_argument("--seed", type=int, default=0, help="seed of the restarts and of CMA-ES (default 0)")
-    parser.add_argument("--out", help="write the fitted program here (.json: JSON, otherwise text form; never overwritten)")
+    parser.add_argument(
+        "--out", help="write the fitted program here (.json: JSON, otherwise text form; never overwritten)"
+    )
     parser.set_defaults(handler=_cmd_fit)
 
 
@@ -39,16 +49,30 @@ def refit(program: Program, search, restarts: int = 12, use_cma: bool = True, se
     if not program.constants():
         return program
     free = encode(program, share_constants=False)
-    data = fit_data(search.x, search.ref_hi, search.ref_lo, search.inv_scale, precise=program.dtype == "float64")
-    result = fit_thorough(free, np.asarray(free.consts, np.float64), data, FitSettings(), restarts, use_cma, seed)
+    data = fit_data(
+        search.x, search.ref_hi, search.ref_lo, search.inv_scale, precise=program.dtype == "float64"
+    )
+    result = fit_thorough(
+        free, np.asarray(free.consts, np.float64), data, FitSettings(), restarts, use_cma, seed
+    )
     fmt = get_format(program.dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         rounded = result.constants.astype(fmt.dtype)
     if not np.all(np.isfinite(rounded)):
         return program
     if fmt.width == 32:
-        rounded, _, _, _ = polish(free.opcodes, free.args, rounded, free.out, search.x, search.ref_hi, search.ref_lo,
-                                  search.inv_scale, search.rounded, 4096)
+        rounded, _, _, _ = polish(
+            free.opcodes,
+            free.args,
+            rounded,
+            free.out,
+            search.x,
+            search.ref_hi,
+            search.ref_lo,
+            search.inv_scale,
+            search.rounded,
+            4096,
+        )
     fitted = program.pruned().with_constants([float_to_bits(float(v), fmt) for v in rounded])
     before, after = score(program, search), score(fitted, search)
     return fitted if (after.max_err, after.mean_err) < (before.max_err, before.mean_err) else program
@@ -71,10 +95,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     select = build_dataset(target, "select", dtype)
     fitted = refit(program, search, args.restarts, not args.no_cma, args.seed)
     unit = "ULP" if search.metric == "ulp" else "relative"
-    print(f"target {target.name}: {target.expr} ({dtype}); {program.op_count()} ops, {len(program.constants())} constants")
+    print(
+        f"target {target.name}: {target.expr} ({dtype}); {program.op_count()} ops, {len(program.constants())} constants"
+    )
     for name, data in (("search", search), ("select", select)):
         b, a = score(program, data), score(fitted, data)
-        print(f"{name:6s} max error {b.max_err:.6g} -> {a.max_err:.6g} {unit}   (mean {b.mean_err:.3g} -> {a.mean_err:.3g})")
+        print(
+            f"{name:6s} max error {b.max_err:.6g} -> {a.max_err:.6g} {unit}   (mean {b.mean_err:.3g} -> {a.mean_err:.3g})"
+        )
     if fitted is program:
         print("no better constants found; the program is unchanged")
     print(to_text(fitted), end="")

@@ -64,7 +64,9 @@ def _recorded_sources(reader) -> list[tuple[str, dict[str, Any]]]:
     except (OSError, ValueError):
         start = None
     if isinstance(start, dict):
-        sources.append(("events.jsonl", {k: start[k] for k in ("target", "expr", "domain", "mode") if k in start}))
+        sources.append(
+            ("events.jsonl", {k: start[k] for k in ("target", "expr", "domain", "mode") if k in start})
+        )
     return sources
 
 

@@ -52,7 +52,9 @@ def load_program(spec: str) -> Program:
         raise ProgramError(f"{where}: nested too deeply to be a program") from None
 
 
-def resolve_target(name: str | None, expr: str | None, domain: str | None, label: str | None = None) -> Target:
+def resolve_target(
+    name: str | None, expr: str | None, domain: str | None, label: str | None = None
+) -> Target:
     """A built-in target by name (optionally on another domain) or an expression on a domain."""
     check_target_choice(name, expr, domain)
     if expr is not None:

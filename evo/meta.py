@@ -28,8 +28,9 @@ def _version(module: str) -> str | None:
 def _git_commit() -> str | None:
     root = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -47,8 +48,10 @@ def run_meta(config: RunConfig, problem: Problem, executor_info: dict[str, Any])
         "cpu_count": os.cpu_count(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "executor": executor_info,
-        "cost": {"model": config.cost,
-                 "table": None if config.cost_table is None else config.cost_table.to_dict()},
+        "cost": {
+            "model": config.cost,
+            "table": None if config.cost_table is None else config.cost_table.to_dict(),
+        },
         "target": {
             "name": problem.target.name,
             "expr": problem.target.expr,

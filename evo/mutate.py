@@ -35,8 +35,19 @@ from primitives.program import Const, Instr, Operand, Program, Ref, X
 
 NICE_CONSTANTS = (1.0, -1.0, 2.0, 0.5, -0.5)
 FIT_KINDS = frozenset(
-    {"insert", "remove", "rewire", "change_op", "redraw_const", "refit", "horner_step",
-     "reciprocal", "fraction", "square", "seed"}
+    {
+        "insert",
+        "remove",
+        "rewire",
+        "change_op",
+        "redraw_const",
+        "refit",
+        "horner_step",
+        "reciprocal",
+        "fraction",
+        "square",
+        "seed",
+    }
 )
 
 
@@ -73,7 +84,9 @@ def draw_constant(rng: np.random.Generator, space: SearchSpace) -> Const:
     return Const(float_to_bits(float(fmt.dtype.type(value)), fmt))
 
 
-def _random_operand(rng: np.random.Generator, space: SearchSpace, defined: int, const_rate: float = 0.3) -> Operand:
+def _random_operand(
+    rng: np.random.Generator, space: SearchSpace, defined: int, const_rate: float = 0.3
+) -> Operand:
     """An earlier register (index < defined; recent ones and x favoured) or a fresh constant."""
     if rng.random() < const_rate:
         return draw_constant(rng, space)
@@ -118,7 +131,11 @@ def insert(program: Program, rng: np.random.Generator, space: SearchSpace) -> Pr
     keep = int(rng.integers(op.arity))
     args = [old if s == keep else _random_operand(rng, space, position + 1, 0.5) for s in range(op.arity)]
     grown = program.inserted(position, Instr(op.name, tuple(args)))
-    return _with_operand(grown, (consumer + 1, slot) if consumer < len(program.body) else (len(grown.body), 0), Ref(position + 1))
+    return _with_operand(
+        grown,
+        (consumer + 1, slot) if consumer < len(program.body) else (len(grown.body), 0),
+        Ref(position + 1),
+    )
 
 
 def remove(program: Program, rng: np.random.Generator, space: SearchSpace) -> Program | None:
@@ -152,7 +169,9 @@ def change_op(program: Program, rng: np.random.Generator, space: SearchSpace) ->
 
 
 def _constant_slots(program: Program) -> list[tuple[int, int]]:
-    slots = [(i, s) for i, ins in enumerate(program.body) for s, a in enumerate(ins.args) if isinstance(a, Const)]
+    slots = [
+        (i, s) for i, ins in enumerate(program.body) for s, a in enumerate(ins.args) if isinstance(a, Const)
+    ]
     if isinstance(program.out, Const):
         slots.append((len(program.body), 0))
     return slots
@@ -223,6 +242,8 @@ def horner_step(program: Program, rng: np.random.Generator, space: SearchSpace) 
         return None
     grown = program.inserted(len(program.body), Instr("mul", (out, v)))
     return grown.inserted(len(grown.body), Instr("add", (Ref(defined), c))).with_output(Ref(defined + 1))
+
+
 def _value_edge(program: Program, rng: np.random.Generator, space: SearchSpace) -> tuple[int, int] | None:
     """An edge carrying a register (x or an instruction's value): the output at the output
     insert rate, else any such edge."""
@@ -268,8 +289,14 @@ def fraction(program: Program, rng: np.random.Generator, space: SearchSpace) -> 
         return None
     t = _operand_at(program, edge)
     base = edge[0]
-    return _spliced(program, edge, [Instr("add", (t, draw_constant(rng, space))),
-                                    Instr("div", (draw_constant(rng, space), Ref(base + 1)))])
+    return _spliced(
+        program,
+        edge,
+        [
+            Instr("add", (t, draw_constant(rng, space))),
+            Instr("div", (draw_constant(rng, space), Ref(base + 1))),
+        ],
+    )
 
 
 def square(program: Program, rng: np.random.Generator, space: SearchSpace) -> Program | None:

@@ -12,8 +12,19 @@ from primitives.mathform import to_latex, to_pretty
 from primitives.program import Program
 from primitives.textform import to_text
 
-__all__ = ["find_program", "format_error", "front_table", "is_run_dir", "list_runs", "plot_run",
-           "program_text", "run_summary", "search_final_gap", "summary_of", "summary_text"]
+__all__ = [
+    "find_program",
+    "format_error",
+    "front_table",
+    "is_run_dir",
+    "list_runs",
+    "plot_run",
+    "program_text",
+    "run_summary",
+    "search_final_gap",
+    "summary_of",
+    "summary_text",
+]
 
 
 def run_summary(run_dir: str | Path) -> dict[str, Any]:
@@ -44,8 +55,10 @@ def summary_of(run: Run) -> dict[str, Any]:
         "target_ulp": config.target_ulp,
         "n_evals": history.n_evals,
         "seconds": history.seconds,
-        "evals_per_s": {"mean": sum(rates) / len(rates) if rates else None,
-                        "last": rates[-1] if rates else None},
+        "evals_per_s": {
+            "mean": sum(rates) / len(rates) if rates else None,
+            "last": rates[-1] if rates else None,
+        },
         "resumes": history.resumes,
         "front": [
             {
@@ -67,8 +80,14 @@ def summary_of(run: Run) -> dict[str, Any]:
             for i in history.improvements
         ],
         "signoffs": [
-            {"hash": s.hash, "cost": s.cost, "final": s.final, "t": s.t, "n_evals": s.n_evals,
-             "certified": s.certified}
+            {
+                "hash": s.hash,
+                "cost": s.cost,
+                "final": s.final,
+                "t": s.t,
+                "n_evals": s.n_evals,
+                "certified": s.certified,
+            }
             for s in history.signoffs
         ],
         "throughput": [
@@ -112,12 +131,17 @@ def format_error(value: float | None, metric: str) -> str:
 
 def front_table(front: list[dict[str, Any]], metric: str) -> str:
     unit = "ULP" if metric == "ulp" else "relative error"
-    lines = [f"{'cost':>5} {'ops':>4} {'lat':>6} {'thr':>6} {'search':>12} {'select':>12} {'final':>12} {'final/search':>12}"
-             f"  hash          ({unit})"]
+    lines = [
+        f"{'cost':>5} {'ops':>4} {'lat':>6} {'thr':>6} {'search':>12} {'select':>12} {'final':>12} {'final/search':>12}"
+        f"  hash          ({unit})"
+    ]
     for e in front:
         ratio = gap_ratio(e)
         cycles = e.get("cycles") or {}
-        lat, thr = (f"{cycles[k]:>6.1f}" if cycles.get(k) is not None else f"{'-':>6}" for k in ("latency", "throughput"))
+        lat, thr = (
+            f"{cycles[k]:>6.1f}" if cycles.get(k) is not None else f"{'-':>6}"
+            for k in ("latency", "throughput")
+        )
         lines.append(
             f"{e['cost']:>5g} {e['ops']:>4d} {lat} {thr} {format_error(e['search'], metric):>12} "
             f"{format_error(e['select'], metric):>12} {format_error(e['final'], metric):>12} "
@@ -131,31 +155,39 @@ def summary_text(summary: dict[str, Any]) -> str:
     rate = summary["evals_per_s"]["mean"]
     lines = [
         f"run      {summary['run']}  ({summary['status']}"
-        + (f", {summary['end_reason']}" if summary["end_reason"] else "") + ")",
+        + (f", {summary['end_reason']}" if summary["end_reason"] else "")
+        + ")",
         f"target   {summary['target']} on {summary['domain']}  mode {summary['mode']}  seed {summary['seed']}",
         f"search   ops {','.join(summary['ops'])}  max ops {summary['max_ops']}"
         + (f"  target {summary['target_ulp']} ULP" if summary["target_ulp"] is not None else ""),
         f"budget   {summary['n_evals']:,d} evaluations in {summary['seconds']:.0f} s"
-        + (f" ({rate:,.0f} evals/s)" if rate else "") + (f", {summary['resumes']} resume(s)" if summary["resumes"] else ""),
+        + (f" ({rate:,.0f} evals/s)" if rate else "")
+        + (f", {summary['resumes']} resume(s)" if summary["resumes"] else ""),
         "",
         "front (final = every float32 of the domain where feasible, else a large sample)",
         front_table(summary["front"], metric),
     ]
     gap = summary["gap"]
     if gap["n"]:
-        lines.append(f"search -> final gap: median {gap['median']:.3f}x, max {gap['max']:.3f}x "
-                     f"(final / search error over {gap['n']} signed-off entr{'y' if gap['n'] == 1 else 'ies'})")
+        lines.append(
+            f"search -> final gap: median {gap['median']:.3f}x, max {gap['max']:.3f}x "
+            f"(final / search error over {gap['n']} signed-off entr{'y' if gap['n'] == 1 else 'ies'})"
+        )
     if summary["best_over_time"]:
         lines += ["", "best over time", f"{'evals':>10} {'seconds':>9} {'error':>12} {'cost':>5}"]
         history = summary["best_over_time"]
         shown = history if len(history) <= 16 else history[:4] + history[-12:]
         for h in shown:
-            lines.append(f"{h['n_evals']:>10,d} {h['t']:>9.1f} {format_error(h['max_err'], metric):>12} {h['cost']:>5g}")
+            lines.append(
+                f"{h['n_evals']:>10,d} {h['t']:>9.1f} {format_error(h['max_err'], metric):>12} {h['cost']:>5g}"
+            )
     if summary["signoffs"]:
         lines += ["", "sign-offs on the final set"]
         for s in summary["signoffs"]:
             mark = "  certified" if s["certified"] else ""
-            lines.append(f"  {s['hash'][:12]} cost {s['cost']:g}: {format_error(s['final'], metric)} at {s['t']:.0f} s{mark}")
+            lines.append(
+                f"  {s['hash'][:12]} cost {s['cost']:g}: {format_error(s['final'], metric)} at {s['t']:.0f} s{mark}"
+            )
     return "\n".join(lines)
 
 
@@ -176,10 +208,14 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
         best = run.best
         rows.append(
             {
-                "run": run.run_dir.name, "status": run.status,
-                "target": run.target.name or run.config.target or run.config.expr, "seed": run.config.seed,
-                "n_evals": run.history.n_evals, "best": None if best is None else best.error,
-                "best_cost": None if best is None else best.cost, "metric": run.setting.metric,
+                "run": run.run_dir.name,
+                "status": run.status,
+                "target": run.target.name or run.config.target or run.config.expr,
+                "seed": run.config.seed,
+                "n_evals": run.history.n_evals,
+                "best": None if best is None else best.error,
+                "best_cost": None if best is None else best.cost,
+                "metric": run.setting.metric,
             }
         )
     return rows
@@ -202,18 +238,25 @@ def plot_run(summary: dict[str, Any], out_dir: str | Path) -> list[Path]:
     for key, marker in (("search", "o"), ("select", "s"), ("final", "^")):
         pts = [(e["cost"], e[key]) for e in summary["front"] if e[key] is not None and e[key] > 0]
         if pts:
-            ax.plot(*zip(*pts, strict=True), marker=marker, linestyle="-" if key == "select" else "", label=key)
+            ax.plot(
+                *zip(*pts, strict=True), marker=marker, linestyle="-" if key == "select" else "", label=key
+            )
     from evo.costmodel import anchor_points
 
     config = Run.load(summary["run"]).config
     anchors = [(c, e) for c, e, _ in anchor_points(config, summary.get("anchor")) if e > 0]
     if anchors:
-        ax.plot(*zip(*anchors, strict=True), marker="x", linestyle="", color="grey", label="classical (final)")
+        ax.plot(
+            *zip(*anchors, strict=True), marker="x", linestyle="", color="grey", label="classical (final)"
+        )
     if summary["metric"] == "ulp":
         ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
     ax.set_yscale("log")
-    ax.set_xlabel({"latency": "latency (cycles per call)", "throughput": "throughput (cycles per element)"}.get(
-        summary.get("cost_model"), "cost (weighted ops)"))
+    ax.set_xlabel(
+        {"latency": "latency (cycles per call)", "throughput": "throughput (cycles per element)"}.get(
+            summary.get("cost_model"), "cost (weighted ops)"
+        )
+    )
     ax.set_ylabel(unit)
     ax.set_title(f"front: {summary['target']} ({summary['mode']})")
     ax.legend()

@@ -129,19 +129,42 @@ class History:
             if kind == "resume":
                 resumes += 1
             elif kind == "improve":
-                improvements.append(Improvement(_count(e["n_evals"]), _num(e["t"]), _num(e["max_err"]),
-                                                _num(e["cost"]), _count(e["ops"])))
+                improvements.append(
+                    Improvement(
+                        _count(e["n_evals"]),
+                        _num(e["t"]),
+                        _num(e["max_err"]),
+                        _num(e["cost"]),
+                        _count(e["ops"]),
+                    )
+                )
             elif kind == "signoff":
                 certified = e.get("certified", False) is True
-                signoffs.append(Signoff(_text(e["hash"]), _num(e["cost"]), _num(e["final"]["max_err"]),
-                                        _num(e["t"]), _count(e["n_evals"]), certified))
+                signoffs.append(
+                    Signoff(
+                        _text(e["hash"]),
+                        _num(e["cost"]),
+                        _num(e["final"]["max_err"]),
+                        _num(e["t"]),
+                        _count(e["n_evals"]),
+                        certified,
+                    )
+                )
             elif kind == "progress":
                 progress.append(Rate(_count(e["n_evals"]), _num(e["t"]), _num(e["evals_per_s"])))
             elif kind == "end":
                 message = e.get("message")
                 end = RunEnd(_text(e["reason"]), None if message is None else str(message))
-        return History(n_evals, seconds, resumes, tuple(improvements), tuple(signoffs), tuple(progress), end,
-                       _unfinished_after(last))
+        return History(
+            n_evals,
+            seconds,
+            resumes,
+            tuple(improvements),
+            tuple(signoffs),
+            tuple(progress),
+            end,
+            _unfinished_after(last),
+        )
 
 
 def _unfinished_after(last: dict[str, Any] | None) -> bool:
@@ -212,8 +235,9 @@ class Run:
         except RunError:
             raise
         except SHAPE_ERRORS as exc:
-            raise RunError(f"{run_dir} is damaged: an event of the wrong shape "
-                           f"({type(exc).__name__}: {str(exc)[:80]})") from None
+            raise RunError(
+                f"{run_dir} is damaged: an event of the wrong shape ({type(exc).__name__}: {str(exc)[:80]})"
+            ) from None
         has_checkpoint = reader.checkpoint() is not None  # validated even after the end: resume reads it
         return Run(Path(run_dir), config, meta, front, history, has_checkpoint)
 
@@ -273,7 +297,8 @@ class Run:
                 events[program_hash] = event
         entries = {
             e.individual.program.canonical_hash(): e
-            for e in self.front.entries if e.individual.program.canonical_hash().startswith(which)
+            for e in self.front.entries
+            if e.individual.program.canonical_hash().startswith(which)
         }
         hashes = events.keys() | entries.keys()
         if not hashes:

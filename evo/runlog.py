@@ -129,7 +129,7 @@ def _fill(fd: int, text: str, leftover, path: Path, then=None) -> None:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _open_append(path: Path) -> int:
@@ -204,7 +204,9 @@ class RunLock:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise storage_error(exc, self.path, "lock") from None
             who = f"pid {holder}" if holder.isdigit() else "another process"
-            raise RunError(f"{self.run_dir} is in use by another evo process ({who}); one writer per run") from None
+            raise RunError(
+                f"{self.run_dir} is in use by another evo process ({who}); one writer per run"
+            ) from None
         try:  # informational only: a full disk must not stop a run from being locked
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -232,8 +234,12 @@ class RunLock:
 def _checkpoint_event(checkpoint: dict[str, Any]) -> bytes:
     """The ``checkpoint`` event line that follows a periodic checkpoint (rebuilt from the checkpoint
     itself, to repair a run that stopped between the two writes)."""
-    record = {"v": SCHEMA_VERSION, "kind": "checkpoint", "t": round(float(checkpoint["elapsed"]), 4),
-              "n_evals": checkpoint["n_evals"]}
+    record = {
+        "v": SCHEMA_VERSION,
+        "kind": "checkpoint",
+        "t": round(float(checkpoint["elapsed"]), 4),
+        "n_evals": checkpoint["n_evals"],
+    }
     return (dumps(record) + "\n").encode()
 
 
@@ -278,7 +284,9 @@ class RunWriter:
         lock = RunLock(run_dir).acquire()
         try:
             if RunReader(run_dir).checkpoint() != checkpoint:
-                raise RunError(f"{run_dir} changed while it was being opened (another evo process wrote it); try again")
+                raise RunError(
+                    f"{run_dir} changed while it was being opened (another evo process wrote it); try again"
+                )
             note = _cut_back_to(run_dir, checkpoint)
             writer = cls(run_dir, float(checkpoint.get("elapsed", 0.0)), lock)
         except BaseException:
@@ -294,7 +302,9 @@ class RunWriter:
 
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
         record = {"v": SCHEMA_VERSION, "kind": kind, "t": round(self.elapsed, 4), **fields}
-        self._size = _append_line(self._events, (dumps(record) + "\n").encode(), self._events_path, self._size)
+        self._size = _append_line(
+            self._events, (dumps(record) + "\n").encode(), self._events_path, self._size
+        )
         return record
 
     def log(self, line: str) -> None:
@@ -366,7 +376,9 @@ def _cut_back_to(run_dir: Path, checkpoint: dict[str, Any]) -> str:
     parts = []
     if moved:
         n_moved = moved.count(b"\n") + (not moved.endswith(b"\n"))
-        parts.append(f"moved {n_moved} line(s) written after the checkpoint at {checkpoint['n_evals']} evaluations to {aside.name}")
+        parts.append(
+            f"moved {n_moved} line(s) written after the checkpoint at {checkpoint['n_evals']} evaluations to {aside.name}"
+        )
     if kept:
         parts.append(f"kept {len(_lines(kept))} export event(s) written after it")
     return "resume: " + "; ".join(parts)
@@ -455,8 +467,13 @@ def check_front_entry(path: Path, index: int, entry: Any) -> None:
     for key in ("program", "hash", "cost", "ops", "id", "score", "select", "mutation"):
         if key not in entry:
             raise _shape_error(path, f"{where} has no {key!r}")
-    if not isinstance(entry["hash"], str) or not _is_real(entry["cost"]) or not _is_count(entry["ops"]) \
-            or not _is_count(entry["id"]) or not isinstance(entry["mutation"], str):
+    if (
+        not isinstance(entry["hash"], str)
+        or not _is_real(entry["cost"])
+        or not _is_count(entry["ops"])
+        or not _is_count(entry["id"])
+        or not isinstance(entry["mutation"], str)
+    ):
         raise _shape_error(path, f"{where} has a field of the wrong type")
     _check_score(path, f"{where} score", entry["score"])
     _check_score(path, f"{where} select", entry["select"])
@@ -493,7 +510,9 @@ class RunReader:
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise RunError(f"{path} is corrupt ({type(exc).__name__})") from None
         except OSError as exc:
-            raise RunError(f"cannot read {path}: {(os.strerror(exc.errno) if exc.errno else str(exc)).lower()}") from None
+            raise RunError(
+                f"cannot read {path}: {(os.strerror(exc.errno) if exc.errno else str(exc)).lower()}"
+            ) from None
 
     @property
     def config(self) -> RunConfig:
@@ -514,8 +533,10 @@ class RunReader:
         if not isinstance(data, dict):
             raise _shape_error(path, "not an object")
         target = data.get("target")
-        if target is not None and (not isinstance(target, dict) or not all(
-                isinstance(target.get(k), str | None) for k in ("name", "expr", "domain"))):
+        if target is not None and (
+            not isinstance(target, dict)
+            or not all(isinstance(target.get(k), str | None) for k in ("name", "expr", "domain"))
+        ):
             raise _shape_error(path, "'target' is not an object of name, expr and domain")
         return data
 
@@ -582,7 +603,9 @@ class RunReader:
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    raise _shape_error(path, f"line {number} is not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+                    raise _shape_error(
+                        path, f"line {number} is not UTF-8 text (byte 0x{raw[exc.start]:02x})"
+                    ) from None
                 try:
                     record = json.loads(text)
                 except RecursionError:

@@ -26,7 +26,9 @@ from targets.scoring import Score
 class Search:
     """One population's search; see the module docstring."""
 
-    def __init__(self, rules: SearchRules, state: SearchState, search_set: Dataset, score, id_step: int = 1) -> None:
+    def __init__(
+        self, rules: SearchRules, state: SearchState, search_set: Dataset, score, id_step: int = 1
+    ) -> None:
         self.rules = rules
         self.id_step = id_step  # islands interleave their child ids, so ids stay unique in a run
         self.state = state
@@ -77,16 +79,32 @@ class Search:
         state.population.add(ind)
         n, events, made = state.n_evals, [], {"parent": parent, "mutation": ind.mutation}
         if rules.eval_every and n % rules.eval_every == 0:
-            events.append(Eval(n, **made, **summary_of(ind), fit_evals=result.fit_evals,
-                               eval_ms=round(result.eval_ms, 3), cached=result.cached, worker=result.worker))
+            events.append(
+                Eval(
+                    n,
+                    **made,
+                    **summary_of(ind),
+                    fit_evals=result.fit_evals,
+                    eval_ms=round(result.eval_ms, 3),
+                    cached=result.cached,
+                    worker=result.worker,
+                )
+            )
         if rules.objective.better(ind, state.best):
             state.best = ind
             events.append(Improve(n, **made, **summary_of(ind), program=program_to_dict(ind.program)))
         admitted = rules.gate.admit(state.front, ind, state.finals)
         if admitted is not None:
             state.front, select = admitted
-            events.append(Front(n, **summary_of(ind), select_err=select.max_err,
-                                program=program_to_dict(ind.program), front=state.front.summary()))
+            events.append(
+                Front(
+                    n,
+                    **summary_of(ind),
+                    select_err=select.max_err,
+                    program=program_to_dict(ind.program),
+                    front=state.front.summary(),
+                )
+            )
         events.extend(self._track_stagnation(ind))
         return events
 
@@ -97,8 +115,12 @@ class Search:
             return []
         if not policy.due(state.n_evals, state.epoch_mark, seeding=bool(state.pending_seeds)):
             return []
-        event = Restart(state.n_evals, epoch=state.epoch + 1, stagnant_for=state.n_evals - state.epoch_mark,
-                        epoch_best=None if state.epoch_best is None else summary_of(state.epoch_best))
+        event = Restart(
+            state.n_evals,
+            epoch=state.epoch + 1,
+            stagnant_for=state.n_evals - state.epoch_mark,
+            epoch_best=None if state.epoch_best is None else summary_of(state.epoch_best),
+        )
         state.epoch, state.epoch_best, state.epoch_mark = state.epoch + 1, None, state.n_evals
         state.population = Population(state.population.capacity)
         state.pending_seeds = list(self.rules.restart_seeds)
@@ -109,15 +131,24 @@ class Search:
         """Front programs to sign off now (derived from the state, so a resumed run redoes any that
         an interrupt cut short): within the target on the select set and cheaper than any certified."""
         state, certifier = self.state, self.rules.certifier
-        return [e.individual.program.canonical_hash() for e in state.front.entries
-                if e.final is None and certifier.during_search(e.select, e.cost, state.certified_cost)]
+        return [
+            e.individual.program.canonical_hash()
+            for e in state.front.entries
+            if e.final is None and certifier.during_search(e.select, e.cost, state.certified_cost)
+        ]
 
     def entry(self, program_hash: str):
         entries = self.state.front.entries
         return next((e for e in entries if e.individual.program.canonical_hash() == program_hash), None)
 
-    def record_final(self, program_hash: str, final: Score, during_search: bool,
-                     reference_deviation: float | None = None, seconds: float | None = None) -> list[Event]:
+    def record_final(
+        self,
+        program_hash: str,
+        final: Score,
+        during_search: bool,
+        reference_deviation: float | None = None,
+        seconds: float | None = None,
+    ) -> list[Event]:
         """A front program's final-set score: remembered, written into the front, maybe certified."""
         state, entry = self.state, self.entry(program_hash)
         if entry is None:
@@ -127,9 +158,18 @@ class Search:
         certified = self.rules.certifier.certified(final)
         if certified:
             state.certified_cost = min(state.certified_cost, entry.cost)
-        return [Signoff(state.n_evals, **summary_of(entry.individual), select_err=entry.select.max_err,
-                        final=final.to_dict(), certified=certified, during_search=during_search,
-                        reference_deviation=reference_deviation, signoff_s=seconds)]
+        return [
+            Signoff(
+                state.n_evals,
+                **summary_of(entry.individual),
+                select_err=entry.select.max_err,
+                final=final.to_dict(),
+                certified=certified,
+                during_search=during_search,
+                reference_deviation=reference_deviation,
+                signoff_s=seconds,
+            )
+        ]
 
     def use_search(self, search_set: Dataset, added: list[float]) -> None:
         """Switch to a grown search set (hard points): the population and the best are re-scored."""
@@ -142,4 +182,3 @@ class Search:
         if state.best is not None:
             candidates.append(replace(state.best, score=self._score(state.best.program, search_set)))
         state.best = self.rules.objective.best(candidates)
-

@@ -71,10 +71,20 @@ class SearchState:
         if not isinstance(data, dict):
             raise ValueError("not an object")
         if data.get("format") != CHECKPOINT_SCHEMA:
-            raise ValueError(f"unknown format {str(data.get('format'))[:40]!r} (expected {CHECKPOINT_SCHEMA!r})")
+            raise ValueError(
+                f"unknown format {str(data.get('format'))[:40]!r} (expected {CHECKPOINT_SCHEMA!r})"
+            )
         try:
             state = SearchState._build(data, capacity)
-        except (KeyError, TypeError, ValueError, OverflowError, AttributeError, IndexError, RecursionError) as exc:
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            OverflowError,
+            AttributeError,
+            IndexError,
+            RecursionError,
+        ) as exc:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ValueError((f"missing {text}" if isinstance(exc, KeyError) else text)[:200]) from None
         state.check()
@@ -91,7 +101,9 @@ class SearchState:
         if not isinstance(population, list) or len(population) > capacity:
             raise ValueError(f"the population is not a list of at most {capacity} individuals")
         certified = data.get("certified_cost", math.inf)
-        if certified not in ("inf", None) and (not isinstance(certified, int | float) or isinstance(certified, bool)):
+        if certified not in ("inf", None) and (
+            not isinstance(certified, int | float) or isinstance(certified, bool)
+        ):
             raise ValueError("'certified_cost' is not a number")
         finals = data.get("finals", {})
         if not isinstance(finals, dict):
@@ -115,7 +127,9 @@ class SearchState:
     def check(self) -> None:
         """The invariants between counters and ids (ValueError naming the first one broken)."""
         if self.next_id < self.n_evals:
-            raise ValueError(f"'next_id' {self.next_id} is below 'n_evals' {self.n_evals} (every evaluation takes an id)")
+            raise ValueError(
+                f"'next_id' {self.next_id} is below 'n_evals' {self.n_evals} (every evaluation takes an id)"
+            )
         if self.epoch_mark > self.n_evals:
             raise ValueError(f"'epoch_mark' {self.epoch_mark} is beyond 'n_evals' {self.n_evals}")
         ids = [ind.id for ind in self.population]
@@ -127,7 +141,9 @@ class SearchState:
         others = [x.id for x in (self.best, self.epoch_best) if x is not None]
         highest = max([*ids, *front_ids, *others], default=-1)
         if highest >= self.next_id:
-            raise ValueError(f"'next_id' {self.next_id} is not above every id in use ({highest}): new ids would repeat")
+            raise ValueError(
+                f"'next_id' {self.next_id} is not above every id in use ({highest}): new ids would repeat"
+            )
 
 
 def _is_count(value: Any) -> bool:
@@ -140,11 +156,15 @@ def _checked_rng_state(state: Any) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
         raise ValueError("'rng' is not a PCG64 state")
     inner = state.get("state")
-    if not isinstance(inner, dict) or not all(_is_count(inner.get(k)) and inner[k] < 2**128 for k in ("state", "inc")):
+    if not isinstance(inner, dict) or not all(
+        _is_count(inner.get(k)) and inner[k] < 2**128 for k in ("state", "inc")
+    ):
         raise ValueError("'rng' state/inc are not 128-bit unsigned integers")
     if inner["inc"] % 2 != 1:
         raise ValueError("'rng' inc is not odd")
-    if state.get("has_uint32") not in (0, 1) or not (_is_count(state.get("uinteger")) and state["uinteger"] < 2**32):
+    if state.get("has_uint32") not in (0, 1) or not (
+        _is_count(state.get("uinteger")) and state["uinteger"] < 2**32
+    ):
         raise ValueError("'rng' has_uint32/uinteger are out of range")
     return state
 

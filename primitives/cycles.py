@@ -51,7 +51,9 @@ class CycleTable:
                 raise CycleTableError(f"cycle table has no {label} for {', '.join(sorted(missing))}")
             for name, value in rows:
                 if not (isinstance(value, int | float) and value > 0 and value < 1e6):
-                    raise CycleTableError(f"cycle table {label} of {name!r} must be a positive number, got {value!r}")
+                    raise CycleTableError(
+                        f"cycle table {label} of {name!r} must be a positive number, got {value!r}"
+                    )
         if not (self.loop_overhead >= 0 and self.ns_per_cycle > 0 and self.vector_width >= 1):
             raise CycleTableError("cycle table needs loop_overhead >= 0, ns_per_cycle > 0, vector_width >= 1")
 
@@ -65,9 +67,14 @@ class CycleTable:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "cpu": self.cpu, "features": self.features, "llvmlite": self.llvmlite, "source": self.source,
-            "vector_width": self.vector_width, "ns_per_cycle": self.ns_per_cycle,
-            "latency": dict(self.latency), "rthroughput": dict(self.rthroughput),
+            "cpu": self.cpu,
+            "features": self.features,
+            "llvmlite": self.llvmlite,
+            "source": self.source,
+            "vector_width": self.vector_width,
+            "ns_per_cycle": self.ns_per_cycle,
+            "latency": dict(self.latency),
+            "rthroughput": dict(self.rthroughput),
             "loop_overhead": self.loop_overhead,
         }
 
@@ -76,8 +83,11 @@ class CycleTable:
         """Rebuild from ``to_dict`` output (JSON); CycleTableError on anything malformed."""
         try:
             return cls(
-                cpu=str(data["cpu"]), features=str(data["features"]), llvmlite=str(data["llvmlite"]),
-                source=str(data["source"]), vector_width=int(data["vector_width"]),
+                cpu=str(data["cpu"]),
+                features=str(data["features"]),
+                llvmlite=str(data["llvmlite"]),
+                source=str(data["source"]),
+                vector_width=int(data["vector_width"]),
                 ns_per_cycle=float(data["ns_per_cycle"]),
                 latency=tuple(sorted((str(k), float(v)) for k, v in dict(data["latency"]).items())),
                 rthroughput=tuple(sorted((str(k), float(v)) for k, v in dict(data["rthroughput"]).items())),
@@ -128,7 +138,11 @@ class CostModel:
 
     @property
     def unit(self) -> str:
-        return "weighted ops" if self.kind == "ops" else ("cycles per call" if self.kind == "latency" else "cycles per element")
+        return (
+            "weighted ops"
+            if self.kind == "ops"
+            else ("cycles per call" if self.kind == "latency" else "cycles per element")
+        )
 
     def cost(self, program: Program) -> float:
         if self.kind == "ops":

@@ -14,9 +14,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 
-from primitives.floatbits import FLOAT32, FloatFormat, float_to_bits
+from primitives.floatbits import FLOAT32, FloatFormat, bits_to_float, float_to_bits
 from primitives.program import Const, Operand, Program
-from primitives.floatbits import bits_to_float
 from primitives.rounding import _floor_log2, round_fraction, round_ratio
 
 NAN = math.nan

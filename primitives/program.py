@@ -12,7 +12,14 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from primitives.floatbits import FloatFormat, bits_to_float, float_to_bits, format_hex, get_format, is_finite_bits
+from primitives.floatbits import (
+    FloatFormat,
+    bits_to_float,
+    float_to_bits,
+    format_hex,
+    get_format,
+    is_finite_bits,
+)
 from primitives.ops import OP_BY_NAME, get_op
 
 

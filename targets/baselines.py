@@ -136,4 +136,6 @@ def anchor_spec(spec: str) -> Baseline:
             if baseline.fused == fused and baseline.form == rest[1] and str(baseline.degree) == rest[2]:
                 return baseline
         raise TargetError(f"no polynomial {rest[1]!r} of degree {rest[2]} for {target!r}")
-    raise TargetError(f"cannot read baseline {spec!r} (use anchor:TARGET[:fma|plain] or poly:TARGET:FORM:DEGREE[:fma|plain])")
+    raise TargetError(
+        f"cannot read baseline {spec!r} (use anchor:TARGET[:fma|plain] or poly:TARGET:FORM:DEGREE[:fma|plain])"
+    )

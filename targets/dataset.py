@@ -16,7 +16,13 @@ import numpy as np
 
 from primitives.floatbits import get_format
 from primitives.ulp import inv_rel_scale, inv_ulp32
-from targets.fastref import MAX_DEVIATION_ULP, NoFastReference, fast_reference, first_nonfinite, reference_deviation
+from targets.fastref import (
+    MAX_DEVIATION_ULP,
+    NoFastReference,
+    fast_reference,
+    first_nonfinite,
+    reference_deviation,
+)
 from targets.points import FINAL_SAMPLE_POINTS, PointSet, float_at, make_point_set
 from targets.reference import cached_references, compute_references, reference_at
 from targets.target import Target, TargetError
@@ -154,7 +160,9 @@ def build_dataset(
         try:
             return build_sweep(target, points, seed, cache_dir)
         except NoFastReference:
-            points = make_point_set(lo, hi, fmt, kind, seed, n=None if kind != "final" else FINAL_SAMPLE_POINTS)
+            points = make_point_set(
+                lo, hi, fmt, kind, seed, n=None if kind != "final" else FINAL_SAMPLE_POINTS
+            )
     return dataset_from_points(target, points, cache_dir)
 
 
@@ -175,7 +183,9 @@ def build_sweep(target: Target, points: PointSet, seed: int = 0, cache_dir: Path
         bad = first_nonfinite(reference, points.ord_lo, points.size)
         if bad is not None:
             reference_at(target, float_at(points, bad), fmt)  # TargetError naming x if f is bad there
-            raise NoFastReference(f"the float64 reference of {target.expr} overflows at x = {float_at(points, bad)!r}")
+            raise NoFastReference(
+                f"the float64 reference of {target.expr} overflows at x = {float_at(points, bad)!r}"
+            )
     return Sweep(target, points, reference, deviation, check.size)
 
 
@@ -193,10 +203,16 @@ def with_extra_points(data: Dataset, xs: np.ndarray) -> Dataset:
     metric_scale = inv_ulp32(refs.rounded) if data.metric == "ulp" else inv_rel_scale(refs.hi)
     x = np.concatenate([data.x, extra])
     order = np.argsort(x, kind="stable")
-    merged = [np.ascontiguousarray(np.concatenate(pair)[order]) for pair in (
-        (data.x, extra), (data.ref_hi, refs.hi), (data.ref_lo, refs.lo), (data.inv_scale, metric_scale),
-        (data.rounded, refs.rounded),
-    )]
+    merged = [
+        np.ascontiguousarray(np.concatenate(pair)[order])
+        for pair in (
+            (data.x, extra),
+            (data.ref_hi, refs.hi),
+            (data.ref_lo, refs.lo),
+            (data.inv_scale, metric_scale),
+            (data.rounded, refs.rounded),
+        )
+    ]
     x, hi, lo, inv_scale, rounded = merged
     _readonly(x, hi, lo, inv_scale, rounded)
     digest = hashlib.blake2b(x.tobytes(), digest_size=16).hexdigest()

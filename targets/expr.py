@@ -97,16 +97,40 @@ FUNCTIONS: dict[str, tuple[tuple[int, ...], Callable]] = {
 _CONSTANTS = {"pi": sympy.pi, "E": sympy.E}
 
 _OPERATORS = {
-    ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>",
-    ast.BitOr: "|", ast.BitAnd: "&", ast.BitXor: "^", ast.Invert: "~", ast.Not: "not",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitAnd: "&",
+    ast.BitXor: "^",
+    ast.Invert: "~",
+    ast.Not: "not",
 }
 _KINDS = {
-    ast.Attribute: "attribute access", ast.Subscript: "subscript", ast.Lambda: "lambda", ast.IfExp: "conditional",
-    ast.Compare: "comparison", ast.BoolOp: "boolean operator", ast.NamedExpr: "assignment ':='",
-    ast.JoinedStr: "f-string", ast.FormattedValue: "f-string", ast.ListComp: "comprehension",
-    ast.SetComp: "comprehension", ast.DictComp: "comprehension", ast.GeneratorExp: "generator",
-    ast.List: "list", ast.Tuple: "tuple", ast.Set: "set", ast.Dict: "dict", ast.Starred: "starred argument",
-    ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield", ast.Slice: "slice",
+    ast.Attribute: "attribute access",
+    ast.Subscript: "subscript",
+    ast.Lambda: "lambda",
+    ast.IfExp: "conditional",
+    ast.Compare: "comparison",
+    ast.BoolOp: "boolean operator",
+    ast.NamedExpr: "assignment ':='",
+    ast.JoinedStr: "f-string",
+    ast.FormattedValue: "f-string",
+    ast.ListComp: "comprehension",
+    ast.SetComp: "comprehension",
+    ast.DictComp: "comprehension",
+    ast.GeneratorExp: "generator",
+    ast.List: "list",
+    ast.Tuple: "tuple",
+    ast.Set: "set",
+    ast.Dict: "dict",
+    ast.Starred: "starred argument",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.YieldFrom: "yield",
+    ast.Slice: "slice",
 }
 
 
@@ -149,7 +173,9 @@ class _Builder:
         try:
             with mpmath.workprec(64):
                 magnitude = abs(mp_function(value)(mpmath.mpf(0)))
-                large = mpmath.isfinite(magnitude) and magnitude != 0 and mpmath.mag(magnitude) > MAX_NUMBER_BITS
+                large = (
+                    mpmath.isfinite(magnitude) and magnitude != 0 and mpmath.mag(magnitude) > MAX_NUMBER_BITS
+                )
                 finite = bool(mpmath.isfinite(magnitude))
         except (ArithmeticError, ValueError, TypeError):
             raise ExpressionError(f"{self.segment(node)} is not a finite number") from None
@@ -168,7 +194,9 @@ class _Builder:
                 return -self.build(node.operand)
             if isinstance(node.op, ast.UAdd):
                 return self.build(node.operand)
-            raise ExpressionError(f"unsupported operator {_OPERATORS.get(type(node.op), type(node.op).__name__)!r}")
+            raise ExpressionError(
+                f"unsupported operator {_OPERATORS.get(type(node.op), type(node.op).__name__)!r}"
+            )
         if isinstance(node, ast.BinOp):
             return self.binary(node)
         if isinstance(node, ast.Call):
@@ -179,18 +207,28 @@ class _Builder:
     def number(self, node: ast.Constant) -> sympy.Rational:
         value = node.value
         if isinstance(value, bool) or not isinstance(value, int | float):
-            what = "text" if isinstance(value, str | bytes) else ("complex number" if isinstance(value, complex) else "constant")
+            what = (
+                "text"
+                if isinstance(value, str | bytes)
+                else ("complex number" if isinstance(value, complex) else "constant")
+            )
             raise ExpressionError(f"unsupported {what} {self.segment(node)}")
         text = ast.get_source_segment(self.source, node) or ""
         match = _DECIMAL.match(text)
         if not match or not (match["int"] or match["frac"]):
-            raise ExpressionError(f"unsupported number {show(text, 40)} (decimal numbers only, e.g. 0.5 or 1e-3)")
+            raise ExpressionError(
+                f"unsupported number {show(text, 40)} (decimal numbers only, e.g. 0.5 or 1e-3)"
+            )
         digits = (match["int"] or "") + (match["frac"] or "")
         exponent = int(match["exp"] or 0) - len(match["frac"] or "")
         if abs(int(match["exp"] or 0)) > MAX_DECIMAL_EXPONENT or len(digits) > 400:
             raise ExpressionError(f"number {show(text, 40)} is too large")
         mantissa = int(digits)
-        value = sympy.Integer(mantissa) * sympy.Integer(10) ** exponent if exponent >= 0 else sympy.Rational(mantissa, 10**-exponent)
+        value = (
+            sympy.Integer(mantissa) * sympy.Integer(10) ** exponent
+            if exponent >= 0
+            else sympy.Rational(mantissa, 10**-exponent)
+        )
         self.check_size(value, text)
         return value
 
@@ -224,10 +262,16 @@ class _Builder:
     def power(self, base: sympy.Expr, exponent: sympy.Expr, node: ast.AST) -> sympy.Expr:
         if exponent.is_Rational:
             if abs(exponent) > MAX_EXPONENT:
-                raise ExpressionError(f"exponent of {self.segment(node)} is too large (at most {MAX_EXPONENT})")
+                raise ExpressionError(
+                    f"exponent of {self.segment(node)} is too large (at most {MAX_EXPONENT})"
+                )
             if base.is_number:
                 # sympy multiplies out powers of exact constants: bound the bits that would take
-                bits = sum(math.log2(max(abs(r.p), r.q)) for r in base.atoms(sympy.Rational) if abs(r) != 1 and r != 0)
+                bits = sum(
+                    math.log2(max(abs(r.p), r.q))
+                    for r in base.atoms(sympy.Rational)
+                    if abs(r) != 1 and r != 0
+                )
                 if bits * abs(exponent) > MAX_NUMBER_BITS:
                     raise ExpressionError(f"{self.segment(node)} is too large (over {MAX_NUMBER_BITS} bits)")
         return base**exponent
@@ -245,8 +289,15 @@ class _Builder:
             wanted = " or ".join(str(a) for a in arities)
             raise ExpressionError(f"{name} takes {wanted} argument(s), got {len(node.args)}")
         args = [self.build(a) for a in node.args]
-        if name in ("gamma", "lgamma", "loggamma") and args[0].is_number and args[0].is_real and abs(args[0]) > MAX_FUNCTION_ARGUMENT:
-            raise ExpressionError(f"argument of {self.segment(node)} is too large (at most {MAX_FUNCTION_ARGUMENT})")
+        if (
+            name in ("gamma", "lgamma", "loggamma")
+            and args[0].is_number
+            and args[0].is_real
+            and abs(args[0]) > MAX_FUNCTION_ARGUMENT
+        ):
+            raise ExpressionError(
+                f"argument of {self.segment(node)} is too large (at most {MAX_FUNCTION_ARGUMENT})"
+            )
         return builder(*args)
 
     def check_size(self, value: sympy.Expr, text: str) -> None:
@@ -346,12 +397,26 @@ def _mp_functions():
         return call
 
     return {
-        sympy.exp: mpmath.exp, sympy.log: mpmath.log, sympy.sin: guarded(mpmath.sin, "sin"),
-        sympy.cos: guarded(mpmath.cos, "cos"), sympy.tan: guarded(mpmath.tan, "tan"), sympy.asin: mpmath.asin,
-        sympy.acos: mpmath.acos, sympy.atan: mpmath.atan, sympy.sinh: mpmath.sinh, sympy.cosh: mpmath.cosh,
-        sympy.tanh: mpmath.tanh, sympy.asinh: mpmath.asinh, sympy.acosh: mpmath.acosh, sympy.atanh: mpmath.atanh,
-        sympy.erf: mpmath.erf, sympy.erfc: mpmath.erfc, sympy.gamma: mpmath.gamma, sympy.loggamma: mpmath.loggamma,
-        sympy.Abs: mpmath.fabs, sympy.sign: mpmath.sign,
+        sympy.exp: mpmath.exp,
+        sympy.log: mpmath.log,
+        sympy.sin: guarded(mpmath.sin, "sin"),
+        sympy.cos: guarded(mpmath.cos, "cos"),
+        sympy.tan: guarded(mpmath.tan, "tan"),
+        sympy.asin: mpmath.asin,
+        sympy.acos: mpmath.acos,
+        sympy.atan: mpmath.atan,
+        sympy.sinh: mpmath.sinh,
+        sympy.cosh: mpmath.cosh,
+        sympy.tanh: mpmath.tanh,
+        sympy.asinh: mpmath.asinh,
+        sympy.acosh: mpmath.acosh,
+        sympy.atanh: mpmath.atanh,
+        sympy.erf: mpmath.erf,
+        sympy.erfc: mpmath.erfc,
+        sympy.gamma: mpmath.gamma,
+        sympy.loggamma: mpmath.loggamma,
+        sympy.Abs: mpmath.fabs,
+        sympy.sign: mpmath.sign,
     }
 
 

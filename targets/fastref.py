@@ -15,7 +15,7 @@ import numpy as np
 import sympy
 from numba import njit
 
-from targets.target import X, Target
+from targets.target import Target, X
 
 MAX_DEVIATION_ULP = 1e-3  # in float32 ULPs; glibc's binary64 functions are around 1e-9
 
@@ -129,7 +129,9 @@ def first_nonfinite(function, ord_lo: int, count: int, chunk: int = 1 << 22) -> 
     return None
 
 
-def reference_deviation(function, x: np.ndarray, hi: np.ndarray, lo: np.ndarray, inv_scale: np.ndarray) -> float:
+def reference_deviation(
+    function, x: np.ndarray, hi: np.ndarray, lo: np.ndarray, inv_scale: np.ndarray
+) -> float:
     """Largest |fast(x) - f(x)| in units of the error metric (float32 ULPs) over the points."""
     fast = apply_reference(function, x)
     deviation = np.abs((fast - hi) - lo) * inv_scale

@@ -102,7 +102,9 @@ def _edge_ordinals(o_lo: int, o_hi: int, lo: float, hi: float, fmt: FloatFormat,
     return [o for o in found if o_lo <= o <= o_hi]
 
 
-def sample_ordinals(o_lo: int, o_hi: int, lo: float, hi: float, fmt: FloatFormat, n: int, rng: np.random.Generator) -> np.ndarray:
+def sample_ordinals(
+    o_lo: int, o_hi: int, lo: float, hi: float, fmt: FloatFormat, n: int, rng: np.random.Generator
+) -> np.ndarray:
     """``n`` distinct ordinals of the domain (all of them when the domain is small)."""
     count = o_hi - o_lo + 1
     if count <= n:
@@ -125,7 +127,9 @@ def sample_ordinals(o_lo: int, o_hi: int, lo: float, hi: float, fmt: FloatFormat
         values = np.clip(lo + (hi - lo) * rng.random(extra), lo, hi).astype(fmt.dtype)
         sampled.update(o for o in _ordinals_of(values, fmt).tolist() if o not in structured)
         if len(structured) + len(sampled) < n:  # very narrow domains in value: draw ordinals too
-            sampled.update(o for o in rng.integers(o_lo, o_hi + 1, size=extra).tolist() if o not in structured)
+            sampled.update(
+                o for o in rng.integers(o_lo, o_hi + 1, size=extra).tolist() if o not in structured
+            )
     room = n - len(structured)
     random_part = np.array(sorted(sampled), dtype=np.int64)
     if room <= 0:  # only for tiny n: the structured points alone fill it
@@ -135,7 +139,9 @@ def sample_ordinals(o_lo: int, o_hi: int, lo: float, hi: float, fmt: FloatFormat
     return np.union1d(np.array(sorted(structured), dtype=np.int64), random_part)
 
 
-def make_point_set(lo: float, hi: float, fmt: FloatFormat, kind: str, seed: int, n: int | None = None) -> PointSet:
+def make_point_set(
+    lo: float, hi: float, fmt: FloatFormat, kind: str, seed: int, n: int | None = None
+) -> PointSet:
     """The ``kind`` point set of the domain [lo, hi] for ``seed`` (deterministic)."""
     if kind not in KIND_SALT:
         raise ValueError(f"unknown point set {kind!r} (search, select or final)")

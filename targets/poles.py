@@ -27,9 +27,7 @@ def singular_arguments(expr: sympy.Expr) -> list[sympy.Expr]:
     """Sub-expressions whose zeros make ``expr`` undefined: bases of negative powers, log arguments."""
     found = []
     for node in sympy.preorder_traversal(expr):
-        if isinstance(node, sympy.Pow) and node.args[1].is_number and node.args[1].is_negative:
-            found.append(node.args[0])
-        elif isinstance(node, sympy.log | sympy.loggamma | sympy.gamma):
+        if isinstance(node, sympy.Pow) and node.args[1].is_number and node.args[1].is_negative or isinstance(node, sympy.log | sympy.loggamma | sympy.gamma):
             found.append(node.args[0])
     return found
 
@@ -48,7 +46,10 @@ def rational_zeros(expr: sympy.Expr) -> list[Fraction]:
     if poly.degree() > MAX_DEGREE or not poly.domain.is_QQ and not poly.domain.is_ZZ:
         return []
     coefficients = poly.all_coeffs()
-    if any(max(abs(sympy.Rational(c).p).bit_length(), sympy.Rational(c).q.bit_length()) > MAX_COEFFICIENT_BITS for c in coefficients):
+    if any(
+        max(abs(sympy.Rational(c).p).bit_length(), sympy.Rational(c).q.bit_length()) > MAX_COEFFICIENT_BITS
+        for c in coefficients
+    ):
         return []
     zeros = []
     for factor, _ in poly.factor_list()[1]:
@@ -76,4 +77,6 @@ def check_exact_poles(target, expr: sympy.Expr | None = None) -> None:
     if bad:
         x = float(min(bad))
         fmt = FLOAT32 if _is_float(min(bad), np.float32) else FLOAT64
-        raise TargetError(f"{target.expr} is not finite at x = {format_hex(x, fmt)} ({x!r}), a {fmt.name} of the domain")
+        raise TargetError(
+            f"{target.expr} is not finite at x = {format_hex(x, fmt)} ({x!r}), a {fmt.name} of the domain"
+        )

@@ -67,7 +67,9 @@ class _PointError(Exception):
         self.cause = cause
 
 
-def reference_at(target: Target, x: float, fmt: FloatFormat = FLOAT32, bits: int = REFERENCE_BITS, function=None):
+def reference_at(
+    target: Target, x: float, fmt: FloatFormat = FLOAT32, bits: int = REFERENCE_BITS, function=None
+):
     """(rounded, hi, lo) for one point, with precision raised until two evaluations agree."""
     function = target.mp_function() if function is None else function
     while True:
@@ -79,9 +81,7 @@ def reference_at(target: Target, x: float, fmt: FloatFormat = FLOAT32, bits: int
         r1, r2 = round_mpf(v1, fmt), round_mpf(v2, fmt)
         if r1 == r2 and hi1 == hi2 and lo1 == lo2 and math.copysign(1, r1) == math.copysign(1, r2):
             if not math.isfinite(r1):
-                raise TargetError(
-                    f"{target.expr} overflows {fmt.name} at x = {format_hex(x, fmt)} ({x!r})"
-                )
+                raise TargetError(f"{target.expr} overflows {fmt.name} at x = {format_hex(x, fmt)} ({x!r})")
             return r1, hi1, lo1
         bits *= 2
         if bits > MAX_BITS:
@@ -90,7 +90,9 @@ def reference_at(target: Target, x: float, fmt: FloatFormat = FLOAT32, bits: int
             )
 
 
-def compute_references(target: Target, x: np.ndarray, fmt: FloatFormat = FLOAT32, bits: int = REFERENCE_BITS) -> References:
+def compute_references(
+    target: Target, x: np.ndarray, fmt: FloatFormat = FLOAT32, bits: int = REFERENCE_BITS
+) -> References:
     """References for every point of ``x`` (slow: mpmath per point; use ``cached_references``)."""
     function = target.mp_function()
     n = len(x)

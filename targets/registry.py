@@ -54,8 +54,9 @@ def expression_target(expr: str, domain: str, name: str | None = None) -> Target
     return checked_target(expr, lo, hi, name=name)
 
 
-def checked_target(expr: str, lo_text: str, hi_text: str, name: str | None = None,
-                   fast_ref: str | None = None) -> Target:
+def checked_target(
+    expr: str, lo_text: str, hi_text: str, name: str | None = None, fast_ref: str | None = None
+) -> Target:
     """A target built by ``make_target`` whose function is also real and finite on a probe set of
     the domain and has no exact rational pole at a float of it (else a TargetError)."""
     target = make_target(expr, lo_text, hi_text, name=name, fast_ref=fast_ref)

@@ -86,7 +86,17 @@ class Score:
         )
 
 
-_SCORE_FIELDS = ("max_err", "mean_err", "worst_x", "n_points", "n_nonfinite", "n_exact", "n_over_one", "metric", "points")
+_SCORE_FIELDS = (
+    "max_err",
+    "mean_err",
+    "worst_x",
+    "n_points",
+    "n_nonfinite",
+    "n_exact",
+    "n_over_one",
+    "metric",
+    "points",
+)
 
 
 def _json_float(value: Any) -> Any:
@@ -106,7 +116,15 @@ def score_encoded(encoded: Encoded, data: Dataset) -> tuple:
     """The raw kernel statistics of an encoded program on explicit points (the search's hot path)."""
     consts = encoded.consts.astype(data.x.dtype, copy=False)
     return score_kernel(
-        encoded.opcodes, encoded.args, consts, encoded.out, data.x, data.ref_hi, data.ref_lo, data.inv_scale, data.rounded
+        encoded.opcodes,
+        encoded.args,
+        consts,
+        encoded.out,
+        data.x,
+        data.ref_hi,
+        data.ref_lo,
+        data.inv_scale,
+        data.rounded,
     )
 
 
@@ -128,7 +146,15 @@ def _score_sweep(encoded: Encoded, sweep: Sweep, threads: int | None) -> Score:
 
     def run(start: int) -> tuple:
         n = min(SWEEP_CHUNK, count - start)
-        return sweep_kernel(encoded.opcodes, encoded.args, consts, encoded.out, sweep.points.ord_lo + start, n, sweep.reference)
+        return sweep_kernel(
+            encoded.opcodes,
+            encoded.args,
+            consts,
+            encoded.out,
+            sweep.points.ord_lo + start,
+            n,
+            sweep.reference,
+        )
 
     workers = threads or os.cpu_count() or 1
     run(starts[0]) if workers > 1 else None  # compile once before fanning out
@@ -146,7 +172,9 @@ def _score_sweep(encoded: Encoded, sweep: Sweep, threads: int | None) -> Score:
     return _finish(stats, count, lambda i: float_at(sweep.points, i), sweep.metric, sweep.label)
 
 
-def worst_points(program: Program, data: Dataset | Sweep, count: int = 32, budget: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
+def worst_points(
+    program: Program, data: Dataset | Sweep, count: int = 32, budget: int = 1 << 24
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``count`` points of ``data`` where ``program`` errs most (points, errors), worst first.
 
     On an exhaustive sweep at most about ``budget`` points are examined (every k-th float of the
@@ -157,7 +185,15 @@ def worst_points(program: Program, data: Dataset | Sweep, count: int = 32, budge
         consts = encoded.consts.astype(np.float32)
         stride = max(1, -(-data.size // budget))
         xs, errors = sweep_worst_kernel(
-            encoded.opcodes, encoded.args, consts, encoded.out, data.points.ord_lo, data.size, stride, data.reference, count
+            encoded.opcodes,
+            encoded.args,
+            consts,
+            encoded.out,
+            data.points.ord_lo,
+            data.size,
+            stride,
+            data.reference,
+            count,
         )
     else:
         y = evaluate(program, data.x, data.dtype)

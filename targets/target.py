@@ -15,7 +15,16 @@ from targets import expr as expr_language
 from targets.errors import TargetError
 from targets.expr import X
 
-__all__ = ["REFERENCE_BITS", "X", "Target", "TargetError", "make_target", "parse_constant", "parse_domain", "parse_expression"]
+__all__ = [
+    "REFERENCE_BITS",
+    "X",
+    "Target",
+    "TargetError",
+    "make_target",
+    "parse_constant",
+    "parse_domain",
+    "parse_expression",
+]
 REFERENCE_BITS = 128  # working precision of the mpmath references (raised where needed)
 
 
@@ -131,7 +140,9 @@ def make_target(
     except TargetError:
         same = False
     if not same:  # Target.expr stores the canonical text: it must mean the same expression
-        raise TargetError(f"expression {expr_language.show(expr)} simplifies to a form that cannot be stored ({expr_language.show(canonical)})")
+        raise TargetError(
+            f"expression {expr_language.show(expr)} simplifies to a form that cannot be stored ({expr_language.show(canonical)})"
+        )
     for fmt_name in ("float32", "float64"):
         fmt = get_format(fmt_name)
         lo, hi = (round_mpf(parse_constant(t), fmt) for t in (lo_text, hi_text))
@@ -144,7 +155,9 @@ def make_target(
     if name is None:
         import hashlib
 
-        name = "expr_" + hashlib.blake2b(f"{canonical}|{lo_text}|{hi_text}".encode(), digest_size=4).hexdigest()
+        name = (
+            "expr_" + hashlib.blake2b(f"{canonical}|{lo_text}|{hi_text}".encode(), digest_size=4).hexdigest()
+        )
     if not _ALLOWED_NAME.match(name):
         raise TargetError(f"target name {name!r} may only use letters, digits and _ . + -")
     description = description or f"{canonical} on [{lo_text}, {hi_text}]"

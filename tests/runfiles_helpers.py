@@ -13,8 +13,21 @@ from evo.cli import main
 
 #: a small exp2 search on [1, 1.001] (8390 float32s: the final sign-off is exhaustive and quick)
 SMALL_RUN = [
-    "--target", "exp2", "--domain", "1,1.001", "--seed", "1", "--set", "population_size=20", "--set", "search_points=512",
-    "--set", "select_points=2048", "--set", "checkpoint_every=100", "--quiet",
+    "--target",
+    "exp2",
+    "--domain",
+    "1,1.001",
+    "--seed",
+    "1",
+    "--set",
+    "population_size=20",
+    "--set",
+    "search_points=512",
+    "--set",
+    "select_points=2048",
+    "--set",
+    "checkpoint_every=100",
+    "--quiet",
 ]
 LOCK_FILE = "writer.lock"
 
@@ -49,7 +62,8 @@ def checksums(root: Path) -> dict[str, str]:
     """Content digest of every file under ``root`` (the lock file excepted: it holds the last writer's pid)."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file() and p.name != LOCK_FILE
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != LOCK_FILE
     }
 
 
@@ -70,8 +84,11 @@ def events_of(run_dir: Path) -> list[dict]:
 def tmpfs(where: Path, size: str = "1m"):
     """A small tmpfs mounted at ``where`` (yields None, with the reason printed, where mounting is impossible)."""
     where.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         print(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode})")
         yield None

@@ -10,12 +10,28 @@ from primitives.ops import OPS
 from primitives.program import Const, Instr, Program, Ref
 
 SPECIAL32 = [
-    0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 3.0, 1.5,
-    float(np.finfo(np.float32).max), -float(np.finfo(np.float32).max),
-    float(np.finfo(np.float32).tiny), -float(np.finfo(np.float32).tiny),  # smallest normal
-    2.0**-149, -(2.0**-149), 2.0**-148, 3 * 2.0**-149,  # subnormals
-    float(np.float32(1.0) + np.finfo(np.float32).eps), 1.0 - 2.0**-24,
-    2.0**64, 2.0**-64, 2.0**127, 2.0**-126 - 2.0**-149,
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    0.5,
+    2.0,
+    3.0,
+    1.5,
+    float(np.finfo(np.float32).max),
+    -float(np.finfo(np.float32).max),
+    float(np.finfo(np.float32).tiny),
+    -float(np.finfo(np.float32).tiny),  # smallest normal
+    2.0**-149,
+    -(2.0**-149),
+    2.0**-148,
+    3 * 2.0**-149,  # subnormals
+    float(np.float32(1.0) + np.finfo(np.float32).eps),
+    1.0 - 2.0**-24,
+    2.0**64,
+    2.0**-64,
+    2.0**127,
+    2.0**-126 - 2.0**-149,
 ]
 SPECIAL_INPUTS32 = [*SPECIAL32, float("inf"), float("-inf"), float("nan")]
 

@@ -18,8 +18,17 @@ from evo.problem import build_problem
 from primitives.program import Program
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = dict(target="exp2", domain="1,1.001", population_size=20, tournament_size=4, search_points=512,
-             select_points=2048, data_seed=0, seed=3, max_evals=10)
+SMALL = dict(
+    target="exp2",
+    domain="1,1.001",
+    population_size=20,
+    tournament_size=4,
+    search_points=512,
+    select_points=2048,
+    data_seed=0,
+    seed=3,
+    max_evals=10,
+)
 
 
 def test_the_evaluator_spec_is_frozen_and_picklable_and_builds_the_same_evaluator():

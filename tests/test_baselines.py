@@ -130,7 +130,9 @@ def select_sets(tmp_path_factory):
     cache = tmp_path_factory.mktemp("select-refs")
     workers = min(len(FMA_ANCHORED), os.cpu_count() or 1)
     if workers <= 1:
-        return {name: build_dataset(get_target(name), "select", seed=0, cache_dir=cache) for name in FMA_ANCHORED}
+        return {
+            name: build_dataset(get_target(name), "select", seed=0, cache_dir=cache) for name in FMA_ANCHORED
+        }
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {
             name: pool.submit(build_dataset, get_target(name), "select", "float32", 0, None, cache)

@@ -54,12 +54,16 @@ def test_seeds_are_minimax_quality_in_float32():
 
 def test_odd_functions_get_odd_forms_and_zero_at_the_left_end_a_shift():
     x, ref, scale = points(np.sin, -0.78, 0.78)
-    best5 = min((s for s in classical_seeds(x, ref, scale, FMA_OPS, 7) if s.program.op_count() == 5),
-                key=lambda s: s.model_error)
+    best5 = min(
+        (s for s in classical_seeds(x, ref, scale, FMA_OPS, 7) if s.program.op_count() == 5),
+        key=lambda s: s.model_error,
+    )
     assert best5.variable == "v2" and best5.model_error < 0.1  # x + x^3 q(x^2), degree 7 in x
     x, ref, scale = points(np.log2, 1.0, 2.0)
-    best10 = min((s for s in classical_seeds(x, ref, scale, FMA_OPS, 10) if s.program.op_count() == 10),
-                 key=lambda s: s.model_error)
+    best10 = min(
+        (s for s in classical_seeds(x, ref, scale, FMA_OPS, 10) if s.program.op_count() == 10),
+        key=lambda s: s.model_error,
+    )
     assert best10.shift and best10.outer in ("mul_v", "v_plus_vr", "v_plus_v3r")
     assert max_ulp(best10.program, x, ref, scale) < 3.0  # fpminimax t*q(t), 10 ops: 2.12
 
@@ -71,8 +75,15 @@ def test_seeding_is_deterministic():
     assert a == b and len(a) >= 9
 
 
-SMALL = dict(target="exp2", population_size=40, tournament_size=4, search_points=512, select_points=2048,
-             max_evals=10, seed=1)
+SMALL = dict(
+    target="exp2",
+    population_size=40,
+    tournament_size=4,
+    search_points=512,
+    select_points=2048,
+    max_evals=10,
+    seed=1,
+)
 
 
 def test_population_seeds_classical_then_identity():
@@ -81,12 +92,13 @@ def test_population_seeds_classical_then_identity():
     assert len(seeds) == config.population_size
     classical = [s for s in seeds if s != Program.identity()]
     assert {s.op_count() for s in classical} == set(range(1, 7))
-    assert seeds[len(classical):] == [Program.identity()] * (len(seeds) - len(classical))
+    assert seeds[len(classical) :] == [Program.identity()] * (len(seeds) - len(classical))
 
 
 def test_real_mode_classical_seeds_are_float64_programs():
-    config = resolve({**SMALL, "seed_from": "classical", "max_ops": 5, "mode": "real",
-                      "ops": ["add", "sub", "mul", "div"]})
+    config = resolve(
+        {**SMALL, "seed_from": "classical", "max_ops": 5, "mode": "real", "ops": ["add", "sub", "mul", "div"]}
+    )
     seeds = population_seeds(config, build_problem(config))
     assert all(s.dtype == "float64" for s in seeds)
     assert any(s.op_count() == 4 for s in seeds)  # degree-2 Horner without fma: two mul-add steps
@@ -105,6 +117,8 @@ def test_seeds_of_two_targets_on_the_same_points_differ():
         config = resolve({**SMALL, "target": target, "seed_from": "classical", "max_ops": 5})
         problem = build_problem(config)
         seeds[target] = population_seeds(config, problem)
-    assert build_problem(resolve({**SMALL, "target": "erf"})).search.digest == \
-        build_problem(resolve({**SMALL, "target": "exp2"})).search.digest
+    assert (
+        build_problem(resolve({**SMALL, "target": "erf"})).search.digest
+        == build_problem(resolve({**SMALL, "target": "exp2"})).search.digest
+    )
     assert seeds["exp2"] != seeds["erf"]

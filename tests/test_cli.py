@@ -73,7 +73,9 @@ def _console_script() -> str:
 
 def test_console_script_targets(cache_dir):
     env = dict(os.environ, EVO_CACHE_DIR=str(cache_dir))
-    done = subprocess.run([_console_script(), "targets"], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [_console_script(), "targets"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "exp2_0_1" in done.stdout
     assert done.stderr == ""
@@ -83,7 +85,11 @@ def test_console_script_error_contract(cache_dir, tmp_path):
     env = dict(os.environ, EVO_CACHE_DIR=str(cache_dir))
     missing = str(tmp_path / "missing.json")
     done = subprocess.run(
-        [_console_script(), "score", missing, "--target", "exp2"], capture_output=True, text=True, env=env, timeout=120
+        [_console_script(), "score", missing, "--target", "exp2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert_one_line_error(done.returncode, done.stdout, done.stderr, "does not exist")
 
@@ -120,7 +126,9 @@ def test_score_program_files(capsys, tmp_path):
     text_file.write_text(to_text(square))
     outputs = []
     for path in (json_file, text_file):
-        code, out, err = run(capsys, "score", str(path), "--expr", "x*x", "--domain", "-1,1", "--points", "search", "--json")
+        code, out, err = run(
+            capsys, "score", str(path), "--expr", "x*x", "--domain", "-1,1", "--points", "search", "--json"
+        )
         assert code == 0, err
         outputs.append(json.loads(out))
     for info in outputs:

@@ -20,8 +20,19 @@ from primitives.textform import to_text
 
 RUN_FILES = ("config.json", "meta.json", "events.jsonl", "checkpoint.json", "front.json", "run.log")
 SEARCH_ARGS = [
-    "--target", "exp2", "--max-evals", "600", "--set", "population_size=20", "--set", "search_points=512",
-    "--set", "select_points=2048", "--signoff", "best", "--quiet",
+    "--target",
+    "exp2",
+    "--max-evals",
+    "600",
+    "--set",
+    "population_size=20",
+    "--set",
+    "search_points=512",
+    "--set",
+    "select_points=2048",
+    "--signoff",
+    "best",
+    "--quiet",
 ]
 
 
@@ -62,8 +73,14 @@ def cli_run(tmp_path_factory):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["evolve", *SEARCH_ARGS, "--seed", "1", "--runs-dir", str(runs)])
     dirs = [p for p in runs.iterdir() if p.is_dir()]
-    return {"code": code, "out": out.getvalue(), "err": err.getvalue(), "runs": runs, "run": dirs[0] if len(dirs) == 1 else None,
-            "dirs": dirs}
+    return {
+        "code": code,
+        "out": out.getvalue(),
+        "err": err.getvalue(),
+        "runs": runs,
+        "run": dirs[0] if len(dirs) == 1 else None,
+        "dirs": dirs,
+    }
 
 
 def front_of(run_dir: Path) -> list[dict]:
@@ -101,7 +118,10 @@ def test_evolve_console_script(tmp_path):
     runs = tmp_path / "runs"
     done = subprocess.run(
         [*_console_script(), "evolve", *SEARCH_ARGS, "--seed", "2", "--runs-dir", str(runs)],
-        capture_output=True, text=True, timeout=300, env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
@@ -138,7 +158,9 @@ def test_inspect_json(capsys, cli_run):
 def test_inspect_best_program(capsys, cli_run):
     run_dir = cli_run["run"]
     front = front_of(run_dir)
-    best = min(front, key=lambda e: (entry_error(e), e["cost"]))  # lowest error (final if signed off), then cost
+    best = min(
+        front, key=lambda e: (entry_error(e), e["cost"])
+    )  # lowest error (final if signed off), then cost
     code, out, err = run(capsys, "inspect", run_dir, "--program", "best")
     assert code == 0 and err == ""
     assert to_text(program_from_dict(best["program"])).rstrip() in out
@@ -209,21 +231,44 @@ def test_resume_command(capsys, cli_run, tmp_path):
 
 
 # ----------------------------------------------------------------------------- errors
-EVOLVE_COMMON = ["--max-evals", "600", "--seed", "1", "--set", "population_size=20", "--signoff", "none", "--quiet"]
+EVOLVE_COMMON = [
+    "--max-evals",
+    "600",
+    "--seed",
+    "1",
+    "--set",
+    "population_size=20",
+    "--signoff",
+    "none",
+    "--quiet",
+]
 EVOLVE_ERRORS = [
     (["--target", "nope", *EVOLVE_COMMON], ["unknown target 'nope'"]),
     (["--target", "exp2", "--domain", "1,0", *EVOLVE_COMMON], ["reversed"]),
     (["--target", "exp2", "--domain", "a,b", *EVOLVE_COMMON], ["'a'"]),
     (["--target", "exp2", "--ops", "add,pow", *EVOLVE_COMMON], ["unknown op 'pow'"]),
-    (["--target", "exp2", "--set", "populaton_size=3", *EVOLVE_COMMON], ["populaton_size", "did you mean 'population_size'"]),
+    (
+        ["--target", "exp2", "--set", "populaton_size=3", *EVOLVE_COMMON],
+        ["populaton_size", "did you mean 'population_size'"],
+    ),
     (["--target", "exp2", "--seed", "1", "--quiet"], ["budget"]),
     (["--expr", "x*x", *EVOLVE_COMMON], ["domain"]),
 ]
 
 
-@pytest.mark.parametrize(("args", "fragments"), EVOLVE_ERRORS,
-                         ids=["unknown-target", "reversed-domain", "non-numeric-domain", "unknown-op", "unknown-set-key",
-                              "missing-budget", "expr-without-domain"])
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    EVOLVE_ERRORS,
+    ids=[
+        "unknown-target",
+        "reversed-domain",
+        "non-numeric-domain",
+        "unknown-op",
+        "unknown-set-key",
+        "missing-budget",
+        "expr-without-domain",
+    ],
+)
 def test_bad_evolve_input(capsys, cli_run, args, fragments):
     runs = cli_run["runs"]
     before = snapshot(runs)
@@ -257,7 +302,9 @@ def test_resume_directory_that_is_not_a_run(capsys, tmp_path):
     assert snapshot(plain) == before
 
 
-@pytest.mark.parametrize("garbage", ["garbage\n", '{"schema": 1}\n', "[1, 2]\n", ""], ids=["text", "no-fields", "list", "empty"])
+@pytest.mark.parametrize(
+    "garbage", ["garbage\n", '{"schema": 1}\n', "[1, 2]\n", ""], ids=["text", "no-fields", "list", "empty"]
+)
 def test_resume_corrupt_checkpoint(capsys, cli_run, tmp_path, garbage):
     copy = tmp_path / "run"
     shutil.copytree(cli_run["run"], copy)

@@ -47,7 +47,14 @@ return t7
 CONSTANT = Program((), const_of(0.75))
 FIXED = {"exp2_anchor": EXP2_ANCHOR, "every_op": EVERY_OP, "constant": CONSTANT}
 EXTENSION = {"c": "c", "llvm": "ll", "jax": "py", "numpy": "py"}
-PROVENANCE = Provenance("fixed", "exp2_0_1: 2**x", "[0x0p+0, 0x1p+0]", "0.890877 ULP", "final (exhaustive, 1065353217 points)", "-")
+PROVENANCE = Provenance(
+    "fixed",
+    "exp2_0_1: 2**x",
+    "[0x0p+0, 0x1p+0]",
+    "0.890877 ULP",
+    "final (exhaustive, 1065353217 points)",
+    "-",
+)
 
 
 def _have_cc() -> bool:
@@ -69,7 +76,9 @@ def test_golden_files(lang, which):
         if UPDATE:
             path.write_text(text)
         assert path.exists(), f"missing golden file {path} (EVO_UPDATE_GOLDEN=1 writes it)"
-        assert text == path.read_text(), f"{path} differs; review the diff and regenerate with EVO_UPDATE_GOLDEN=1"
+        assert text == path.read_text(), (
+            f"{path} differs; review the diff and regenerate with EVO_UPDATE_GOLDEN=1"
+        )
 
 
 def test_c_source_is_one_operation_per_statement_with_hex_constants():
@@ -158,8 +167,18 @@ def small_run(tmp_path_factory):
 
     os.environ.setdefault("EVO_CACHE_DIR", str(tmp_path_factory.mktemp("refs")))
     runs = tmp_path_factory.mktemp("runs")
-    result = evolve(target="exp2", domain="1,1.01", max_evals=300, seed=1, runs_dir=str(runs), population_size=20,
-                    search_points=512, select_points=2048, signoff="best", max_ops=5)
+    result = evolve(
+        target="exp2",
+        domain="1,1.01",
+        max_evals=300,
+        seed=1,
+        runs_dir=str(runs),
+        population_size=20,
+        search_points=512,
+        select_points=2048,
+        signoff="best",
+        max_ops=5,
+    )
     return result.run_dir
 
 
@@ -218,7 +237,9 @@ def test_export_mismatch_exits_3(small_run, capsys, monkeypatch):
         return y
 
     monkeypatch.setattr(verify_module, "evaluate", off_by_one_bit)
-    assert main(["export", str(small_run), "--lang", "numpy", "--verify", "--out", str(small_run / "bad")]) == 3
+    assert (
+        main(["export", str(small_run), "--lang", "numpy", "--verify", "--out", str(small_run / "bad")]) == 3
+    )
     assert "MISMATCHES" in capsys.readouterr().out
 
 
@@ -237,15 +258,23 @@ def test_full_range_functions_on_a_strided_sample(function):
     from primitives.ulp import ulp32
     from targets.baselines import anchor
 
-    kernel = {"exp2f": anchor("exp2_m05_05").program, "expf": anchor("exp_ln2h").program, "log2f": LOG2_KERNEL}[function]
+    kernel = {
+        "exp2f": anchor("exp2_m05_05").program,
+        "expf": anchor("exp_ln2h").program,
+        "log2f": LOG2_KERNEL,
+    }[function]
     full = full_range_c(function, kernel)
     library = _compile(full, {"exp2f": "exp2", "expf": "exp", "log2f": "log2"}[function])
     scalar = getattr(library, full.name)
     scalar.restype, scalar.argtypes = ctypes.c_float, [ctypes.c_float]
     bits = np.arange(0, 1 << 32, 4099 * 257, dtype=np.uint64).astype(np.uint32)
-    xs = [float(v) for v in bits.view(np.float32)] + [float(np.float32(x)) for _, x in _special_inputs(function)]
+    xs = [float(v) for v in bits.view(np.float32)] + [
+        float(np.float32(x)) for _, x in _special_inputs(function)
+    ]
     worst = 0.0
-    exact = {"exp2f": lambda v: mpmath.power(2, v), "expf": mpmath.exp, "log2f": lambda v: mpmath.log(v, 2)}[function]
+    exact = {"exp2f": lambda v: mpmath.power(2, v), "expf": mpmath.exp, "log2f": lambda v: mpmath.log(v, 2)}[
+        function
+    ]
     for x in xs:
         y = float(scalar(x))
         want = _expected(function, x)
@@ -275,7 +304,11 @@ def test_full_range_functions_exhaustively(function):
     from codegen.log2_kernel import LOG2_KERNEL
     from targets.baselines import anchor
 
-    kernel = {"exp2f": anchor("exp2_m05_05").program, "expf": anchor("exp_ln2h").program, "log2f": LOG2_KERNEL}[function]
+    kernel = {
+        "exp2f": anchor("exp2_m05_05").program,
+        "expf": anchor("exp_ln2h").program,
+        "log2f": LOG2_KERNEL,
+    }[function]
     report = check(function, kernel)
     assert report.n_special_failures == 0
     assert report.max_ulp < 1.0 and report.n_over_one == 0
@@ -294,8 +327,12 @@ def test_llvm_jit_is_built_for_the_host_cpu_and_callable_by_address():
         assert "zmm" in kernel.asm
     elif features.get("avx"):
         assert "ymm" in kernel.asm
-    x = np.concatenate([np.linspace(-3, 3, 1031, dtype=np.float32), np.array(SPECIAL_INPUTS32, dtype=np.float32)])
+    x = np.concatenate(
+        [np.linspace(-3, 3, 1031, dtype=np.float32), np.array(SPECIAL_INPUTS32, dtype=np.float32)]
+    )
     y = np.empty_like(x)
-    ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)(kernel.address)(x.ctypes.data, y.ctypes.data, x.shape[0])
+    ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)(kernel.address)(
+        x.ctypes.data, y.ctypes.data, x.shape[0]
+    )
     want = evaluate(EVERY_OP, x)
     assert ((y.view(np.uint32) == want.view(np.uint32)) | (np.isnan(y) & np.isnan(want))).all()

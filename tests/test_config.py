@@ -109,14 +109,18 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("data", "fragment"), BAD, ids=[f"{i}-{next(iter(d))}" for i, (d, _) in enumerate(BAD)])
+@pytest.mark.parametrize(
+    ("data", "fragment"), BAD, ids=[f"{i}-{next(iter(d))}" for i, (d, _) in enumerate(BAD)]
+)
 def test_bad_values_raise_one_line_usage_errors(data, fragment):
     with pytest.raises(UsageError) as info:
         from_mapping(data)
     assert fragment in one_line(info)
 
 
-@pytest.mark.parametrize("data", [{"ops": ["add", "pow"]}, {"ops": "add,pow"}, {"cost_weights": {"pow": 2.0}}])
+@pytest.mark.parametrize(
+    "data", [{"ops": ["add", "pow"]}, {"ops": "add,pow"}, {"cost_weights": {"pow": 2.0}}]
+)
 def test_unknown_op_is_a_usage_error(data):
     # from_mapping documents "unknown keys and bad values raise UsageError"
     with pytest.raises(UsageError) as info:
@@ -201,7 +205,9 @@ def test_apply_overrides_does_not_mutate_its_input():
 # ----------------------------------------------------------------------------- TOML files
 def test_load_toml_and_resolve(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text('target = "sin"\npopulation_size = 50\nops = ["add", "mul", "fma"]\n[mutation_weights]\ninsert = 4\n')
+    path.write_text(
+        'target = "sin"\npopulation_size = 50\nops = ["add", "mul", "fma"]\n[mutation_weights]\ninsert = 4\n'
+    )
     config = resolve(load_toml(path), ["tournament_size=5"])
     assert config.target == "sin" and config.population_size == 50 and config.tournament_size == 5
     assert config.ops == ("add", "mul", "fma")
@@ -222,7 +228,9 @@ def test_toml_file_that_is_a_directory(tmp_path):
     assert str(tmp_path) in one_line(info)
 
 
-@pytest.mark.parametrize("content", ["population_size = \n", "[mutation_weights\n", "a = 1\na = 2\n", 'x = "unterminated\n'])
+@pytest.mark.parametrize(
+    "content", ["population_size = \n", "[mutation_weights\n", "a = 1\na = 2\n", 'x = "unterminated\n']
+)
 def test_malformed_toml_file(tmp_path, content):
     path = tmp_path / "bad.toml"
     path.write_text(content)
@@ -244,9 +252,20 @@ def test_unknown_key_in_toml_file(tmp_path):
 def test_round_trip_of_a_non_trivial_config():
     config = resolve(
         {
-            "expr": "exp(x) - 1", "domain": "-1,1", "name": "expm1", "ops": ["fma", "mul", "div"], "max_ops": 6,
-            "target_ulp": 2.0, "stop_when_certified": True, "max_evals": 1000, "seed": 17, "population_size": 30,
-            "tournament_size": 7, "fit": False, "signoff": "best", "workers": 3,
+            "expr": "exp(x) - 1",
+            "domain": "-1,1",
+            "name": "expm1",
+            "ops": ["fma", "mul", "div"],
+            "max_ops": 6,
+            "target_ulp": 2.0,
+            "stop_when_certified": True,
+            "max_evals": 1000,
+            "seed": 17,
+            "population_size": 30,
+            "tournament_size": 7,
+            "fit": False,
+            "signoff": "best",
+            "workers": 3,
         },
         ["cost_weights.div=4", "mutation_weights.insert=5"],
     )
@@ -261,7 +280,12 @@ def test_round_trip_of_a_non_trivial_config():
 @given(
     population=st.integers(2, 300),
     tournament=st.integers(1, 300),
-    ops=st.lists(st.sampled_from(["add", "sub", "mul", "div", "fma", "neg", "sqrt"]), min_size=1, max_size=7, unique=True),
+    ops=st.lists(
+        st.sampled_from(["add", "sub", "mul", "div", "fma", "neg", "sqrt"]),
+        min_size=1,
+        max_size=7,
+        unique=True,
+    ),
     weights=st.dictionaries(st.sampled_from(MUTATION_KINDS), st.floats(0.5, 10.0), min_size=1),
     costs=st.dictionaries(st.sampled_from(["add", "mul", "div"]), st.floats(0.0, 20.0)),
     target_ulp=st.one_of(st.none(), st.floats(0.01, 1e6)),
@@ -269,10 +293,17 @@ def test_round_trip_of_a_non_trivial_config():
 )
 def test_round_trip_property(population, tournament, ops, weights, costs, target_ulp, seed):
     tournament = min(tournament, population)
-    config = from_mapping({
-        "population_size": population, "tournament_size": tournament, "ops": ops, "mutation_weights": weights,
-        "cost_weights": costs, "target_ulp": target_ulp, "seed": seed,
-    })
+    config = from_mapping(
+        {
+            "population_size": population,
+            "tournament_size": tournament,
+            "ops": ops,
+            "mutation_weights": weights,
+            "cost_weights": costs,
+            "target_ulp": target_ulp,
+            "seed": seed,
+        }
+    )
     again = from_mapping(json.loads(json.dumps(config.to_dict())))
     assert again == config
     assert again.weights == {k: float(v) for k, v in weights.items()}

@@ -39,7 +39,11 @@ other:
 
 def test_loop_body_is_the_backward_jump_loop_of_the_function():
     assert mca.loop_body(SAMPLE, "lat_add") == [
-        "vaddss\t%xmm1, %xmm0, %xmm0", "vaddss\t%xmm1, %xmm0, %xmm0", "decq\t%rax", "jne\t.LBB0_1"]
+        "vaddss\t%xmm1, %xmm0, %xmm0",
+        "vaddss\t%xmm1, %xmm0, %xmm0",
+        "decq\t%rax",
+        "jne\t.LBB0_1",
+    ]
     assert mca.loop_body(SAMPLE, "other") == ["vmulss\t%xmm1, %xmm0, %xmm0", "jne\t.LBB1_1"]
     with pytest.raises(mca.McaError, match="no function"):
         mca.loop_body(SAMPLE, "missing")
@@ -138,8 +142,23 @@ def test_cost_source_key_and_flag(tmp_path):
         resolve({"cost_source": "stopwatch"})
     with pytest.raises(ValueError, match="unknown cost source"):
         host_table(tmp_path, source="stopwatch")
-    done = subprocess.run([sys.executable, "-m", "evo.cli", "evolve", "--target", "exp2", "--max-evals", "10",
-                           "--cost-source", "stopwatch"], capture_output=True, text=True, env={**os.environ})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evo.cli",
+            "evolve",
+            "--target",
+            "exp2",
+            "--max-evals",
+            "10",
+            "--cost-source",
+            "stopwatch",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )
     assert done.returncode == 2 and "invalid choice: 'stopwatch'" in done.stderr
 
 
@@ -147,8 +166,17 @@ def test_a_run_with_the_mca_source_records_the_simulated_table(tmp_path):
     _require_mca()
     from evo.api import evolve, load_run
 
-    base = dict(target="exp2", population_size=16, tournament_size=4, search_points=256, select_points=1024,
-                signoff="none", runs_dir=str(tmp_path / "runs"), checkpoint_every=100, progress_every=100)
+    base = dict(
+        target="exp2",
+        population_size=16,
+        tournament_size=4,
+        search_points=256,
+        select_points=1024,
+        signoff="none",
+        runs_dir=str(tmp_path / "runs"),
+        checkpoint_every=100,
+        progress_every=100,
+    )
     result = evolve(base, max_evals=120, seed=5, cost="throughput", cost_source="llvm-mca")
     run = load_run(result.run_dir)
     assert run.config.cost_source == "llvm-mca"

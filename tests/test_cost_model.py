@@ -19,12 +19,29 @@ from primitives.program import Instr, Program, Ref, const_of
 from primitives.textform import parse_text as parse_program
 
 LATENCY = {"add": 3.0, "sub": 3.0, "mul": 3.0, "div": 11.0, "fma": 4.0, "neg": 1.0, "sqrt": 15.0}
-RTHROUGHPUT = {"add": 0.0625, "sub": 0.0625, "mul": 0.0625, "div": 0.5, "fma": 0.0625, "neg": 0.03, "sqrt": 0.75}
+RTHROUGHPUT = {
+    "add": 0.0625,
+    "sub": 0.0625,
+    "mul": 0.0625,
+    "div": 0.5,
+    "fma": 0.0625,
+    "neg": 0.03,
+    "sqrt": 0.75,
+}
 
 
 def table(**changes) -> CycleTable:
-    data = dict(cpu="testcpu", features="+avx2", llvmlite="0", source="test", vector_width=8, ns_per_cycle=0.3,
-                latency=tuple(sorted(LATENCY.items())), rthroughput=tuple(sorted(RTHROUGHPUT.items())), loop_overhead=0.25)
+    data = dict(
+        cpu="testcpu",
+        features="+avx2",
+        llvmlite="0",
+        source="test",
+        vector_width=8,
+        ns_per_cycle=0.3,
+        latency=tuple(sorted(LATENCY.items())),
+        rthroughput=tuple(sorted(RTHROUGHPUT.items())),
+        loop_overhead=0.25,
+    )
     data.update(changes)
     return CycleTable(**data)
 
@@ -153,8 +170,17 @@ def test_search_costs_in_cycles_and_resume_keeps_the_recorded_table(tmp_path, mo
         raise AssertionError("a run with a recorded table must not measure")
 
     monkeypatch.setattr(cycletable, "measure_table", no_measurement)
-    base = dict(target="exp2", population_size=20, tournament_size=4, search_points=512, select_points=2048,
-                signoff="none", runs_dir=str(tmp_path), checkpoint_every=100, progress_every=100)
+    base = dict(
+        target="exp2",
+        population_size=20,
+        tournament_size=4,
+        search_points=512,
+        select_points=2048,
+        signoff="none",
+        runs_dir=str(tmp_path),
+        checkpoint_every=100,
+        progress_every=100,
+    )
     result = evolve(base, max_evals=300, seed=3, cost="latency", cost_table=table().to_dict())
     run = load_run(result.run_dir)
     assert run.config.cost == "latency" and run.config.cost_table == table()
@@ -181,7 +207,11 @@ def test_search_costs_in_cycles_and_resume_keeps_the_recorded_table(tmp_path, mo
     classical = baselines("exp2_0_1")
     assert len(anchors) == len(classical)
     for (cost, error, name), baseline in zip(anchors, classical, strict=True):
-        assert (cost, error, name) == (critical_path(baseline.program, LATENCY), baseline.max_ulp_exhaustive, baseline.name)
+        assert (cost, error, name) == (
+            critical_path(baseline.program, LATENCY),
+            baseline.max_ulp_exhaustive,
+            baseline.name,
+        )
 
 
 def test_with_cost_table_fills_only_cycle_models(tmp_path, monkeypatch):

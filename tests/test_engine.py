@@ -22,7 +22,12 @@ from evo.runlog import NONDETERMINISTIC_FIELDS, RunReader, strip_nondeterministi
 # Tiny searches on exp2; every test uses the same data_seed and point-set sizes so the mpmath
 # references are computed once per session (EVO_CACHE_DIR, see conftest.py).
 BASE = dict(
-    target="exp2", population_size=20, tournament_size=4, search_points=512, select_points=2048, signoff="none",
+    target="exp2",
+    population_size=20,
+    tournament_size=4,
+    search_points=512,
+    select_points=2048,
+    signoff="none",
     data_seed=0,
 )
 # exp2 on [1, 1.001] has 8390 float32 values: sweeps (sign-off, mining) over it are instant.
@@ -44,6 +49,7 @@ def improvements(evs: list[dict]) -> list[tuple]:
 
 def may_evict(a: dict, b: dict) -> bool:
     """front.json entries: a dominates b and may evict it (a sampled entry never evicts a verified one)."""
+
     def err(e):
         return float((e["final"] or e["select"])["max_err"])
 
@@ -61,7 +67,14 @@ def plain_run(tmp_path_factory):
 
 # ----------------------------------------------------------------------------- determinism
 def test_same_seed_same_events_different_seed_different_events(tmp_path):
-    kw = dict(BASE, max_evals=700, checkpoint_every=200, progress_every=100, log_every_eval=25, runs_dir=str(tmp_path))
+    kw = dict(
+        BASE,
+        max_evals=700,
+        checkpoint_every=200,
+        progress_every=100,
+        log_every_eval=25,
+        runs_dir=str(tmp_path),
+    )
     a = evolve(kw, seed=5)
     b = evolve(kw, seed=5)
     c = evolve(kw, seed=6)
@@ -78,7 +91,9 @@ def test_same_seed_same_events_different_seed_different_events(tmp_path):
     assert improvements(ea) != improvements(ec)
     assert len(improvements(ea)) >= 4
     # the fronts agree too
-    assert json.loads((a.run_dir / "front.json").read_text()) == json.loads((b.run_dir / "front.json").read_text())
+    assert json.loads((a.run_dir / "front.json").read_text()) == json.loads(
+        (b.run_dir / "front.json").read_text()
+    )
 
 
 # ----------------------------------------------------------------------------- resume
@@ -114,7 +129,9 @@ def test_resume_continues_the_uninterrupted_stream(tmp_path, extra):
     if extra:
         kinds = {e["kind"] for e in ew}
         assert {"harden", "restart"} <= kinds  # the variant really exercises both
-    assert json.loads((whole.run_dir / "front.json").read_text()) == json.loads((part.run_dir / "front.json").read_text())
+    assert json.loads((whole.run_dir / "front.json").read_text()) == json.loads(
+        (part.run_dir / "front.json").read_text()
+    )
 
 
 def test_resume_with_per_eval_events_continues_the_uninterrupted_stream(tmp_path):
@@ -122,7 +139,9 @@ def test_resume_with_per_eval_events_continues_the_uninterrupted_stream(tmp_path
     resumed from a checkpoint continues the same stream as an uninterrupted run (apart from its
     end and resume events at the boundary)"; fields that depend on caching are meant to be listed
     in NONDETERMINISTIC_FIELDS)."""
-    kw = dict(BASE, seed=3, checkpoint_every=200, progress_every=100, log_every_eval=1, runs_dir=str(tmp_path))
+    kw = dict(
+        BASE, seed=3, checkpoint_every=200, progress_every=100, log_every_eval=1, runs_dir=str(tmp_path)
+    )
     whole = evolve(kw, max_evals=1000)
     part = evolve(kw, max_evals=400)
     resume(part.run_dir, max_evals=1000)
@@ -139,7 +158,9 @@ def _wait_for(predicate, timeout: float, what: str, proc=None):
         if value:
             return value
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"process ended early ({proc.returncode}) waiting for {what}: {proc.stderr.read()}")
+            raise AssertionError(
+                f"process ended early ({proc.returncode}) waiting for {what}: {proc.stderr.read()}"
+            )
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -157,7 +178,9 @@ def test_resume_after_sigkill(tmp_path):
     runs = tmp_path / "runs"
     kw = dict(BASE, seed=11, checkpoint_every=200, log_every_eval=1, runs_dir=str(runs))
     code = f"from evo.api import evolve; evolve({kw!r}, max_evals=10**7)"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         run_dir = _wait_for(lambda: _single_run_dir(runs), 120, "a checkpoint", proc)
         _wait_for(lambda: _checkpoint_events(run_dir) >= 2, 120, "two checkpoints", proc)
@@ -240,7 +263,9 @@ def test_config_json_round_trips_and_records_the_seed(plain_run):
 
 def test_seed_drawn_when_none_is_given_is_recorded_and_replays(tmp_path):
     started = []
-    result = evolve(BASE, max_evals=300, runs_dir=str(tmp_path / "a"), on_start=lambda d, c: started.append((d, c.seed)))
+    result = evolve(
+        BASE, max_evals=300, runs_dir=str(tmp_path / "a"), on_start=lambda d, c: started.append((d, c.seed))
+    )
     seed = result.config.seed
     assert isinstance(seed, int) and seed >= 0
     assert started == [(result.run_dir, seed)]
@@ -282,8 +307,16 @@ POINTS = re.compile(r"\((?:sample|exhaustive), (\d+) points")
 
 def test_hard_point_mining_grows_the_search_set(tmp_path):
     # selection=error: the best keeps moving, so every mining round finds fresh worst points
-    result = evolve(SMALL, seed=2, max_evals=500, mine_every=100, mine_below=1e9, restart_after=0,
-                    selection="error", runs_dir=str(tmp_path))
+    result = evolve(
+        SMALL,
+        seed=2,
+        max_evals=500,
+        mine_every=100,
+        mine_below=1e9,
+        restart_after=0,
+        selection="error",
+        runs_dir=str(tmp_path),
+    )
     evs = events(result.run_dir)
     base = int(POINTS.search(evs[0]["search"]).group(1))
     hardens = [e for e in evs if e["kind"] == "harden"]
@@ -301,8 +334,15 @@ def test_hard_point_mining_grows_the_search_set(tmp_path):
 
 
 def test_restart_on_stagnation(tmp_path):
-    result = evolve(SMALL, seed=4, max_evals=800, restart_after=100, mine_every=0, log_every_eval=1,
-                    runs_dir=str(tmp_path))
+    result = evolve(
+        SMALL,
+        seed=4,
+        max_evals=800,
+        restart_after=100,
+        mine_every=0,
+        log_every_eval=1,
+        runs_dir=str(tmp_path),
+    )
     assert result.reason == "max_evals" and result.n_evals == 800
     evs = events(result.run_dir)
     restarts = [e for e in evs if e["kind"] == "restart"]
@@ -322,8 +362,14 @@ def test_restart_on_stagnation(tmp_path):
 
 # ----------------------------------------------------------------------------- certification
 def test_stop_when_certified(tmp_path):
-    result = evolve(dict(SMALL, signoff="front"), seed=2, max_evals=5000, target_ulp=1e6, stop_when_certified=True,
-                    runs_dir=str(tmp_path))
+    result = evolve(
+        dict(SMALL, signoff="front"),
+        seed=2,
+        max_evals=5000,
+        target_ulp=1e6,
+        stop_when_certified=True,
+        runs_dir=str(tmp_path),
+    )
     assert result.reason == "certified"
     assert result.n_evals < 5000
     evs = events(result.run_dir)
@@ -343,9 +389,29 @@ def test_sigint_stops_cleanly(tmp_path):
     beside = Path(sys.executable).parent / "evo"
     command = [str(beside)] if beside.exists() else [sys.executable, "-m", "evo"]
     argv = [
-        *command, "evolve", "--target", "exp2", "--max-evals", "10000000", "--seed", "7", "--runs-dir", str(runs),
-        "--set", "population_size=20", "--tournament", "4", "--set", "search_points=512", "--set", "select_points=2048",
-        "--set", "checkpoint_every=200", "--signoff", "none", "--quiet",
+        *command,
+        "evolve",
+        "--target",
+        "exp2",
+        "--max-evals",
+        "10000000",
+        "--seed",
+        "7",
+        "--runs-dir",
+        str(runs),
+        "--set",
+        "population_size=20",
+        "--tournament",
+        "4",
+        "--set",
+        "search_points=512",
+        "--set",
+        "select_points=2048",
+        "--set",
+        "checkpoint_every=200",
+        "--signoff",
+        "none",
+        "--quiet",
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

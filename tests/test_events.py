@@ -15,7 +15,9 @@ def test_the_nondeterministic_fields_are_the_declared_ones():
     assert evo.runlog.NONDETERMINISTIC_FIELDS is NONDETERMINISTIC_FIELDS
     timing = {f.name for f in fields(Progress) if not f.metadata.get("deterministic", True)}
     assert timing == {"evals_per_s", "cache_hits", "eval_ms", "driver_ms"}
-    assert {"eval_ms", "cached", "worker"} <= {f.name for f in fields(Eval) if not f.metadata.get("deterministic", True)}
+    assert {"eval_ms", "cached", "worker"} <= {
+        f.name for f in fields(Eval) if not f.metadata.get("deterministic", True)
+    }
     assert "signoff_s" in NONDETERMINISTIC_FIELDS and "t" in NONDETERMINISTIC_FIELDS
     assert "final" not in NONDETERMINISTIC_FIELDS and "n_evals" not in NONDETERMINISTIC_FIELDS
     record = {"v": 1, "kind": "eval", "t": 0.5, "n_evals": 3, "eval_ms": 1.2, "cached": True, "worker": 1}
@@ -24,10 +26,26 @@ def test_the_nondeterministic_fields_are_the_declared_ones():
 
 
 def test_every_event_of_a_run_is_a_declared_kind_with_its_fields(tmp_path):
-    result = evolve(target="exp2", domain="1,1.001", population_size=20, tournament_size=4, search_points=512,
-                    select_points=2048, data_seed=0, signoff="front", target_ulp=1e6, mine_every=100,
-                    mine_below=1e9, restart_after=150, log_every_eval=10, checkpoint_every=200,
-                    progress_every=100, max_evals=600, seed=2, runs_dir=str(tmp_path))
+    result = evolve(
+        target="exp2",
+        domain="1,1.001",
+        population_size=20,
+        tournament_size=4,
+        search_points=512,
+        select_points=2048,
+        data_seed=0,
+        signoff="front",
+        target_ulp=1e6,
+        mine_every=100,
+        mine_below=1e9,
+        restart_after=150,
+        log_every_eval=10,
+        checkpoint_every=200,
+        progress_every=100,
+        max_evals=600,
+        seed=2,
+        runs_dir=str(tmp_path),
+    )
     seen = set()
     for record in RunReader(result.run_dir).events():
         cls = KINDS[record["kind"]]

@@ -41,15 +41,23 @@ def _assert_bits(program, got, x) -> None:
 
 def _inputs() -> np.ndarray:
     rng = np.random.default_rng(5)
-    return np.concatenate([np.array(SPECIAL_INPUTS32, dtype=np.float32), np.linspace(-4, 4, 5003, dtype=np.float32),
-                           rng.integers(0, 1 << 32, 5000, dtype=np.uint64).astype(np.uint32).view(np.float32)])
+    return np.concatenate(
+        [
+            np.array(SPECIAL_INPUTS32, dtype=np.float32),
+            np.linspace(-4, 4, 5003, dtype=np.float32),
+            rng.integers(0, 1 << 32, 5000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+        ]
+    )
 
 
 def test_jaxffi_sources_call_the_c_kernel():
     files = emit_jaxffi_files(EVERY_OP, "evok", None, "evok_12345678")
     assert set(files) == {"evok_12345678.h", "evok_12345678.c", "evok_12345678_ffi.cc", "evok_12345678.py"}
     handler = files["evok_12345678_ffi.cc"]
-    assert '#include "evok_12345678.h"' in handler and "evok_array(x.typed_data(), y->typed_data(), x.element_count())" in handler
+    assert (
+        '#include "evok_12345678.h"' in handler
+        and "evok_array(x.typed_data(), y->typed_data(), x.element_count())" in handler
+    )
     assert "XLA_FFI_DEFINE_HANDLER_SYMBOL(evok_ffi," in handler
     module = files["evok_12345678.py"]
     assert "jax.ffi.ffi_call" in module and "library.evok_ffi" in module and "libevok_12345678.so" in module
@@ -106,10 +114,22 @@ def test_cli_jaxffi_export_verifies_and_imports(tmp_path, capsys):
     from evo.cli import main
     from evo.report import find_program
 
-    run = evolve(target="exp2", domain="1,1.01", max_evals=150, seed=3, runs_dir=str(tmp_path / "runs"), population_size=20,
-                 search_points=512, select_points=2048, signoff="none", max_ops=5).run_dir
+    run = evolve(
+        target="exp2",
+        domain="1,1.01",
+        max_evals=150,
+        seed=3,
+        runs_dir=str(tmp_path / "runs"),
+        population_size=20,
+        search_points=512,
+        select_points=2048,
+        signoff="none",
+        max_ops=5,
+    ).run_dir
     out = tmp_path / "kernels"
-    assert main(["export", str(run), "--lang", "jax-ffi", "--verify", "--name", "exp2k", "--out", str(out)]) == 0
+    assert (
+        main(["export", str(run), "--lang", "jax-ffi", "--verify", "--name", "exp2k", "--out", str(out)]) == 0
+    )
     printed = capsys.readouterr().out
     assert "jax-ffi [inside jax.jit" in printed and "bit-identical to the interpreter" in printed
     names = sorted(p.name for p in out.iterdir())

@@ -41,8 +41,27 @@ return t9
 PROGRAMS = {"exp2_anchor": EXP2_ANCHOR, "every_op": EVERY_OP, "constant": Program((), const_of(0.75))}
 
 BAD_NAMES = {
-    "c": ["return", "float", "exp2f", "expf", "log2f", "fmaf", "sqrtf", "x", "t1", "t12", "main", "NAN", "size_t",
-          "_Bool", "__k", "_Kernel", "inline", "restrict", "bool"],
+    "c": [
+        "return",
+        "float",
+        "exp2f",
+        "expf",
+        "log2f",
+        "fmaf",
+        "sqrtf",
+        "x",
+        "t1",
+        "t12",
+        "main",
+        "NAN",
+        "size_t",
+        "_Bool",
+        "__k",
+        "_Kernel",
+        "inline",
+        "restrict",
+        "bool",
+    ],
     "llvm": ["return", "exp2f", "x", "t3", "main"],
     "numpy": ["def", "class", "None", "float", "print", "np", "_fma", "x", "t2", "__init__", "match"],
     "jax": ["def", "lambda", "jnp", "jax", "float", "x"],
@@ -101,26 +120,66 @@ int main(int argc, char **argv)
 
 def _inputs() -> np.ndarray:
     rng = np.random.default_rng(3)
-    return np.concatenate([
-        np.array(SPECIAL_INPUTS32, dtype=np.float32),
-        np.linspace(0, 1, 4099, dtype=np.float32),
-        rng.integers(0, 1 << 32, 4096, dtype=np.uint64).astype(np.uint32).view(np.float32),
-    ])
+    return np.concatenate(
+        [
+            np.array(SPECIAL_INPUTS32, dtype=np.float32),
+            np.linspace(0, 1, 4099, dtype=np.float32),
+            rng.integers(0, 1 << 32, 4096, dtype=np.uint64).astype(np.uint32).view(np.float32),
+        ]
+    )
 
 
-def _link_and_run(directory, stem: str, name: str, kernel_flags, caller_flags, cxx: bool = False) -> np.ndarray:
+def _link_and_run(
+    directory, stem: str, name: str, kernel_flags, caller_flags, cxx: bool = False
+) -> np.ndarray:
     cc = find_compiler()
     caller_source = CALLER.replace("HEADER", f"{stem}.h").replace("NAME", name)
     caller = directory / ("caller.cc" if cxx else "caller.c")
-    caller.write_text(caller_source.replace("float *x = malloc", "float *x = (float *)malloc").replace("*y = malloc", "*y = (float *)malloc") if cxx else caller_source)
+    caller.write_text(
+        caller_source.replace("float *x = malloc", "float *x = (float *)malloc").replace(
+            "*y = malloc", "*y = (float *)malloc"
+        )
+        if cxx
+        else caller_source
+    )
     kernel_object = directory / f"{stem}.o"
-    subprocess.run([cc, *kernel_flags, "-std=c99", "-Wall", "-Wextra", "-Werror", "-c", "-o", str(kernel_object),
-                    str(directory / f"{stem}.c")], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            cc,
+            *kernel_flags,
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-c",
+            "-o",
+            str(kernel_object),
+            str(directory / f"{stem}.c"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     compiler = "c++" if cxx else cc
     standard = "-std=c++17" if cxx else "-std=c99"
     binary = directory / "caller"
-    done = subprocess.run([compiler, *caller_flags, standard, "-Wall", "-Wextra", "-Werror", "-o", str(binary), str(caller),
-                           str(kernel_object), "-lm"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            compiler,
+            *caller_flags,
+            standard,
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-o",
+            str(binary),
+            str(caller),
+            str(kernel_object),
+            "-lm",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     x = _inputs()
     (directory / "x.bin").write_bytes(x.tobytes())
@@ -148,11 +207,15 @@ def test_a_separate_caller_links_against_the_header(which, tmp_path):
 
 @pytest.mark.cc
 def test_a_cxx_caller_links_against_the_header(tmp_path):
-    if not any(os.access(os.path.join(p, "c++"), os.X_OK) for p in os.environ.get("PATH", "").split(os.pathsep)):
+    if not any(
+        os.access(os.path.join(p, "c++"), os.X_OK) for p in os.environ.get("PATH", "").split(os.pathsep)
+    ):
         pytest.skip("no C++ compiler (c++) on this machine")
     for file_name, text in emit_files(EVERY_OP, "c", "evok", None, "evok").items():
         (tmp_path / file_name).write_text(text)
-    x, ys = _link_and_run(tmp_path, "evok", "evok", C_FLAG_SETS[1], ("-O3", "-march=native", "-ffp-contract=off"), cxx=True)
+    x, ys = _link_and_run(
+        tmp_path, "evok", "evok", C_FLAG_SETS[1], ("-O3", "-march=native", "-ffp-contract=off"), cxx=True
+    )
     _assert_bits(EVERY_OP, x, ys)
 
 
@@ -162,8 +225,18 @@ def small_run(tmp_path_factory):
     from evo.api import evolve
 
     runs = tmp_path_factory.mktemp("runs")
-    result = evolve(target="exp2", domain="1,1.01", max_evals=200, seed=2, runs_dir=str(runs), population_size=20,
-                    search_points=512, select_points=2048, signoff="best", max_ops=5)
+    result = evolve(
+        target="exp2",
+        domain="1,1.01",
+        max_evals=200,
+        seed=2,
+        runs_dir=str(runs),
+        population_size=20,
+        search_points=512,
+        select_points=2048,
+        signoff="best",
+        max_ops=5,
+    )
     return result.run_dir
 
 
@@ -171,14 +244,28 @@ def _snapshot(directory) -> dict:
     return {str(p): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("lang,name", [("c", "return"), ("c", "float"), ("c", "exp2f"), ("c", "x"), ("c", "a-b"),
-                                       ("numpy", "def"), ("numpy", "float"), ("llvm", "main"), ("jax", "jnp")])
+@pytest.mark.parametrize(
+    "lang,name",
+    [
+        ("c", "return"),
+        ("c", "float"),
+        ("c", "exp2f"),
+        ("c", "x"),
+        ("c", "a-b"),
+        ("numpy", "def"),
+        ("numpy", "float"),
+        ("llvm", "main"),
+        ("jax", "jnp"),
+    ],
+)
 def test_cli_refuses_bad_names_and_writes_nothing(small_run, tmp_path, capsys, lang, name):
     from evo.cli import main
 
     before = _snapshot(small_run)
     out = tmp_path / "out"
-    assert main(["export", str(small_run), "--lang", lang, "--name", name, "--out", str(out), "--verify"]) == 2
+    assert (
+        main(["export", str(small_run), "--lang", lang, "--name", name, "--out", str(out), "--verify"]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("evo: error:") and repr(name) in err[0], err
     assert not out.exists()

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evo.cli import main
-from targets.expr import FUNCTIONS, MAX_TEXT, X, ExpressionError, parse_constant_expression, parse_expression
+from targets.expr import FUNCTIONS, MAX_TEXT, ExpressionError, X, parse_constant_expression, parse_expression
 from targets.registry import expression_target, get_target
 from targets.target import TargetError
 
@@ -38,7 +38,7 @@ def payloads(sentinel: Path) -> list[str]:
         touch,
         f"x + 0*len(open('{s}', 'w').name)",
         f"(lambda: {touch})()",
-        f"x + (lambda y: y)(1)",
+        "x + (lambda y: y)(1)",
         "x.__class__.__mro__[1].__subclasses__()",
         "().__class__.__base__.__subclasses__()",
         "exp.__globals__",
@@ -72,7 +72,15 @@ def payloads(sentinel: Path) -> list[str]:
         "0x10 + x",
         "1_000 + x",
         "1j*x",
-        "x @ x", "x // 2", "x % 2", "x < 1", "x and 1", "not x", "~x", "x << 1", "x | 1",
+        "x @ x",
+        "x // 2",
+        "x % 2",
+        "x < 1",
+        "x and 1",
+        "not x",
+        "~x",
+        "x << 1",
+        "x | 1",
         "sin(x, y=1)",
         "sin(*x)",
         "{'a': x}",
@@ -147,7 +155,14 @@ def test_the_error_names_the_offending_token(text, token):
 
 
 def test_huge_powers_are_refused_fast():
-    for text in ("x + 0*9**9**9", "x + 0*9**9**9**9", "2**2**2**2**2**2", "(3**1000)**1000", "x**100000", "sqrt(2)**100000"):
+    for text in (
+        "x + 0*9**9**9",
+        "x + 0*9**9**9**9",
+        "2**2**2**2**2**2",
+        "(3**1000)**1000",
+        "x**100000",
+        "sqrt(2)**100000",
+    ):
         started = time.perf_counter()
         with pytest.raises(ExpressionError, match="too large"):
             parse_expression(text)
@@ -184,8 +199,15 @@ VALID = [
     ("abs(x) + Abs(x)", 2 * sympy.Abs(X)),
     ("sin(x)*cos(x) + tan(x)", sympy.sin(X) * sympy.cos(X) + sympy.tan(X)),
     ("asin(x) + acos(x) + atan(x)", sympy.asin(X) + sympy.acos(X) + sympy.atan(X)),
-    ("sinh(x) + cosh(x) + tanh(x) + asinh(x) + acosh(x+2) + atanh(x/2)",
-     sympy.sinh(X) + sympy.cosh(X) + sympy.tanh(X) + sympy.asinh(X) + sympy.acosh(X + 2) + sympy.atanh(X / 2)),
+    (
+        "sinh(x) + cosh(x) + tanh(x) + asinh(x) + acosh(x+2) + atanh(x/2)",
+        sympy.sinh(X)
+        + sympy.cosh(X)
+        + sympy.tanh(X)
+        + sympy.asinh(X)
+        + sympy.acosh(X + 2)
+        + sympy.atanh(X / 2),
+    ),
     ("erf(x) + erfc(x)", sympy.erf(X) + sympy.erfc(X)),
     ("gamma(x+1) + lgamma(x+1)", sympy.gamma(X + 1) + sympy.loggamma(X + 1)),
     ("exp(-x**2) * E + pi", sympy.exp(-(X**2)) * sympy.E + sympy.pi),
@@ -200,8 +222,17 @@ def test_valid_expressions_parse_to_the_expected_sympy(text, expected):
     assert parse_expression(str(parsed)) == parsed  # the stored canonical text parses back
 
 
-@pytest.mark.parametrize(("text", "value"), [("-pi/4", -sympy.pi / 4), ("log(2)/2", sympy.log(2) / 2), ("sqrt(2)/2", sympy.sqrt(2) / 2),
-                                               ("-1/2", sympy.Rational(-1, 2)), ("1e-3", sympy.Rational(1, 1000)), ("ln(2)", sympy.log(2))])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("-pi/4", -sympy.pi / 4),
+        ("log(2)/2", sympy.log(2) / 2),
+        ("sqrt(2)/2", sympy.sqrt(2) / 2),
+        ("-1/2", sympy.Rational(-1, 2)),
+        ("1e-3", sympy.Rational(1, 1000)),
+        ("ln(2)", sympy.log(2)),
+    ],
+)
 def test_constant_endpoints(text, value):
     assert parse_constant_expression(text) == value
 
@@ -218,7 +249,12 @@ def test_builtin_targets_and_readme_examples_still_work():
 
 
 @settings(deadline=None, max_examples=300)
-@given(st.lists(st.sampled_from(list("x+-*/^().,0123456789e pi") + ["sin", "exp", "log", "sqrt", "gamma", "**", "E"]), max_size=40).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(list("x+-*/^().,0123456789e pi") + ["sin", "exp", "log", "sqrt", "gamma", "**", "E"]),
+        max_size=40,
+    ).map("".join)
+)
 def test_random_text_parses_or_is_refused_in_one_line(text):
     """Fuzz: any text is a sympy expression of the language or an ExpressionError, never another exception."""
     started = time.perf_counter()
@@ -232,9 +268,9 @@ def test_random_text_parses_or_is_refused_in_one_line(text):
 
 
 def test_every_function_of_the_language_has_an_mpmath_evaluation():
-    from targets.expr import mp_function
-
     import mpmath
+
+    from targets.expr import mp_function
 
     for name, (arities, _) in FUNCTIONS.items():
         text = f"{name}(x + 2)" if 1 in arities else f"{name}(x + 2, 3)"
@@ -263,20 +299,42 @@ CLI_PAYLOADS = lambda s: [p for p in payloads(s) if "\n" not in p and "\x00" not
 
 def test_cli_score_refuses_payloads(sentinel):
     for payload in CLI_PAYLOADS(sentinel):
-        assert_refused(*cli("score", "anchor:exp2", "--expr", payload, "--domain", "0,1", "--points", "search"))
-        assert_refused(*cli("score", "anchor:exp2", "--target", "exp2", "--domain", f"{payload},1", "--points", "search"))
+        assert_refused(
+            *cli("score", "anchor:exp2", "--expr", payload, "--domain", "0,1", "--points", "search")
+        )
+        assert_refused(
+            *cli("score", "anchor:exp2", "--target", "exp2", "--domain", f"{payload},1", "--points", "search")
+        )
         assert not sentinel.exists(), payload
 
 
 def test_cli_evolve_and_toml_refuse_payloads(sentinel, tmp_path):
     runs = tmp_path / "runs"
     for i, payload in enumerate(CLI_PAYLOADS(sentinel)):
-        assert_refused(*cli("evolve", "--expr", payload, "--domain", "0,1", "--max-evals", "10", "--runs-dir", runs))
-        assert_refused(*cli("evolve", "--target", "exp2", "--domain", f"0,{payload}", "--max-evals", "10", "--runs-dir", runs))
+        assert_refused(
+            *cli("evolve", "--expr", payload, "--domain", "0,1", "--max-evals", "10", "--runs-dir", runs)
+        )
+        assert_refused(
+            *cli(
+                "evolve",
+                "--target",
+                "exp2",
+                "--domain",
+                f"0,{payload}",
+                "--max-evals",
+                "10",
+                "--runs-dir",
+                runs,
+            )
+        )
         toml = tmp_path / f"c{i}.toml"
-        toml.write_text(f"expr = {json.dumps(payload)}\ndomain = \"0,1\"\nmax_evals = 10\nruns_dir = {json.dumps(str(runs))}\n")
+        toml.write_text(
+            f'expr = {json.dumps(payload)}\ndomain = "0,1"\nmax_evals = 10\nruns_dir = {json.dumps(str(runs))}\n'
+        )
         assert_refused(*cli("evolve", "--config", toml))
-        toml.write_text(f"domain = {json.dumps(payload + ',1')}\nmax_evals = 10\nruns_dir = {json.dumps(str(runs))}\n")
+        toml.write_text(
+            f"domain = {json.dumps(payload + ',1')}\nmax_evals = 10\nruns_dir = {json.dumps(str(runs))}\n"
+        )
         assert_refused(*cli("evolve", "--config", toml))
         assert not sentinel.exists(), payload
     assert not runs.exists() or not any(runs.iterdir())  # no run directory was created
@@ -287,8 +345,21 @@ def test_console_script_reproduction_of_the_report(tmp_path):
     beside = Path(sys.executable).parent / "evo"
     script = [str(beside)] if beside.exists() else [sys.executable, "-m", "evo.cli"]
     done = subprocess.run(
-        [*script, "score", "anchor:exp2", "--expr", "x + 0*__import__('os').system('touch pwned')", "--domain", "0,1", "--points", "search"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [
+            *script,
+            "score",
+            "anchor:exp2",
+            "--expr",
+            "x + 0*__import__('os').system('touch pwned')",
+            "--domain",
+            "0,1",
+            "--points",
+            "search",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "__import__" in done.stderr
@@ -301,9 +372,30 @@ def tiny_run(tmp_path_factory):
     """A real, very small run to tamper with (exp2 on [1, 1.001]: 8390 floats)."""
     runs = tmp_path_factory.mktemp("safety-runs")
     code, out, err = cli(
-        "evolve", "--target", "exp2", "--domain", "1,1.001", "--max-evals", "120", "--seed", "3", "--runs-dir", runs,
-        "--set", "population_size=10", "--set", "tournament_size=3", "--set", "search_points=256",
-        "--set", "select_points=1024", "--set", "checkpoint_every=50", "--signoff", "none", "--quiet",
+        "evolve",
+        "--target",
+        "exp2",
+        "--domain",
+        "1,1.001",
+        "--max-evals",
+        "120",
+        "--seed",
+        "3",
+        "--runs-dir",
+        runs,
+        "--set",
+        "population_size=10",
+        "--set",
+        "tournament_size=3",
+        "--set",
+        "search_points=256",
+        "--set",
+        "select_points=1024",
+        "--set",
+        "checkpoint_every=50",
+        "--signoff",
+        "none",
+        "--quiet",
     )
     assert code == 0, err
     (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
@@ -327,7 +419,11 @@ def tampered(tiny_run: Path, tmp_path: Path, **changes) -> Path:
 def test_tampered_config_is_refused_on_resume_export_and_inspect(tiny_run, tmp_path, field):
     sentinel = tmp_path / SENTINEL
     payload = f"x + 0*__import__('os').system('touch {sentinel}')"
-    changes = {"target": None, "expr": payload, "domain": "1,1.001"} if field == "expr" else {"domain": f"1,{payload}"}
+    changes = (
+        {"target": None, "expr": payload, "domain": "1,1.001"}
+        if field == "expr"
+        else {"domain": f"1,{payload}"}
+    )
     run_dir = tampered(tiny_run, tmp_path, **changes)
     before = snapshot(run_dir)
     assert_refused(*cli("resume", run_dir, "--max-evals", "400", "--quiet"))

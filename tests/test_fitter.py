@@ -92,7 +92,9 @@ def test_double_double_values_match_mpmath_far_below_float64_rounding():
             x = mpmath.mpf(float(x))
             u = x + c[0] / x
             exact = (c[3] / (c[2] + (c[1] / u + u)) - c[4]) ** 8  # constants in operand order
-            worst_dd = max(worst_dd, float(abs((mpmath.mpf(float(h)) + mpmath.mpf(float(l)) - exact) / exact)))
+            worst_dd = max(
+                worst_dd, float(abs((mpmath.mpf(float(h)) + mpmath.mpf(float(l)) - exact) / exact))
+            )
             worst_plain = max(worst_plain, float(abs((mpmath.mpf(float(p)) - exact) / exact)))
     assert worst_dd < 1e-28
     assert worst_plain > 1e-17  # the float64 evaluation itself is far coarser
@@ -103,7 +105,9 @@ def test_nonfinite_intermediates_with_finite_outputs_stay_in_the_fit():
     search = build_dataset(get_target("exp2"), "search", "float64")
     assert search.x[0] == 0.0
     f5 = parse_text(paper_programs()["f5"]["program"])
-    start = f5.with_constants([float_to_bits(bits_to_float(b, FLOAT64) * 1.01, FLOAT64) for b in f5.constants()])
+    start = f5.with_constants(
+        [float_to_bits(bits_to_float(b, FLOAT64) * 1.01, FLOAT64) for b in f5.constants()]
+    )
     before = score(start, search).max_err
     program, stats, evals = Evaluator(search, FitSettings())._evaluate(start, True)
     assert evals > 10
@@ -114,24 +118,33 @@ def test_nonfinite_intermediates_with_finite_outputs_stay_in_the_fit():
 def _perturbed(program: Program, relative: float, seed: int) -> Program:
     rng = np.random.default_rng(seed)
     signs = rng.choice([-1.0, 1.0], len(program.constants()))
-    values = [bits_to_float(b, FLOAT64) * (1 + relative * s) for b, s in zip(program.constants(), signs, strict=True)]
+    values = [
+        bits_to_float(b, FLOAT64) * (1 + relative * s)
+        for b, s in zip(program.constants(), signs, strict=True)
+    ]
     return program.with_constants([float_to_bits(v, FLOAT64) for v in values])
 
 
-def _thorough_refit(program: Program, relative: float, seed: int, use_cma: bool = True) -> tuple[float, float]:
+def _thorough_refit(
+    program: Program, relative: float, seed: int, use_cma: bool = True
+) -> tuple[float, float]:
     search = build_dataset(get_target("exp2"), "search", "float64")
     select = build_dataset(get_target("exp2"), "select", "float64")
     start = _perturbed(program, relative, seed)
     free = encode(start, share_constants=False)
     data = fit_data(search.x, search.ref_hi, search.ref_lo, search.inv_scale, precise=True)
-    result = fit_thorough(free, np.asarray(free.consts, np.float64), data, FitSettings(), use_cma=use_cma, seed=seed)
+    result = fit_thorough(
+        free, np.asarray(free.consts, np.float64), data, FitSettings(), use_cma=use_cma, seed=seed
+    )
     fitted = start.pruned().with_constants([float_to_bits(float(v), FLOAT64) for v in result.constants])
     return score(start, select).max_err, score(fitted, select).max_err
 
 
 @pytest.mark.parametrize("relative", [0.01, 0.1])
 def test_paper_f5_refits_from_perturbed_constants(relative):
-    before, after = _thorough_refit(parse_text(paper_programs()["f5"]["program"]), relative, seed=3, use_cma=False)
+    before, after = _thorough_refit(
+        parse_text(paper_programs()["f5"]["program"]), relative, seed=3, use_cma=False
+    )
     assert before > 1e-3
     assert after <= 1e-5
 
@@ -201,7 +214,10 @@ def test_horner_from_random_starts_reaches_fpminimax(degree):
     rng = np.random.default_rng(degree)
     fmt = get_format("float32")
     start = anchor.program.with_constants(
-        [float_to_bits(float(v), fmt) for v in rng.uniform(-1.0, 1.5, len(anchor.program.constants())).astype(np.float32)]
+        [
+            float_to_bits(float(v), fmt)
+            for v in rng.uniform(-1.0, 1.5, len(anchor.program.constants())).astype(np.float32)
+        ]
     )
     assert score(start, search).max_err > 100 * reference
     _, stats, _ = Evaluator(search, FitSettings())._evaluate(start, True)
@@ -273,8 +289,20 @@ def test_evo_fit_refits_a_program_file_and_writes_it_once(tmp_path, capsys, monk
 
     source.write_text(to_text(start))
     out_file = tmp_path / "fitted.json"
-    code, out, err = _cli(capsys, "fit", str(source), "--target", "exp2", "--mode", "real", "--restarts", "2",
-                          "--no-cma", "--out", str(out_file))
+    code, out, err = _cli(
+        capsys,
+        "fit",
+        str(source),
+        "--target",
+        "exp2",
+        "--mode",
+        "real",
+        "--restarts",
+        "2",
+        "--no-cma",
+        "--out",
+        str(out_file),
+    )
     assert code == 0, err
     before, after = (float(v) for v in re.search(r"select max error (\S+) -> (\S+)", out).groups())
     assert before > 1e-3 and after < 1e-5
@@ -282,7 +310,9 @@ def test_evo_fit_refits_a_program_file_and_writes_it_once(tmp_path, capsys, monk
 
     fitted = load_program(str(out_file))
     assert fitted.op_count() == start.op_count() and fitted.dtype == "float64"
-    assert score(fitted, build_dataset(get_target("exp2"), "select", "float64")).max_err == pytest.approx(after, rel=1e-5)
+    assert score(fitted, build_dataset(get_target("exp2"), "select", "float64")).max_err == pytest.approx(
+        after, rel=1e-5
+    )
     written = out_file.read_text()
     code, out, err = _cli(capsys, "fit", str(source), "--target", "exp2", "--out", str(out_file))
     assert code == 2 and "not overwriting" in err and "Traceback" not in err

@@ -98,7 +98,9 @@ def test_float64_value_round_trip(value):
     assert back == value and math.copysign(1.0, back) == math.copysign(1.0, value)
 
 
-@pytest.mark.parametrize("value", [0.1, 1.0 + 2.0**-24, 2.0**-150, 1e300, FLOAT32_MAX * (1 + 2.0**-30), math.pi])
+@pytest.mark.parametrize(
+    "value", [0.1, 1.0 + 2.0**-24, 2.0**-150, 1e300, FLOAT32_MAX * (1 + 2.0**-30), math.pi]
+)
 def test_non_float32_values_are_refused(value):
     with pytest.raises(ValueError):
         float_to_bits(value, FLOAT32)
@@ -213,7 +215,9 @@ def test_next_float_known_values():
     assert bits_to_float(next_float(one, -1)) == 1.0 - 2.0**-24
     assert bits_to_float(next_float(0x80000000, 1)) == SMALLEST_SUBNORMAL
     assert bits_to_float(next_float(0, -1)) == -SMALLEST_SUBNORMAL
-    assert bits_to_float(next_float(float_to_bits(SMALLEST_NORMAL), -1)) == SMALLEST_NORMAL - SMALLEST_SUBNORMAL
+    assert (
+        bits_to_float(next_float(float_to_bits(SMALLEST_NORMAL), -1)) == SMALLEST_NORMAL - SMALLEST_SUBNORMAL
+    )
     assert bits_to_float(next_float(float_to_bits(1.0, FLOAT64), 1, FLOAT64), FLOAT64) == 1.0 + 2.0**-52
 
 

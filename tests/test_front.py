@@ -57,11 +57,15 @@ def check_invariants(front: ParetoFront) -> None:
     assert len(set(hashes)) == len(hashes)
 
 
-errors = st.one_of(st.floats(0.0, 100.0, allow_nan=False), st.sampled_from([0.0, 1.0, 2.0, math.inf, math.nan]))
+errors = st.one_of(
+    st.floats(0.0, 100.0, allow_nan=False), st.sampled_from([0.0, 1.0, 2.0, math.inf, math.nan])
+)
 steps = st.lists(
     st.one_of(
         st.tuples(st.just("offer"), st.integers(0, 6), errors, errors),
-        st.tuples(st.just("signoff"), st.integers(0, 20), st.floats(0.0, 100.0, allow_nan=False), st.just(0.0)),
+        st.tuples(
+            st.just("signoff"), st.integers(0, 20), st.floats(0.0, 100.0, allow_nan=False), st.just(0.0)
+        ),
     ),
     max_size=25,
 )
@@ -74,7 +78,9 @@ def test_front_never_holds_a_dominated_point(offers):
     for i, (cost, search_err, select_err) in enumerate(offers):
         ind = individual(i, cost, search_err)
         if not front.worth_checking(ind):
-            assert not (search_err < math.inf) or any(e.cost <= cost and e.gate_error <= search_err for e in front.entries)
+            assert not (search_err < math.inf) or any(
+                e.cost <= cost and e.gate_error <= search_err for e in front.entries
+            )
             continue
         new, changed = front.updated(ind, score(select_err))
         if changed:
@@ -113,7 +119,10 @@ def test_invariants_hold_with_sign_offs(actions):
             for h, (v_cost, v_err) in verified.items():
                 if h not in kept:
                     assert any(
-                        e.final is not None and e.cost <= v_cost and e.error <= v_err and (e.cost < v_cost or e.error < v_err)
+                        e.final is not None
+                        and e.cost <= v_cost
+                        and e.error <= v_err
+                        and (e.cost < v_cost or e.error < v_err)
                         for e in front.entries
                     )
         check_invariants(front)

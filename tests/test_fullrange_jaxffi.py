@@ -38,9 +38,14 @@ def test_fullrange_jaxffi_is_bit_exact_inside_jit(function, tmp_path):
     reference = compile_c(full.source, full.name, ("-O2", "-ffp-contract=off"))
     rng = np.random.default_rng(11)
     random_bits = rng.integers(0, 1 << 32, 3 * BLOCK + 17, dtype=np.uint64).astype(np.uint32)
-    x = np.concatenate([np.array(SPECIAL_INPUTS32, dtype=np.float32), random_bits.view(np.float32),
-                        np.float32(2.0) ** -np.arange(120, 149, dtype=np.float32),  # subnormal in and out
-                        np.linspace(-150, 130, 4099, dtype=np.float32)])
+    x = np.concatenate(
+        [
+            np.array(SPECIAL_INPUTS32, dtype=np.float32),
+            random_bits.view(np.float32),
+            np.float32(2.0) ** -np.arange(120, 149, dtype=np.float32),  # subnormal in and out
+            np.linspace(-150, 130, 4099, dtype=np.float32),
+        ]
+    )
     got = np.asarray(jitted(x))
     want = reference(x)
     same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))

@@ -16,7 +16,9 @@ from codegen.fullrange_kernels import TIERS, tier
 FUNCTIONS = ("exp2f", "expf", "log2f")
 EXACT = {"exp2f": lambda v: mpmath.power(2, v), "expf": mpmath.exp, "log2f": lambda v: mpmath.log(v, 2)}
 # one case per distinct kernel: the looser tiers that ship the tighter tier's kernel are the same code
-CASES = sorted({(f, tier(f, b).kernel.canonical_hash()): (f, b) for f in FUNCTIONS for b in reversed(TIERS)}.values())
+CASES = sorted(
+    {(f, tier(f, b).kernel.canonical_hash()): (f, b) for f in FUNCTIONS for b in reversed(TIERS)}.values()
+)
 
 
 def test_tier_table_is_consistent():
@@ -37,8 +39,11 @@ def test_tier_kernels_meet_their_bound_on_their_domain(function, bound):
     from evo.api import score
     from targets.registry import expression_target
 
-    expr, domain = {"exp2f": ("2**x", "-1/2, 1/2"), "expf": ("exp(x)", "-log(2)/2, log(2)/2"),
-                    "log2f": ("log(x)/log(2)", "sqrt(2)/2, sqrt(2)")}[function]
+    expr, domain = {
+        "exp2f": ("2**x", "-1/2, 1/2"),
+        "expf": ("exp(x)", "-log(2)/2, log(2)/2"),
+        "log2f": ("log(x)/log(2)", "sqrt(2)/2, sqrt(2)"),
+    }[function]
     result = score(tier(function, bound).kernel, expression_target(expr, domain), "search")
     assert result.max_err <= bound
 
@@ -75,7 +80,9 @@ def test_tier_on_a_strided_sample(function, bound):
 
     scalar, array = _library(function, bound)
     bits = np.arange(12345, 1 << 32, 4099 * 257, dtype=np.uint64).astype(np.uint32)
-    xs = [float(v) for v in bits.view(np.float32)] + [float(np.float32(x)) for _, x in _special_inputs(function)]
+    xs = [float(v) for v in bits.view(np.float32)] + [
+        float(np.float32(x)) for _, x in _special_inputs(function)
+    ]
     y = _run(array, np.array(xs, dtype=np.float32))
     worst = 0.0
     for x, got in zip(xs, y.tolist()):
@@ -100,8 +107,11 @@ def test_array_fallback_blocks_and_ragged_lengths(function):
     rng = np.random.default_rng(7)
     lo, hi = {"exp2f": (-30, 30), "expf": (-20, 20), "log2f": (1e-3, 1e3)}[function]
     x = rng.uniform(lo, hi, 3 * BLOCK + 17).astype(np.float32)
-    special = {"exp2f": [np.nan, np.inf, -np.inf, 200.0, -140.0], "expf": [np.nan, np.inf, -np.inf, 95.0, -100.0],
-               "log2f": [np.nan, np.inf, -1.0, 0.0, 1e-40]}[function]
+    special = {
+        "exp2f": [np.nan, np.inf, -np.inf, 200.0, -140.0],
+        "expf": [np.nan, np.inf, -np.inf, 95.0, -100.0],
+        "log2f": [np.nan, np.inf, -1.0, 0.0, 1e-40],
+    }[function]
     x[BLOCK + 5], x[2 * BLOCK + 1] = special[0], special[-1]
     x[-1] = special[1]
     want = np.array([scalar(float(v)) for v in x], dtype=np.float32)

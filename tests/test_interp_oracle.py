@@ -84,9 +84,7 @@ def test_fma_differs_from_multiply_then_add():
     """A case where one rounding and two roundings differ: (1 + 2^-12)^2 - (1 + 2^-11)."""
     a = 1.0 + 2.0**-12
     fused = Program((Instr("fma", (X, X, const_of(-(1.0 + 2.0**-11)))),), Ref(1))
-    unfused = Program(
-        (Instr("mul", (X, X)), Instr("sub", (Ref(1), const_of(1.0 + 2.0**-11)))), Ref(2)
-    )
+    unfused = Program((Instr("mul", (X, X)), Instr("sub", (Ref(1), const_of(1.0 + 2.0**-11)))), Ref(2))
     got_fused = float(evaluate(fused, np.array([a], np.float32))[0])
     got_unfused = float(evaluate(unfused, np.array([a], np.float32))[0])
     assert got_fused == 2.0**-24  # exact: a*a = 1 + 2^-11 + 2^-24

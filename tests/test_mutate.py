@@ -106,7 +106,11 @@ def test_insert_on_a_pruned_program_adds_one_live_op(case, seed):
 
 
 @SETTINGS
-@given(case=program_and_space(), kind=st.sampled_from(["perturb_const", "redraw_const"]), seed=st.integers(0, 2**32 - 1))
+@given(
+    case=program_and_space(),
+    kind=st.sampled_from(["perturb_const", "redraw_const"]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_constant_moves_change_only_one_constant(case, kind, seed):
     program, space = case
     child = MUTATIONS[kind](program, np.random.default_rng(seed), space)
@@ -221,15 +225,23 @@ def test_mutate_is_reproducible_from_seed_and_child_id(seed):
 
 
 def test_child_rng_streams():
-    assert child_rng(3, 7).integers(2**62, size=4).tolist() == child_rng(3, 7).integers(2**62, size=4).tolist()
-    assert child_rng(3, 7).integers(2**62, size=4).tolist() != child_rng(3, 8).integers(2**62, size=4).tolist()
-    assert child_rng(3, 7).integers(2**62, size=4).tolist() != child_rng(4, 7).integers(2**62, size=4).tolist()
+    assert (
+        child_rng(3, 7).integers(2**62, size=4).tolist() == child_rng(3, 7).integers(2**62, size=4).tolist()
+    )
+    assert (
+        child_rng(3, 7).integers(2**62, size=4).tolist() != child_rng(3, 8).integers(2**62, size=4).tolist()
+    )
+    assert (
+        child_rng(3, 7).integers(2**62, size=4).tolist() != child_rng(4, 7).integers(2**62, size=4).tolist()
+    )
 
 
 def test_mutate_gives_up_with_kind_none_when_nothing_fits():
     # max_ops = 1 and a parent of 1 op with no constants: only insert (too big), remove, rewire and
     # change_op can apply; with only insert allowed, every child has 2 ops and is rejected.
-    space = space_of(max_ops=1, weights=tuple((k, 1.0 if k == "insert" else 0.0) for k in MUTATION_KINDS), retries=5)
+    space = space_of(
+        max_ops=1, weights=tuple((k, 1.0 if k == "insert" else 0.0) for k in MUTATION_KINDS), retries=5
+    )
     parent = Program.identity()
     parent = MUTATIONS["insert"](parent, np.random.default_rng(0), space)
     assert parent.op_count() == 1

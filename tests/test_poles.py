@@ -36,8 +36,13 @@ def test_the_pole_is_not_a_probe():
 
 @pytest.mark.parametrize(
     "expr",
-    [f"1/(x - {C_TEXT})", f"x/(x**3 - ({C_TEXT})**3)", f"log(abs(x - {C_TEXT}))", f"abs(x - {C_TEXT})**(-1/2) + 1",
-     f"1/(16777216*x - 5033165)"],
+    [
+        f"1/(x - {C_TEXT})",
+        f"x/(x**3 - ({C_TEXT})**3)",
+        f"log(abs(x - {C_TEXT}))",
+        f"abs(x - {C_TEXT})**(-1/2) + 1",
+        "1/(16777216*x - 5033165)",
+    ],
 )
 def test_exact_poles_at_a_float32_are_refused_up_front(expr):
     with pytest.raises(TargetError, match=f"not finite at x = {C_HEX}"):
@@ -62,7 +67,9 @@ def cli(*argv) -> tuple[int, str, str]:
 
 
 def test_score_points_final_is_a_one_line_error():
-    code, out, err = cli("score", "anchor:exp2", "--expr", f"1/(x - {C_TEXT})", "--domain", DOMAIN, "--points", "final")
+    code, out, err = cli(
+        "score", "anchor:exp2", "--expr", f"1/(x - {C_TEXT})", "--domain", DOMAIN, "--points", "final"
+    )
     assert code == 2, (out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("evo: error: ") and C_HEX in lines[0], err

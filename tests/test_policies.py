@@ -107,7 +107,13 @@ def test_a_mined_point_is_never_a_select_point_in_a_run(tmp_path):
     # [1, 1.001] has 8390 float32 values and the select set takes 2048 of them: the worst points
     # of a program often fall on select points, which must stay unseen by the search.
     result = evolve(
-        SMALL, seed=2, max_evals=600, mine_every=100, mine_below=1e9, restart_after=0, runs_dir=str(tmp_path),
+        SMALL,
+        seed=2,
+        max_evals=600,
+        mine_every=100,
+        mine_below=1e9,
+        restart_after=0,
+        runs_dir=str(tmp_path),
         selection="error",  # the best program keeps moving, so every mining round finds new points
     )
     checkpoint = json.loads((result.run_dir / "checkpoint.json").read_text())

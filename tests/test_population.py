@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evo.population import Individual, Population, fitness_key
-from primitives.program import X, Program, Ref, const_of, instr, make_program
+from primitives.program import Program, Ref, X, const_of, instr, make_program
 from targets.scoring import Score
 
 SETTINGS = settings(deadline=None, max_examples=60)
@@ -22,8 +22,15 @@ def score(max_err: float, mean_err: float | None = None) -> Score:
     return Score(max_err, mean, 0.25, 512, 0, 0, 0, "ulp", "search (sample, 512 points, test)")
 
 
-def individual(id: int, max_err: float = 1.0, cost: float = 1.0, mean_err: float | None = None,
-               program: Program | None = None, parent: int | None = None, mutation: str = "insert") -> Individual:
+def individual(
+    id: int,
+    max_err: float = 1.0,
+    cost: float = 1.0,
+    mean_err: float | None = None,
+    program: Program | None = None,
+    parent: int | None = None,
+    mutation: str = "insert",
+) -> Individual:
     return Individual(id, program or Program.identity(), score(max_err, mean_err), cost, parent, mutation)
 
 
@@ -75,7 +82,11 @@ member_specs = st.lists(st.tuples(errors, st.integers(0, 6)), min_size=1, max_si
 
 
 @SETTINGS
-@given(specs=member_specs, target=st.one_of(st.none(), st.sampled_from([0.5, 1.0, 100.0])), seed=st.integers(0, 2**32 - 1))
+@given(
+    specs=member_specs,
+    target=st.one_of(st.none(), st.sampled_from([0.5, 1.0, 100.0])),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_tournament_over_the_whole_population_returns_the_best(specs, target, seed):
     members = [individual(i, err, cost) for i, (err, cost) in enumerate(specs)]
     population = Population(len(members), members)
@@ -151,8 +162,10 @@ def test_nan_error_ranks_last(target):
 
 
 @SETTINGS
-@given(specs=st.lists(st.tuples(errors, st.integers(0, 6)), min_size=2, max_size=8),
-       target=st.one_of(st.none(), st.floats(0.0, 1e6, allow_nan=False)))
+@given(
+    specs=st.lists(st.tuples(errors, st.integers(0, 6)), min_size=2, max_size=8),
+    target=st.one_of(st.none(), st.floats(0.0, 1e6, allow_nan=False)),
+)
 def test_fitness_key_is_a_consistent_order(specs, target):
     members = [individual(i, err, cost) for i, (err, cost) in enumerate(specs)]
     ordered = sorted(members, key=lambda m: fitness_key(m, target))
@@ -183,7 +196,9 @@ def test_individual_round_trip():
 
 
 def test_seed_individual_round_trip_with_infinite_error():
-    ind = Individual(0, Program.identity(), Score(math.inf, math.inf, 0.0, 512, 3, 0, 512, "ulp", "s"), 0.0, None, "seed")
+    ind = Individual(
+        0, Program.identity(), Score(math.inf, math.inf, 0.0, 512, 3, 0, 512, "ulp", "s"), 0.0, None, "seed"
+    )
     back = Individual.from_dict(json.loads(json.dumps(ind.to_dict())))
     assert back == ind
     assert back.parent is None and back.error == math.inf

@@ -346,9 +346,10 @@ def test_hash_sensitive_to_one_constant_bit():
     b = make_program([instr("mul", X, Const(bits ^ 1))])
     assert a.canonical_hash() != b.canonical_hash()
     # a sign bit as well (-0 and +0 are different constants)
-    assert make_program([instr("add", X, Const(0))]).canonical_hash() != make_program(
-        [instr("add", X, Const(0x80000000))]
-    ).canonical_hash()
+    assert (
+        make_program([instr("add", X, Const(0))]).canonical_hash()
+        != make_program([instr("add", X, Const(0x80000000))]).canonical_hash()
+    )
 
 
 def test_hash_sensitive_to_dtype():

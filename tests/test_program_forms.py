@@ -43,7 +43,9 @@ def programs(draw, dtype: str = "float32", max_instructions: int = 10) -> Progra
     for position in range(n):  # instruction t{position+1} may read x .. t{position}
         spec = draw(st.sampled_from(OPS))
         args = tuple(
-            Const(draw(constant_bits(width))) if draw(st.integers(0, 3)) == 0 else Ref(draw(st.integers(0, position)))
+            Const(draw(constant_bits(width)))
+            if draw(st.integers(0, 3)) == 0
+            else Ref(draw(st.integers(0, position)))
             for _ in range(spec.arity)
         )
         body.append(Instr(spec.name, args))
@@ -101,10 +103,7 @@ def test_json_constants_carry_exact_bits_and_matching_hex():
 def test_text_form_layout():
     p = Program((instr("neg", X), instr("fma", X, Const(0x3FC00000), X)), Ref(2))
     assert to_text(p) == (
-        "# evo program (float32)\n"
-        "t1 = neg(x)  # dead\n"
-        "t2 = fma(x, 0x1.8p+0, x)\n"
-        "return t2\n"
+        "# evo program (float32)\nt1 = neg(x)  # dead\nt2 = fma(x, 0x1.8p+0, x)\nreturn t2\n"
     )
 
 
@@ -197,13 +196,13 @@ def test_forward_reference_message_names_the_instruction():
     assert "t1" in text and "t2" in text
 
 
-@pytest.mark.parametrize("text", ["", "{", "{'body': []}", "[1, 2", "{\"body\": [], \"out\": }"])
+@pytest.mark.parametrize("text", ["", "{", "{'body': []}", "[1, 2", '{"body": [], "out": }'])
 def test_invalid_json_text(text):
     with pytest.raises(ProgramError, match="not valid JSON"):
         loads(text)
 
 
-@pytest.mark.parametrize("text", ["[]", "3", "\"x\"", "null"])
+@pytest.mark.parametrize("text", ["[]", "3", '"x"', "null"])
 def test_json_that_is_not_an_object(text):
     with pytest.raises(ProgramError, match="JSON object"):
         loads(text)

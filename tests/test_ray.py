@@ -18,8 +18,14 @@ from evo.errors import UsageError
 from evo.runlog import RunReader, strip_nondeterministic
 
 SMALL = {
-    "target": "exp2", "max_ops": 6, "population_size": 30, "tournament_size": 5,
-    "search_points": 512, "select_points": 2048, "signoff": "none", "mine_every": 0,
+    "target": "exp2",
+    "max_ops": 6,
+    "population_size": 30,
+    "tournament_size": 5,
+    "search_points": 512,
+    "select_points": 2048,
+    "signoff": "none",
+    "mine_every": 0,
 }
 
 
@@ -29,7 +35,9 @@ def _cache(tmp_path_factory, monkeypatch):
 
 
 def _events(run_dir) -> list[dict]:
-    return [strip_nondeterministic(e) for e in RunReader(run_dir).events() if e["kind"] not in ("start", "end")]
+    return [
+        strip_nondeterministic(e) for e in RunReader(run_dir).events() if e["kind"] not in ("start", "end")
+    ]
 
 
 def test_without_ray_the_backend_is_refused_with_install_advice(tmp_path, monkeypatch):
@@ -65,8 +73,17 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost(tmp_path):
     from evo.assemble import make_executor
     from evo.problem import build_problem
 
-    config = resolve({**SMALL, "max_evals": 3000, "seed": 3, "runs_dir": str(tmp_path), "backend": "ray", "workers": 2,
-                      "islands": 1})  # one population: jobs on workers
+    config = resolve(
+        {
+            **SMALL,
+            "max_evals": 3000,
+            "seed": 3,
+            "runs_dir": str(tmp_path),
+            "backend": "ray",
+            "workers": 2,
+            "islands": 1,
+        }
+    )  # one population: jobs on workers
     executor = make_executor(config, build_problem(config))
     killed: list[int] = []
 
@@ -102,13 +119,31 @@ def test_joining_a_running_cluster_by_address(tmp_path):
     port = _free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     subprocess.run(
-        [ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-         "--include-dashboard=false", "--disable-usage-stats"],
-        check=True, capture_output=True, env=env, timeout=120,
+        [
+            ray_cli,
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=120,
     )
     try:
-        result = evolve(**SMALL, max_evals=500, seed=5, runs_dir=str(tmp_path), backend="ray",
-                        ray_address=f"127.0.0.1:{port}", workers=2)
+        result = evolve(
+            **SMALL,
+            max_evals=500,
+            seed=5,
+            runs_dir=str(tmp_path),
+            backend="ray",
+            ray_address=f"127.0.0.1:{port}",
+            workers=2,
+        )
         assert result.n_evals == 500
         assert result.best is not None
     finally:

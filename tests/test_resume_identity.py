@@ -19,9 +19,27 @@ from evo.cli import main
 from evo.errors import RunError
 
 RUN_ARGS = [
-    "--target", "exp2", "--domain", "1,1.001", "--max-evals", "120", "--seed", "5", "--set", "population_size=10",
-    "--set", "tournament_size=3", "--set", "search_points=256", "--set", "select_points=1024",
-    "--set", "checkpoint_every=50", "--signoff", "none", "--quiet",
+    "--target",
+    "exp2",
+    "--domain",
+    "1,1.001",
+    "--max-evals",
+    "120",
+    "--seed",
+    "5",
+    "--set",
+    "population_size=10",
+    "--set",
+    "tournament_size=3",
+    "--set",
+    "search_points=256",
+    "--set",
+    "select_points=1024",
+    "--set",
+    "checkpoint_every=50",
+    "--signoff",
+    "none",
+    "--quiet",
 ]
 
 
@@ -94,7 +112,9 @@ def test_an_edited_config_is_refused_on_resume(tiny_run, tmp_path, changes, frag
 
 def test_the_api_raises_a_run_error(tiny_run, tmp_path):
     run_dir = edited(tiny_run, tmp_path, target="erf")
-    with pytest.raises(RunError, match="target is 'erf_0_1_custom' in config.json but 'exp2_0_1_custom' in meta.json"):
+    with pytest.raises(
+        RunError, match="target is 'erf_0_1_custom' in config.json but 'exp2_0_1_custom' in meta.json"
+    ):
         resume(run_dir, max_evals=400)
 
 

@@ -186,8 +186,24 @@ def test_ctrl_c_at_ten_random_moments_resumes_to_the_uninterrupted_front(tmp_pat
     rng = random.Random(20261202)
     runs = tmp_path / "cut"
     set_args = [a for k, v in SMALL.items() if k not in ("target", "domain") for a in ("--set", f"{k}={v}")]
-    argv = [*_command(), "evolve", "--target", "exp2", "--domain", "1,1.001", "--max-evals", str(MAX_EVALS),
-            "--seed", "11", "--runs-dir", str(runs), "--signoff", "front", "--quiet", *set_args]
+    argv = [
+        *_command(),
+        "evolve",
+        "--target",
+        "exp2",
+        "--domain",
+        "1,1.001",
+        "--max-evals",
+        str(MAX_EVALS),
+        "--seed",
+        "11",
+        "--runs-dir",
+        str(runs),
+        "--signoff",
+        "front",
+        "--quiet",
+        *set_args,
+    ]
     interrupts, run_dir = 0, None
     for _ in range(40):
         if interrupts == 10:

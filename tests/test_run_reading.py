@@ -125,18 +125,21 @@ def test_a_finished_and_resumed_run_reads_as_its_files_say():
     # a run written before a config key existed reads with that key at its default
     assert run.config.to_dict() == from_mapping(config).to_dict() and run.meta == meta
     assert run.front.to_list() == _front_json()
-    assert (run.target.name, run.target.expr, run.target.domain) == tuple(meta["target"][k]
-                                                                          for k in ("name", "expr", "domain"))
+    assert (run.target.name, run.target.expr, run.target.domain) == tuple(
+        meta["target"][k] for k in ("name", "expr", "domain")
+    )
     history = run.history
     assert history.resumes == [e["kind"] for e in events].count("resume") == 1
     assert history.n_evals == max(e.get("n_evals", 0) for e in events)
     assert history.seconds == max(e["t"] for e in events if e["t"] is not None)
     improve = [e for e in events if e["kind"] == "improve"]
     assert [(i.n_evals, i.max_err, i.cost, i.ops) for i in history.improvements] == [
-        (e["n_evals"], e["max_err"], e["cost"], e["ops"]) for e in improve]
+        (e["n_evals"], e["max_err"], e["cost"], e["ops"]) for e in improve
+    ]
     signoffs = [e for e in events if e["kind"] == "signoff"]
     assert [(s.hash, s.final, s.certified) for s in history.signoffs] == [
-        (e["hash"], float(e["final"]["max_err"]), e["certified"]) for e in signoffs]
+        (e["hash"], float(e["final"]["max_err"]), e["certified"]) for e in signoffs
+    ]
     assert [r.n_evals for r in history.progress] == [e["n_evals"] for e in events if e["kind"] == "progress"]
     ends = [e for e in events if e["kind"] == "end"]
     assert len(ends) == 2 and run.end().reason == ends[-1]["reason"]
@@ -166,8 +169,18 @@ def test_an_event_only_program_is_found_in_the_events():
         Run.load(FIXTURE).lookup("")
 
 
-SMALL = dict(target="exp2", domain="1,1.001", seed=1, population_size=20, search_points=512,
-             select_points=2048, checkpoint_every=100, progress_every=50, max_evals=300, signoff="best")
+SMALL = dict(
+    target="exp2",
+    domain="1,1.001",
+    seed=1,
+    population_size=20,
+    search_points=512,
+    select_points=2048,
+    checkpoint_every=100,
+    progress_every=50,
+    max_evals=300,
+    signoff="best",
+)
 
 
 @pytest.fixture(scope="module")
@@ -240,18 +253,28 @@ def _bad_improve(lines: list[str]) -> list[str]:
     index = next(i for i, line in enumerate(lines) if '"improve"' in line)
     record = json.loads(lines[index])
     record["max_err"] = "many"
-    return [*lines[:index], json.dumps(record), *lines[index + 1:]]
+    return [*lines[:index], json.dumps(record), *lines[index + 1 :]]
 
 
 DAMAGE = {
     "events-not-utf8": (lambda r: _prepend(r / "events.jsonl", b"\xff\n"), "not UTF-8"),
-    "event-of-the-wrong-shape": (lambda r: (r / "events.jsonl").write_text(
-        "\n".join(_bad_improve((r / "events.jsonl").read_text().splitlines())) + "\n"), "wrong shape"),
-    "front-score-with-an-unknown-field": (lambda r: _edit(
-        r / "front.json", lambda d: d["front"][0]["select"].__setitem__("extra", 1)), "front"),
+    "event-of-the-wrong-shape": (
+        lambda r: (r / "events.jsonl").write_text(
+            "\n".join(_bad_improve((r / "events.jsonl").read_text().splitlines())) + "\n"
+        ),
+        "wrong shape",
+    ),
+    "front-score-with-an-unknown-field": (
+        lambda r: _edit(r / "front.json", lambda d: d["front"][0]["select"].__setitem__("extra", 1)),
+        "front",
+    ),
     "meta-not-an-object": (lambda r: (r / "meta.json").write_text("[]"), "meta.json"),
-    "checkpoint-offset-mid-line": (lambda r: _edit(
-        r / "checkpoint.json", lambda d: d.__setitem__("events_offset", d["events_offset"] - 7)), "damaged"),
+    "checkpoint-offset-mid-line": (
+        lambda r: _edit(
+            r / "checkpoint.json", lambda d: d.__setitem__("events_offset", d["events_offset"] - 7)
+        ),
+        "damaged",
+    ),
 }
 
 

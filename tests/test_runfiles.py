@@ -60,10 +60,16 @@ def test_lock_dies_with_its_process(base_run, tmp_path):
     goes away with that process (kill -9), leaving no stale lock behind."""
     run_dir = copy_run(base_run, tmp_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from evo.runlog import RunLock; RunLock(sys.argv[1]).acquire(); print('locked', flush=True); "
-         "time.sleep(120)", str(run_dir)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from evo.runlog import RunLock; RunLock(sys.argv[1]).acquire(); print('locked', flush=True); "
+            "time.sleep(120)",
+            str(run_dir),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -87,13 +93,18 @@ def test_two_concurrent_resumes(base_run, tmp_path):
     monotonic, ids never repeat, and there is one end event per session."""
     run_dir = copy_run(base_run, tmp_path)
     argv = [*_console(), "resume", str(run_dir), "--max-evals", "800", "--quiet"]
-    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 2], results
     _, out, err = next(r for r in results if r[0] == 2)
     line = assert_one_line_error(2, out, err)
-    assert any(why in line for why in ("in use by another evo process", "changed while it was being opened", "already has")), line
+    assert any(
+        why in line
+        for why in ("in use by another evo process", "changed while it was being opened", "already has")
+    ), line
     events = events_of(run_dir)
     counts = [e["n_evals"] for e in events if isinstance(e.get("n_evals"), int)]
     assert counts == sorted(counts)
@@ -129,7 +140,9 @@ def test_full_disk_at_a_checkpoint(monkeypatch, tmp_path):
     `checkpoint` event for it, the previous checkpoint intact and resumable once space returns."""
     runs = tmp_path / "runs"
     _failing_fsync(monkeypatch, lambda p: ".checkpoint.json." in p, fail_on=2)
-    code, out, err = run_cli("evolve", *SMALL_RUN, "--signoff", "none", "--max-evals", "300", "--runs-dir", runs)
+    code, out, err = run_cli(
+        "evolve", *SMALL_RUN, "--signoff", "none", "--max-evals", "300", "--runs-dir", runs
+    )
     assert_one_line_error(code, out, err, "checkpoint.json", "no space left on device", exit_code=1)
     monkeypatch.undo()
     (run_dir,) = list(runs.iterdir())
@@ -200,11 +213,17 @@ def test_checkpoint_event_follows_the_state(monkeypatch, tmp_path):
     writer.close()
     assert [e["kind"] for e in events_of(tmp_path)] == ["start"]
     checkpoint = RunReader(tmp_path).checkpoint()
-    assert checkpoint["n_evals"] == 7 and checkpoint["events_offset"] > (tmp_path / "events.jsonl").stat().st_size
+    assert (
+        checkpoint["n_evals"] == 7
+        and checkpoint["events_offset"] > (tmp_path / "events.jsonl").stat().st_size
+    )
     note = runlog._cut_back_to(tmp_path, checkpoint)
     assert "wrote the checkpoint event" in note
     assert (tmp_path / "events.jsonl").stat().st_size == checkpoint["events_offset"]
-    assert [(e["kind"], e.get("n_evals")) for e in events_of(tmp_path)] == [("start", None), ("checkpoint", 7)]
+    assert [(e["kind"], e.get("n_evals")) for e in events_of(tmp_path)] == [
+        ("start", None),
+        ("checkpoint", 7),
+    ]
 
 
 def test_disk_filled_mid_run_on_a_tmpfs(tmp_path):
@@ -217,8 +236,16 @@ def test_disk_filled_mid_run_on_a_tmpfs(tmp_path):
         free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
         filler.write_bytes(b"\0" * (free - 96 * 1024))
         code, out, err = run_cli(
-            "evolve", *SMALL_RUN, "--signoff", "none", "--max-evals", "3000", "--set", "log_every_eval=1",
-            "--runs-dir", disk / "runs",
+            "evolve",
+            *SMALL_RUN,
+            "--signoff",
+            "none",
+            "--max-evals",
+            "3000",
+            "--set",
+            "log_every_eval=1",
+            "--runs-dir",
+            disk / "runs",
         )  # an event per evaluation: the run outgrows the disk well before its end
         assert_one_line_error(code, out, err, "no space left on device", exit_code=1)
         (run_dir,) = list((disk / "runs").iterdir())
@@ -226,7 +253,9 @@ def test_disk_filled_mid_run_on_a_tmpfs(tmp_path):
         checkpoint = json.loads((run_dir / "checkpoint.json").read_text())
         assert 100 <= checkpoint["n_evals"] < 3000
         filler.unlink()
-        code, out, err = run_cli("resume", run_dir, "--max-evals", str(checkpoint["n_evals"] + 100), "--quiet")
+        code, out, err = run_cli(
+            "resume", run_dir, "--max-evals", str(checkpoint["n_evals"] + 100), "--quiet"
+        )
         assert code == 0, err
         assert events_of(run_dir)[-1]["kind"] == "end"
 
@@ -340,10 +369,20 @@ INSPECT_DAMAGE = {
     "meta-list": (lambda r: (r / "meta.json").write_text("[]"), "meta.json"),
     "meta-target-string": (lambda r: _edit_json(r / "meta.json", _set("target", "exp2")), "meta.json"),
     "front-not-a-list": (lambda r: (r / "front.json").write_text('{"schema": 1, "front": 5}'), "front.json"),
-    "front-entry-missing-field": (lambda r: _edit_json(r / "front.json", lambda d: d["front"][0].pop("score")), "front.json"),
-    "front-hash-mismatch": (lambda r: _edit_json(r / "front.json", _front_program_changed), "does not match its hash"),
+    "front-entry-missing-field": (
+        lambda r: _edit_json(r / "front.json", lambda d: d["front"][0].pop("score")),
+        "front.json",
+    ),
+    "front-hash-mismatch": (
+        lambda r: _edit_json(r / "front.json", _front_program_changed),
+        "does not match its hash",
+    ),
     "checkpoint-offset-mid-line": (
-        lambda r: _edit_json(r / "checkpoint.json", lambda d: d.__setitem__("events_offset", d["events_offset"] - 7)), "mid"),
+        lambda r: _edit_json(
+            r / "checkpoint.json", lambda d: d.__setitem__("events_offset", d["events_offset"] - 7)
+        ),
+        "mid",
+    ),
 }
 
 
@@ -446,7 +485,9 @@ def test_interrupted_run_exits_130(monkeypatch, tmp_path):
 
     monkeypatch.setattr(evo.engine.Engine, "_file", file_result)
     runs = tmp_path / "runs"
-    code, out, err = run_cli("evolve", *SMALL_RUN, "--signoff", "none", "--max-evals", "300", "--runs-dir", runs)
+    code, out, err = run_cli(
+        "evolve", *SMALL_RUN, "--signoff", "none", "--max-evals", "300", "--runs-dir", runs
+    )
     assert code == 130, err
     (run_dir,) = list(runs.iterdir())
     end = events_of(run_dir)[-1]

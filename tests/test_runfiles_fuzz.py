@@ -19,11 +19,19 @@ from tests.runfiles_helpers import assert_one_line_error, checksums, make_run, r
 FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 JSON_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**130), 2**130), st.sampled_from([-1, 0, 1, 2**64, 2**128]),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6), st.sampled_from(["inf", "nan", "x", "t1", ""]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**130), 2**130),
+    st.sampled_from([-1, 0, 1, 2**64, 2**128]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.sampled_from(["inf", "nan", "x", "t1", ""]),
 )
-JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
-                           max_leaves=6)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +99,14 @@ def test_mutated_json_files(fuzz_run, name, data):
     action = data.draw(st.sampled_from(["replace", "delete"] if path else ["replace"]), label="action")
     value = data.draw(JSON_VALUES, label="value")
     with _Copy(fuzz_run) as copy:
-        (copy.run / name).write_text(json.dumps(_mutated(json.loads(json.dumps(original)), path, action, value)))
-        for argv in (("inspect", copy.run), ("inspect", copy.root / "runs"), ("resume", copy.run, "--max-evals", "1", "--quiet")):
+        (copy.run / name).write_text(
+            json.dumps(_mutated(json.loads(json.dumps(original)), path, action, value))
+        )
+        for argv in (
+            ("inspect", copy.run),
+            ("inspect", copy.root / "runs"),
+            ("resume", copy.run, "--max-evals", "1", "--quiet"),
+        ):
             before = checksums(copy.root)
             code, out, err = run_cli(*argv)
             _check(code, out, err, before, checksums(copy.root))
@@ -103,7 +117,11 @@ EVENT_DAMAGE = st.one_of(
     st.tuples(st.just("delete"), st.integers(0, 10**6), st.integers(1, 64)),
     st.tuples(st.just("flip"), st.integers(0, 10**6), st.integers(1, 255)),
     st.tuples(st.just("truncate"), st.integers(0, 10**6), st.just(0)),
-    st.tuples(st.just("append"), st.just(0), st.binary(max_size=40) | st.sampled_from([b'{"v": 1, "kind": "end"', b"[1]\n", b"\xff\n"])),
+    st.tuples(
+        st.just("append"),
+        st.just(0),
+        st.binary(max_size=40) | st.sampled_from([b'{"v": 1, "kind": "end"', b"[1]\n", b"\xff\n"]),
+    ),
     st.tuples(st.just("retype"), st.integers(0, 10**6), st.tuples(st.integers(0, 30), JSON_VALUES)),
 )
 
@@ -114,9 +132,9 @@ def _damaged(raw: bytes, damage: tuple) -> bytes:
     if kind == "insert":
         return raw[:at] + what + raw[at:]
     if kind == "delete":
-        return raw[:at] + raw[at + what:]
+        return raw[:at] + raw[at + what :]
     if kind == "flip":
-        return raw[:at] + bytes([raw[at] ^ what]) + raw[at + 1:] if at < len(raw) else raw
+        return raw[:at] + bytes([raw[at] ^ what]) + raw[at + 1 :] if at < len(raw) else raw
     if kind == "truncate":
         return raw[:at]
     if kind == "retype":  # one field of one event gets a value of another type (valid JSON, wrong shape)
@@ -145,7 +163,11 @@ def test_corrupted_event_log(fuzz_run, damage):
         for step in damage:
             raw = _damaged(raw, step)
         (copy.run / "events.jsonl").write_bytes(raw)
-        for argv in (("inspect", copy.run), ("inspect", copy.root / "runs"), ("resume", copy.run, "--max-evals", "1", "--quiet")):
+        for argv in (
+            ("inspect", copy.run),
+            ("inspect", copy.root / "runs"),
+            ("resume", copy.run, "--max-evals", "1", "--quiet"),
+        ):
             before = checksums(copy.root)
             code, out, err = run_cli(*argv)
             _check(code, out, err, before, checksums(copy.root))
@@ -153,8 +175,15 @@ def test_corrupted_event_log(fuzz_run, damage):
                 assert code == 0 and copy.run.name in out
 
 
-PROGRAM = {"schema": "evo.program/1", "dtype": "float32", "out": "t2",
-           "body": [{"op": "fma", "args": ["x", {"bits": 1065353216, "hex": "0x1p+0"}, "x"]}, {"op": "mul", "args": ["t1", "t1"]}]}
+PROGRAM = {
+    "schema": "evo.program/1",
+    "dtype": "float32",
+    "out": "t2",
+    "body": [
+        {"op": "fma", "args": ["x", {"bits": 1065353216, "hex": "0x1p+0"}, "x"]},
+        {"op": "mul", "args": ["t1", "t1"]},
+    ],
+}
 
 
 @FUZZ
@@ -165,7 +194,9 @@ def test_program_json(tmp_path, data):
     if kind == "mutated":
         path = data.draw(st.sampled_from(_paths(PROGRAM)), label="path")
         action = data.draw(st.sampled_from(["replace", "delete"] if path else ["replace"]), label="action")
-        text = json.dumps(_mutated(json.loads(json.dumps(PROGRAM)), path, action, data.draw(JSON_VALUES, label="value")))
+        text = json.dumps(
+            _mutated(json.loads(json.dumps(PROGRAM)), path, action, data.draw(JSON_VALUES, label="value"))
+        )
     elif kind == "arbitrary":
         text = json.dumps({"body": data.draw(JSON_VALUES), "out": data.draw(JSON_VALUES)})
     else:
@@ -173,7 +204,9 @@ def test_program_json(tmp_path, data):
         text = '{"body": ' + "[" * depth + "]" * depth + ', "out": "x"}'
     program = tmp_path / "program.json"
     program.write_text(text)
-    code, out, err = run_cli("score", program, "--target", "exp2", "--domain", "1,1.001", "--points", "search")
+    code, out, err = run_cli(
+        "score", program, "--target", "exp2", "--domain", "1,1.001", "--points", "search"
+    )
     assert code in (0, 2), (code, out, err)
     if code == 2:
         assert_one_line_error(code, out, err)

@@ -127,7 +127,9 @@ def test_layers_only_import_downwards():
     for package, allowed in ALLOWED.items():
         for path in (ROOT / package).rglob("*.py"):
             bad = _imported_packages(path) - allowed
-            assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)} (layer {package} may use {sorted(allowed)})"
+            assert not bad, (
+                f"{path.relative_to(ROOT)} imports {sorted(bad)} (layer {package} may use {sorted(allowed)})"
+            )
 
 
 def _module_imports() -> dict[str, set[str]]:
