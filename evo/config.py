@@ -84,7 +84,7 @@ class RunConfig:
     max_evals: int | None = None
     max_seconds: float | None = None
     seed: int | None = None
-    seed_from: str = "identity"
+    seed_from: str = "classical"
     # regularized evolution
     population_size: int = 100
     tournament_size: int = 10
@@ -340,7 +340,10 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     if seed is not None:
         seed = _as_int("seed", seed, minimum=0)
     out["seed"] = seed
-    out["seed_from"] = _choice("seed_from", c["seed_from"], SEEDINGS)
+    # real mode starts from f(x) = x unless told otherwise: polynomial seeds crowd out the rational
+    # forms its search finds (float32 starts from the classical answer and has to beat it)
+    seeding = data.get("seed_from", "identity" if out["mode"] == "real" else c["seed_from"])
+    out["seed_from"] = _choice("seed_from", seeding, SEEDINGS)
     out["population_size"] = _as_int("population_size", c["population_size"], minimum=2)
     out["tournament_size"] = _as_int("tournament_size", c["tournament_size"], minimum=1)
     if out["tournament_size"] > out["population_size"]:

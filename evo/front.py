@@ -109,6 +109,10 @@ class ParetoFront:
         ]
         return ParetoFront(tuple(_non_dominated(entries)))
 
+    def entry(self, program_hash: str) -> FrontEntry | None:
+        """The entry of the program with this canonical hash, if it is on the front."""
+        return next((e for e in self.entries if e.individual.program.canonical_hash() == program_hash), None)
+
     def best(self, target_error: float | None = None) -> FrontEntry | None:
         """The best entry by the objective with ``target_error`` (see ``Objective.best_entry``)."""
         return Objective(target_error).best_entry(self.entries)

@@ -102,6 +102,15 @@ class Certifier:
             return False
         return select.max_err <= self.target_error and cost < certified_cost
 
+    def due_now(self, front: ParetoFront, certified_cost: float) -> list[str]:
+        """Hashes of the front to sign off now: unscored, within the target on the select set and
+        cheaper than anything certified."""
+        return [
+            e.individual.program.canonical_hash()
+            for e in front.entries
+            if e.final is None and self.during_search(e.select, e.cost, certified_cost)
+        ]
+
     def certified(self, final: Score) -> bool:
         return self.target_error is not None and final.max_err <= self.target_error
 

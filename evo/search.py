@@ -69,41 +69,26 @@ class Search:
         """File one result (in the order results are handed over); returns what happened."""
         state, rules = self.state, self.rules
         parent = self._parents.pop(result.child_id, None)
-        child_score = result.score
-        if result.search_digest != self.search_set.digest:
-            # scored on a search set that has since grown (hard points): re-score here, it is cheap
-            child_score = self._score(result.program, self.search_set)
+        # a result scored on a search set that has since grown (hard points) is re-scored: it is cheap
+        stale = result.search_digest != self.search_set.digest
+        child_score = self._score(result.program, self.search_set) if stale else result.score
         cost = rules.cost_model.cost(result.program)
         ind = Individual(result.child_id, result.program, child_score, cost, parent, result.mutation)
         state.n_evals += 1
         state.population.add(ind)
         n, events, made = state.n_evals, [], {"parent": parent, "mutation": ind.mutation}
         if rules.eval_every and n % rules.eval_every == 0:
-            events.append(
-                Eval(
-                    n,
-                    **made,
-                    **summary_of(ind),
-                    fit_evals=result.fit_evals,
-                    eval_ms=round(result.eval_ms, 3),
-                    cached=result.cached,
-                    worker=result.worker,
-                )
-            )
+            timing = {"eval_ms": round(result.eval_ms, 3), "cached": result.cached, "worker": result.worker}
+            events.append(Eval(n, **made, **summary_of(ind), fit_evals=result.fit_evals, **timing))
         if rules.objective.better(ind, state.best):
             state.best = ind
             events.append(Improve(n, **made, **summary_of(ind), program=program_to_dict(ind.program)))
         admitted = rules.gate.admit(state.front, ind, state.finals)
         if admitted is not None:
             state.front, select = admitted
+            summary = {**summary_of(ind), "select_err": select.max_err}
             events.append(
-                Front(
-                    n,
-                    **summary_of(ind),
-                    select_err=select.max_err,
-                    program=program_to_dict(ind.program),
-                    front=state.front.summary(),
-                )
+                Front(n, **summary, program=program_to_dict(ind.program), front=state.front.summary())
             )
         events.extend(self._track_stagnation(ind))
         return events
@@ -115,12 +100,9 @@ class Search:
             return []
         if not policy.due(state.n_evals, state.epoch_mark, seeding=bool(state.pending_seeds)):
             return []
-        event = Restart(
-            state.n_evals,
-            epoch=state.epoch + 1,
-            stagnant_for=state.n_evals - state.epoch_mark,
-            epoch_best=None if state.epoch_best is None else summary_of(state.epoch_best),
-        )
+        best = None if state.epoch_best is None else summary_of(state.epoch_best)
+        stagnant = state.n_evals - state.epoch_mark
+        event = Restart(state.n_evals, epoch=state.epoch + 1, stagnant_for=stagnant, epoch_best=best)
         state.epoch, state.epoch_best, state.epoch_mark = state.epoch + 1, None, state.n_evals
         state.population = Population(state.population.capacity)
         state.pending_seeds = list(self.rules.restart_seeds)
@@ -129,25 +111,14 @@ class Search:
     # ------------------------------------------------------------------ results of the loop's sweeps
     def due_signoffs(self) -> list[str]:
         """Front programs to sign off now (derived from the state, so a resumed run redoes any that
-        an interrupt cut short): within the target on the select set and cheaper than any certified."""
-        state, certifier = self.state, self.rules.certifier
-        return [
-            e.individual.program.canonical_hash()
-            for e in state.front.entries
-            if e.final is None and certifier.during_search(e.select, e.cost, state.certified_cost)
-        ]
+        an interrupt cut short)."""
+        return self.rules.certifier.due_now(self.state.front, self.state.certified_cost)
 
     def entry(self, program_hash: str):
-        entries = self.state.front.entries
-        return next((e for e in entries if e.individual.program.canonical_hash() == program_hash), None)
+        return self.state.front.entry(program_hash)
 
     def record_final(
-        self,
-        program_hash: str,
-        final: Score,
-        during_search: bool,
-        reference_deviation: float | None = None,
-        seconds: float | None = None,
+        self, program_hash: str, final: Score, during_search: bool, reference_deviation=None, seconds=None
     ) -> list[Event]:
         """A front program's final-set score: remembered, written into the front, maybe certified."""
         state, entry = self.state, self.entry(program_hash)
@@ -158,18 +129,13 @@ class Search:
         certified = self.rules.certifier.certified(final)
         if certified:
             state.certified_cost = min(state.certified_cost, entry.cost)
-        return [
-            Signoff(
-                state.n_evals,
-                **summary_of(entry.individual),
-                select_err=entry.select.max_err,
-                final=final.to_dict(),
-                certified=certified,
-                during_search=during_search,
-                reference_deviation=reference_deviation,
-                signoff_s=seconds,
-            )
-        ]
+        how = {
+            "during_search": during_search,
+            "reference_deviation": reference_deviation,
+            "signoff_s": seconds,
+        }
+        summary = {**summary_of(entry.individual), "select_err": entry.select.max_err}
+        return [Signoff(state.n_evals, **summary, final=final.to_dict(), certified=certified, **how)]
 
     def use_search(self, search_set: Dataset, added: list[float]) -> None:
         """Switch to a grown search set (hard points): the population and the best are re-scored."""

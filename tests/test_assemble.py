@@ -48,7 +48,7 @@ def test_the_evaluator_spec_is_frozen_and_picklable_and_builds_the_same_evaluato
 
 
 def test_population_seeds_fill_the_population():
-    config = resolve(SMALL)
+    config = resolve({**SMALL, "seed_from": "identity"})
     seeds = population_seeds(config, build_problem(config))
     assert len(seeds) == config.population_size and all(s == Program.identity() for s in seeds)
 
