@@ -263,7 +263,7 @@ def main() -> None:
                     best[k][1] = min(
                         best[k][1], library.time_stream(fn, x.ctypes.data, y.ctypes.data, N_STREAM, REPS)
                     )
-            for (label, _), fn, (hot, stream) in zip(members, fns, best):
+            for (label, _), fn, (hot, stream) in zip(members, fns, best, strict=True):
                 fn(x.ctypes.data, y.ctypes.data, x.shape[0])
                 error = max_ulp("exp2f" if domain == "reduced" else domain, x, y)
                 rows.append(
@@ -306,14 +306,14 @@ def main() -> None:
                     first = rows[rows.index(first) + 1]
 
     # LLVM JIT of the same exported kernels, timed from Python (ctypes call per array included)
-    for name, (title, program) in kernels.items():
+    for name, (_title, program) in kernels.items():
         kernel = jit(program, name)
         x = rng.uniform(0, 1, N_STREAM).astype(np.float32)
         y = np.empty_like(x)
         hot_best = stream_best = float("inf")
         for _ in range(REPS):
             started = time.perf_counter()
-            for start in range(0, N_STREAM // 16, N_HOT):
+            for _start in range(0, N_STREAM // 16, N_HOT):
                 kernel.array(x.ctypes.data, y.ctypes.data, N_HOT)
             hot_best = min(hot_best, (time.perf_counter() - started) / (N_STREAM // 16))
             started = time.perf_counter()

@@ -25,17 +25,17 @@ import numpy as np
 
 from evo.fit import FitSettings, fit_constants, fit_data, polish
 from evo.mutate import FIT_KINDS, SearchSpace, mutate
-
-# children whose structure is new: their fit also tries broad starts (FitSettings.explore_starts)
-EXPLORE_KINDS = frozenset(
-    {"insert", "remove", "rewire", "change_op", "reciprocal", "fraction", "square", "seed"}
-)
 from primitives.encode import encode
 from primitives.floatbits import float_to_bits, get_format
 from primitives.interp import evaluate_kernel, score_kernel
 from primitives.program import Program
 from targets.dataset import Dataset
 from targets.scoring import Score, score_encoded
+
+# children whose structure is new: their fit also tries broad starts (FitSettings.explore_starts)
+EXPLORE_KINDS = frozenset(
+    {"insert", "remove", "rewire", "change_op", "reciprocal", "fraction", "square", "seed"}
+)
 
 RAW_STATS = tuple  # (max, sum, worst index, nonfinite, exact, over_one) from the scoring kernel
 PROBE_POINTS = 16

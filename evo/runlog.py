@@ -21,6 +21,7 @@ serial runs with one seed write identical events once those fields are removed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -117,10 +118,8 @@ def _fill(fd: int, text: str, leftover, path: Path, then=None) -> None:
         if then is not None:
             then()
     except BaseException as exc:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(leftover)
-        except OSError:
-            pass
         if isinstance(exc, OSError):
             raise storage_error(exc, path) from None
         raise
@@ -144,10 +143,8 @@ def _append_line(fd: int, data: bytes, path: Path, size: int) -> int:
     try:
         _write_all(fd, data)
     except OSError as exc:
-        try:
+        with contextlib.suppress(OSError):
             os.ftruncate(fd, size)
-        except OSError:
-            pass
         raise storage_error(exc, path) from None
     return size + len(data)
 

@@ -358,6 +358,11 @@ def _front_program_changed(data):
     entries[-1]["program"]["out"] = "x"
 
 
+def _append_text(path: Path, text: str) -> None:
+    with open(path, "a") as f:
+        f.write(text)
+
+
 def _insert_ff(path: Path) -> None:
     raw = path.read_bytes()
     path.write_bytes(raw[:200] + b"\xff" + raw[200:])
@@ -365,7 +370,7 @@ def _insert_ff(path: Path) -> None:
 
 INSPECT_DAMAGE = {
     "events-0xff": (lambda r: _insert_ff(r / "events.jsonl"), "not UTF-8"),
-    "events-not-an-event": (lambda r: open(r / "events.jsonl", "a").write("[1, 2]\n"), "not an event"),
+    "events-not-an-event": (lambda r: _append_text(r / "events.jsonl", "[1, 2]\n"), "not an event"),
     "meta-list": (lambda r: (r / "meta.json").write_text("[]"), "meta.json"),
     "meta-target-string": (lambda r: _edit_json(r / "meta.json", _set("target", "exp2")), "meta.json"),
     "front-not-a-list": (lambda r: (r / "front.json").write_text('{"schema": 1, "front": 5}'), "front.json"),
