@@ -334,7 +334,8 @@ def main() -> None:
         return
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; ns per element "
-        f"(min of {rounds} interleaved rounds of {REPS}); L1 = {N_HOT}-element array, stream = {N_STREAM:,d} elements"
+        f"(min of {rounds} interleaved rounds of {REPS}); L1 = {N_HOT}-element array, stream = {N_STREAM:,d} "
+        "elements"
     )
     for group in dict.fromkeys(r["group"] for r in rows):
         members = [r for r in rows if r["group"] == group]

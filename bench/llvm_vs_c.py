@@ -109,7 +109,8 @@ def main() -> None:
         f"C at {' '.join(C_FLAGS)} (and with {' '.join(NO_ERRNO)}), LLVM JIT for the host CPU"
     )
     print(
-        f"  {'kernel':12s} {'ops':>4s} {'C ns':>8s} {'C ns':>10s} {'LLVM ns':>8s} {'LLVM / C':>9s}  bit-exact on the timed inputs"
+        f"  {'kernel':12s} {'ops':>4s} {'C ns':>8s} {'C ns':>10s} {'LLVM ns':>8s} {'LLVM / C':>9s}  "
+        "bit-exact on the timed inputs"
     )
     print(f"  {'':12s} {'':>4s} {'':>8s} {'no errno':>10s}")
     with tempfile.TemporaryDirectory() as scratch:
@@ -153,7 +154,8 @@ def main() -> None:
                     )
             verdict = ", ".join(f"{label} {'yes' if ok else 'NO'}" for label, ok in exact.items())
             print(
-                f"  {name:12s} {program.op_count():>4d} {best['c']:>8.3f} {best['c_no_errno']:>10.3f} {best['llvm']:>8.3f} "
+                f"  {name:12s} {program.op_count():>4d} {best['c']:>8.3f} {best['c_no_errno']:>10.3f} "
+                f"{best['llvm']:>8.3f} "
                 f"{best['llvm'] / best['c']:>8.2f}x  {verdict}"
             )
 

@@ -250,7 +250,8 @@ def _print_result(result, metric: str) -> None:
         for e in result.front.entries
     ]
     print(
-        f"\nfront after {result.n_evals:,d} evaluations ({result.reason}); final = every float32 of the domain where feasible"
+        f"\nfront after {result.n_evals:,d} evaluations ({result.reason}); final = every float32 of the "
+        "domain where feasible"
     )
     print(front_table(rows, metric))
     if result.best is not None:
@@ -334,7 +335,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
                 continue
             best = report.format_error(row["best"], row["metric"])
             print(
-                f"{row['run']:45s} {row['status']:10s} {row['n_evals']:>10,d} evals  best {best} at cost {row['best_cost']}"
+                f"{row['run']:45s} {row['status']:10s} {row['n_evals']:>10,d} evals  best {best} at cost "
+                f"{row['best_cost']}"
             )
         return 0
     if args.program:
@@ -426,18 +428,21 @@ def _cmd_score(args: argparse.Namespace) -> int:
         return 0
     unit = setting_of_metric(result.metric).unit
     print(
-        f"program {info['program']['hash']}: {program.op_count()} ops, cost {program.cost():g}, depth {program.depth()}"
+        f"program {info['program']['hash']}: {program.op_count()} ops, cost {program.cost():g}, depth "
+        f"{program.depth()}"
     )
     print(f"target  {target.name}: {target.expr} on {info['target']['domain']} ({dtype})")
     print(f"points  {result.points}")
     print(f"max error   {result.max_err:.6g} {unit} at x = {result.worst_x!r}")
     print(f"mean error  {result.mean_err:.6g} {unit}")
     print(
-        f"correctly rounded {result.frac_exact:.4%}; over 1 ULP: {result.n_over_one}; non-finite: {result.n_nonfinite}"
+        f"correctly rounded {result.frac_exact:.4%}; over 1 ULP: {result.n_over_one}; non-finite: "
+        f"{result.n_nonfinite}"
     )
     if "reference" in info:
         print(
-            f"reference: libm float64, max deviation from mpmath {data.reference_deviation:.2g} ULP on {data.deviation_points} points"
+            f"reference: libm float64, max deviation from mpmath {data.reference_deviation:.2g} ULP on "
+            f"{data.deviation_points} points"
         )
     return 0
 
@@ -453,7 +458,8 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
     for b in found:
         mark = "anchor" if b.is_anchor else ""
         print(
-            f"{b.name:40s} {b.program.op_count():3d} ops  max ULP {b.max_ulp_exhaustive:12.4f} (exhaustive) {mark}"
+            f"{b.name:40s} {b.program.op_count():3d} ops  max ULP {b.max_ulp_exhaustive:12.4f} (exhaustive) "
+            f"{mark}"
         )
         if args.show:
             print(b.program)

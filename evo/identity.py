@@ -89,7 +89,8 @@ def _checkpoint_differences(config, problem, state) -> list[str]:
         match = _LABEL_DIGEST.search(entry.select.points)
         if match and not problem.select.digest.startswith(match.group(1)):
             found.append(
-                f"select set is {problem.select.digest[:8]} from config.json but {match.group(1)} in the checkpoint's front"
+                f"select set is {problem.select.digest[:8]} from config.json but {match.group(1)} in the "
+                "checkpoint's front"
             )
             break
     return found

@@ -374,7 +374,8 @@ def _cut_back_to(run_dir: Path, checkpoint: dict[str, Any]) -> str:
     if moved:
         n_moved = moved.count(b"\n") + (not moved.endswith(b"\n"))
         parts.append(
-            f"moved {n_moved} line(s) written after the checkpoint at {checkpoint['n_evals']} evaluations to {aside.name}"
+            f"moved {n_moved} line(s) written after the checkpoint at {checkpoint['n_evals']} evaluations to "
+            f"{aside.name}"
         )
     if kept:
         parts.append(f"kept {len(_lines(kept))} export event(s) written after it")

@@ -63,7 +63,8 @@ def test_lock_dies_with_its_process(base_run, tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from evo.runlog import RunLock; RunLock(sys.argv[1]).acquire(); print('locked', flush=True); "
+            "import sys, time; from evo.runlog import RunLock; RunLock(sys.argv[1]).acquire(); "
+            "print('locked', flush=True); "
             "time.sleep(120)",
             str(run_dir),
         ],
