@@ -170,7 +170,7 @@ def emit_ffi_module(
         f"def {name}(x):",
         f'    """The kernel over a {program.dtype} array of any shape (elementwise); usable inside jax.jit."""',
         f"    x = jnp.asarray(x, dtype={jnp_type})",
-        '    call = jax.ffi.ffi_call(_registered(), jax.ShapeDtypeStruct(x.shape, x.dtype), '
+        "    call = jax.ffi.ffi_call(_registered(), jax.ShapeDtypeStruct(x.shape, x.dtype), "
         'vmap_method="broadcast_all")',
         "    return call(x)",
         "",

@@ -93,7 +93,8 @@ def test_double_double_values_match_mpmath_far_below_float64_rounding():
             u = x + c[0] / x
             exact = (c[3] / (c[2] + (c[1] / u + u)) - c[4]) ** 8  # constants in operand order
             worst_dd = max(
-                worst_dd, float(abs((mpmath.mpf(float(hi_part)) + mpmath.mpf(float(lo_part)) - exact) / exact))
+                worst_dd,
+                float(abs((mpmath.mpf(float(hi_part)) + mpmath.mpf(float(lo_part)) - exact) / exact)),
             )
             worst_plain = max(worst_plain, float(abs((mpmath.mpf(float(p)) - exact) / exact)))
     assert worst_dd < 1e-28
