@@ -52,7 +52,12 @@ HARNESS = r"""
 #include <stdint.h>
 #include <time.h>
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 
 typedef void (*array_fn)(const float *restrict, float *restrict, size_t);
 
@@ -147,7 +152,8 @@ def _sleef_available(out: Path, flags: tuple[str, ...]) -> str | None:
         text=True,
     )
     if done.returncode != 0:
-        return f"SLEEF skipped: {(done.stderr.strip().splitlines() or ['compile failed'])[-1]} (install libsleef-dev)"
+        reason = (done.stderr.strip().splitlines() or ["compile failed"])[-1]
+        return f"SLEEF skipped: {reason} (install libsleef-dev)"
     try:
         ctypes.CDLL(str(out / "libprobe.so"))
     except OSError as exc:

@@ -42,7 +42,7 @@ struct IeeeSubnormals {  // clear FZ (bit 24) of FPCR for this scope
 };
 #else
 struct IeeeSubnormals {};
-#endif""".strip("\n").splitlines()
+#endif""".strip("\n").splitlines()  # noqa: E501 -- emitted C++ kept byte-identical
 
 
 class BuildError(RuntimeError):
@@ -161,14 +161,16 @@ def emit_ffi_module(
         "",
         "@functools.cache",
         "def _registered():",
-        '    """Load the library and register its FFI target, once per process (on first use, not at import)."""',
+        '    """Load the library and register its FFI target, once per process '
+        '(on first use, not at import)."""',
         "    library = ctypes.cdll.LoadLibrary(str(LIBRARY))",
         f'    jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.{name}_ffi), platform="cpu")',
         "    return TARGET",
         "",
         "",
         f"def {name}(x):",
-        f'    """The kernel over a {program.dtype} array of any shape (elementwise); usable inside jax.jit."""',
+        f'    """The kernel over a {program.dtype} array of any shape (elementwise); '
+        'usable inside jax.jit."""',
         f"    x = jnp.asarray(x, dtype={jnp_type})",
         "    call = jax.ffi.ffi_call(_registered(), jax.ShapeDtypeStruct(x.shape, x.dtype), "
         'vmap_method="broadcast_all")',

@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="score a program (file or baseline) on a target")
     score.add_argument(
         "program",
-        help="PROGRAM.json, a text-form file, '-', anchor:TARGET[:fma|plain], or a run: RUN (its best) or RUN:HASH",
+        help="PROGRAM.json, a text-form file, '-', anchor:TARGET[:fma|plain], "
+        "or a run: RUN (its best) or RUN:HASH",
     )
     _add_target_arguments(score)
     score.add_argument(
@@ -57,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument(
         "--target-error",
         type=float,
-        help="minimise cost among programs within this error (ULPs in float32 mode, relative error in real mode)",
+        help="minimise cost among programs within this error "
+        "(ULPs in float32 mode, relative error in real mode)",
     )
     evolve.add_argument(
         "--target-ulp", type=float, help="the float32 spelling of --target-error (a number of ULPs)"
@@ -65,12 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument(
         "--cost",
         choices=("ops", "latency", "throughput"),
-        help="cost to minimise: weighted op count (default), latency in cycles per call, or cycles per array element",
+        help="cost to minimise: weighted op count (default), latency in cycles per call, "
+        "or cycles per array element",
     )
     evolve.add_argument(
         "--cost-source",
         choices=("measure", "llvm-mca"),
-        help="cycle table of --cost latency/throughput: timed microkernels (default) or llvm-mca's host model",
+        help="cycle table of --cost latency/throughput: "
+        "timed microkernels (default) or llvm-mca's host model",
     )
     evolve.add_argument(
         "--stop-when-certified",
