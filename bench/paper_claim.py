@@ -44,7 +44,8 @@ def estrin_program(poly: dict):
 
 
 def classical() -> list[tuple[str, str, object, float]]:
-    """(name, form, program, exhaustive max ULP): the lowest-degree Horner and Estrin polynomial under 1 ULP."""
+    """(name, form, program, exhaustive max ULP): the lowest-degree Horner and Estrin polynomial
+    under 1 ULP."""
     found = []
     horner = sorted(
         (b for b in baselines(TARGET) if b.max_ulp_exhaustive < 1),

@@ -437,7 +437,8 @@ def identifier(name: str) -> str:
 
 
 def check_name(name: str, lang: str) -> str:
-    """``name`` if the ``lang`` export can define it (and its derived symbols) without breaking; else KernelNameError.
+    """``name`` if the ``lang`` export can define it (and its derived symbols) without breaking;
+    else KernelNameError.
 
     Refused: non-identifiers, keywords of the language, names the generated code itself uses (the
     argument ``x``, the temporaries ``tN``, helper and module names), and names of the C library the

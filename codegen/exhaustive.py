@@ -178,7 +178,8 @@ class ExhaustiveReport:
 
     @property
     def ok(self) -> bool:
-        """No special-case failure over the sweep, and the array function equal to the scalar one everywhere."""
+        """No special-case failure over the sweep, and the array function equal to the scalar one
+        everywhere."""
         return self.n_special_failures == 0 and self.n_scalar_array_disagree == 0
 
     def text(self) -> str:

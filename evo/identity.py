@@ -1,4 +1,6 @@
-"""Run identity: what a run searches (target, domain, mode, ops, datasets), recorded at start and checked on resume.
+"""Run identity: what a run searches (target, domain, mode, ops, datasets).
+
+It is recorded at start and checked on resume.
 
 A resumed run rebuilds its problem from ``config.json``; if that file was edited (another target, a
 moved domain, another mode or op set), new children would be scored against one problem and the

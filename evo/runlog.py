@@ -75,7 +75,8 @@ def dumps(value: Any, indent: int | None = None) -> str:
 
 
 def storage_error(exc: OSError, path: str | Path, doing: str = "write") -> Exception:
-    """A one-line error for an OSError on ``path``: RunError if the location is not writable, else StorageError."""
+    """A one-line error for an OSError on ``path``: RunError if the location is not writable,
+    else StorageError."""
     reason = (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
     if exc.errno in _UNWRITABLE:
         return RunError(f"cannot {doing} {path}: {reason}")

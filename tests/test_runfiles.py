@@ -34,7 +34,8 @@ from tests.runfiles_helpers import (
 
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory) -> Path:
-    """A finished 300-evaluation run on a narrow domain (every float32 of it signed off quickly), checkpoints every 100 (read-only here)."""
+    """A finished 300-evaluation run on a narrow domain (every float32 of it signed off quickly),
+    checkpoints every 100 (read-only here)."""
     return make_run(tmp_path_factory.mktemp("base-runs"), "--max-evals", "300", "--signoff", "best")
 
 
@@ -343,7 +344,7 @@ def test_resume_keeps_export_events_and_says_what_it_set_aside(base_run, tmp_pat
     assert "kept 1 export event(s)" in log
 
 
-# ----------------------------------------------------------------------------- validation of what is read back
+# ------------------------------------------------------------------------ validation of what is read back
 def _edit_json(path: Path, edit) -> None:
     data = json.loads(path.read_text())
     edit(data)
