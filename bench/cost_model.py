@@ -50,7 +50,12 @@ HARNESS = r"""
 #include <math.h>
 #include <stddef.h>
 #include <time.h>
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 static volatile float sink;
 static const float zero = 0.0f;
 """

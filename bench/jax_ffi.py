@@ -143,7 +143,8 @@ def main() -> None:
         f"jax {jax.__version__}, CPU; ns per element under jax.jit (min of {args.reps}); x uniform in [0, 1]"
     )
     print(
-        f"  {'elements':>10s} {'jax-ffi ns':>11s} {'jnp.exp2 ns':>12s} {'ffi speed':>10s}  max ULP ffi / jnp.exp2"
+        f"  {'elements':>10s} {'jax-ffi ns':>11s} {'jnp.exp2 ns':>12s} {'ffi speed':>10s}  max ULP ffi / "
+        "jnp.exp2"
     )
     for n in (4096, 65536, 1 << 20, 1 << 24):
         x = jnp.asarray(rng.uniform(0, 1, n).astype(np.float32))
@@ -151,7 +152,8 @@ def main() -> None:
         host = np.asarray(x)
         errors = (_max_ulp(np.asarray(ffi_kernel(x)), host), _max_ulp(np.asarray(reference(x)), host))
         print(
-            f"  {n:>10,d} {ffi_ns:>11.3f} {jnp_ns:>12.3f} {jnp_ns / ffi_ns:>9.2f}x  {errors[0]:.3f} / {errors[1]:.3f}"
+            f"  {n:>10,d} {ffi_ns:>11.3f} {jnp_ns:>12.3f} {jnp_ns / ffi_ns:>9.2f}x  {errors[0]:.3f} / "
+            f"{errors[1]:.3f}"
         )
     full_range_table(args.reps)
 

@@ -52,7 +52,12 @@ HARNESS = r"""
 #include <stdint.h>
 #include <time.h>
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 
 typedef void (*array_fn)(const float *restrict, float *restrict, size_t);
 
@@ -147,7 +152,8 @@ def _sleef_available(out: Path, flags: tuple[str, ...]) -> str | None:
         text=True,
     )
     if done.returncode != 0:
-        return f"SLEEF skipped: {(done.stderr.strip().splitlines() or ['compile failed'])[-1]} (install libsleef-dev)"
+        reason = (done.stderr.strip().splitlines() or ["compile failed"])[-1]
+        return f"SLEEF skipped: {reason} (install libsleef-dev)"
     try:
         ctypes.CDLL(str(out / "libprobe.so"))
     except OSError as exc:
@@ -263,7 +269,7 @@ def main() -> None:
                     best[k][1] = min(
                         best[k][1], library.time_stream(fn, x.ctypes.data, y.ctypes.data, N_STREAM, REPS)
                     )
-            for (label, _), fn, (hot, stream) in zip(members, fns, best):
+            for (label, _), fn, (hot, stream) in zip(members, fns, best, strict=True):
                 fn(x.ctypes.data, y.ctypes.data, x.shape[0])
                 error = max_ulp("exp2f" if domain == "reduced" else domain, x, y)
                 rows.append(
@@ -306,14 +312,14 @@ def main() -> None:
                     first = rows[rows.index(first) + 1]
 
     # LLVM JIT of the same exported kernels, timed from Python (ctypes call per array included)
-    for name, (title, program) in kernels.items():
+    for name, (_title, program) in kernels.items():
         kernel = jit(program, name)
         x = rng.uniform(0, 1, N_STREAM).astype(np.float32)
         y = np.empty_like(x)
         hot_best = stream_best = float("inf")
         for _ in range(REPS):
             started = time.perf_counter()
-            for start in range(0, N_STREAM // 16, N_HOT):
+            for _start in range(0, N_STREAM // 16, N_HOT):
                 kernel.array(x.ctypes.data, y.ctypes.data, N_HOT)
             hot_best = min(hot_best, (time.perf_counter() - started) / (N_STREAM // 16))
             started = time.perf_counter()
@@ -334,7 +340,8 @@ def main() -> None:
         return
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; ns per element "
-        f"(min of {rounds} interleaved rounds of {REPS}); L1 = {N_HOT}-element array, stream = {N_STREAM:,d} elements"
+        f"(min of {rounds} interleaved rounds of {REPS}); L1 = {N_HOT}-element array, stream = {N_STREAM:,d} "
+        "elements"
     )
     for group in dict.fromkeys(r["group"] for r in rows):
         members = [r for r in rows if r["group"] == group]

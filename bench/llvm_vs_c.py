@@ -49,7 +49,12 @@ HARNESS = r"""
 #include <stdint.h>
 #include <time.h>
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 
 typedef void (*array_fn)(const float *, float *, int64_t);
 
@@ -109,7 +114,8 @@ def main() -> None:
         f"C at {' '.join(C_FLAGS)} (and with {' '.join(NO_ERRNO)}), LLVM JIT for the host CPU"
     )
     print(
-        f"  {'kernel':12s} {'ops':>4s} {'C ns':>8s} {'C ns':>10s} {'LLVM ns':>8s} {'LLVM / C':>9s}  bit-exact on the timed inputs"
+        f"  {'kernel':12s} {'ops':>4s} {'C ns':>8s} {'C ns':>10s} {'LLVM ns':>8s} {'LLVM / C':>9s}  "
+        "bit-exact on the timed inputs"
     )
     print(f"  {'':12s} {'':>4s} {'':>8s} {'no errno':>10s}")
     with tempfile.TemporaryDirectory() as scratch:
@@ -153,7 +159,8 @@ def main() -> None:
                     )
             verdict = ", ".join(f"{label} {'yes' if ok else 'NO'}" for label, ok in exact.items())
             print(
-                f"  {name:12s} {program.op_count():>4d} {best['c']:>8.3f} {best['c_no_errno']:>10.3f} {best['llvm']:>8.3f} "
+                f"  {name:12s} {program.op_count():>4d} {best['c']:>8.3f} {best['c_no_errno']:>10.3f} "
+                f"{best['llvm']:>8.3f} "
                 f"{best['llvm'] / best['c']:>8.2f}x  {verdict}"
             )
 

@@ -44,7 +44,8 @@ def estrin_program(poly: dict):
 
 
 def classical() -> list[tuple[str, str, object, float]]:
-    """(name, form, program, exhaustive max ULP): the lowest-degree Horner and Estrin polynomial under 1 ULP."""
+    """(name, form, program, exhaustive max ULP): the lowest-degree Horner and Estrin polynomial
+    under 1 ULP."""
     found = []
     horner = sorted(
         (b for b in baselines(TARGET) if b.max_ulp_exhaustive < 1),
@@ -137,12 +138,14 @@ def main() -> None:
     print(f"exp2 on [0, 1], every program under 1 ULP on all 1,065,353,217 inputs; host {table.cpu}")
     print("ratios: the fastest classical program's time / this program's time (> 1: faster than classical)")
     print(
-        f"{'program':44s} {'form':20s} {'ops':>3} {'ULP':>6} {'lat cyc':>7} {'scalar ns':>9} {'x':>5} {'thr cyc':>7} {'array ns':>8} {'x':>5}"
+        f"{'program':44s} {'form':20s} {'ops':>3} {'ULP':>6} {'lat cyc':>7} {'scalar ns':>9} {'x':>5} "
+        f"{'thr cyc':>7} {'array ns':>8} {'x':>5}"
     )
     for r in sorted(result, key=lambda r: (r["form"], r["array_ns"])):
         print(
             f"{r['name'][:44]:44s} {r['form']:20s} {r['ops']:>3} {r['max_ulp']:>6.3f} {r['latency']:>7.1f} "
-            f"{r['scalar_ns']:>9.2f} {best_scalar['scalar_ns'] / r['scalar_ns']:>5.2f} {r['throughput']:>7.3f} "
+            f"{r['scalar_ns']:>9.2f} {best_scalar['scalar_ns'] / r['scalar_ns']:>5.2f} "
+            f"{r['throughput']:>7.3f} "
             f"{r['array_ns']:>8.3f} {best_array['array_ns'] / r['array_ns']:>5.2f}"
         )
     for kind, key in (("latency", "scalar_ns"), ("throughput", "array_ns")):
@@ -154,7 +157,8 @@ def main() -> None:
             ref = [r for r in result if r["form"] == form]
             if ref:
                 print(
-                    f"--cost {kind}: fastest evolved {fastest[key]:.3f} ns vs fpminimax {form} {ref[0][key]:.3f} ns "
+                    f"--cost {kind}: fastest evolved {fastest[key]:.3f} ns vs fpminimax {form} "
+                    f"{ref[0][key]:.3f} ns "
                     f"({key.split('_')[0]}): {ref[0][key] / fastest[key]:.2f}x"
                 )
 

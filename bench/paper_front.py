@@ -202,7 +202,8 @@ def refit_paper(args) -> None:
     select = build_dataset(target, "select", "float64")
     print(f"paper structures refitted from perturbed constants (max relative error on {select.label})\n")
     print(
-        f"{'program':>7} {'perturbation':>12} {'seed':>4} {'published':>10} {'start':>10} {'refit':>10} {'seconds':>8}"
+        f"{'program':>7} {'perturbation':>12} {'seed':>4} {'published':>10} {'start':>10} {'refit':>10} "
+        f"{'seconds':>8}"
     )
     for name in ("f5", "f10"):
         program = parse_text(paper_programs()[name]["program"])
@@ -220,7 +221,8 @@ def refit_paper(args) -> None:
                 t0 = time.perf_counter()
                 fitted = refit(start, search, restarts=12, use_cma=True, seed=seed)
                 print(
-                    f"{name:>7} {relative:>12g} {seed:>4} {published:>10.2e} {score(start, select).max_err:>10.2e} "
+                    f"{name:>7} {relative:>12g} {seed:>4} {published:>10.2e} "
+                    f"{score(start, select).max_err:>10.2e} "
                     f"{score(fitted, select).max_err:>10.2e} {time.perf_counter() - t0:>8.1f}",
                     flush=True,
                 )

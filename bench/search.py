@@ -104,7 +104,8 @@ def exp2_fma(args) -> dict[str, Any]:
         )
     print(
         f"median time to the first program under 1 ULP on every float32 of [0, 1]: "
-        f"{summary['median_seconds_to_first']:.1f} s ({summary['certified']}/{summary['seeds']} seeds; goal <= 600 s)"
+        f"{summary['median_seconds_to_first']:.1f} s ({summary['certified']}/{summary['seeds']} seeds; goal "
+        "<= 600 s)"
     )
     return {"rows": rows, "summary": summary}
 

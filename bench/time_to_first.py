@@ -29,7 +29,8 @@ from evo.runlog import RunReader
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
-    """``label[:key=value,key=value]`` -> (label, ``--set`` overrides; ``mutation_weights.horner_step=1`` works)."""
+    """``label[:key=value,key=value]`` -> (label, ``--set`` overrides;
+    ``mutation_weights.horner_step=1`` works)."""
     label, _, rest = text.partition(":")
     overrides = [item.strip() for item in rest.split(",") if item.strip()]
     for item in overrides:

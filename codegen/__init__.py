@@ -1,4 +1,7 @@
-"""How a program becomes source code: C, LLVM IR, JAX, jax-ffi and numpy kernels that compute what was scored."""
+"""How a program becomes source code: C, LLVM IR, JAX, jax-ffi and numpy kernels.
+
+Every kernel computes what was scored.
+"""
 
 from __future__ import annotations
 

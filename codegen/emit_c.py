@@ -99,8 +99,10 @@ def emit_c_header(
             provenance,
             program,
             [
-                f"{name}(x) and {name}_array(x, y, n) (x and y must not overlap) are defined in the .c file next to",
-                f"this header; link it. {name}_inline is the same function for inlining into your own code: it is",
+                f"{name}(x) and {name}_array(x, y, n) (x and y must not overlap) are defined in the .c file "
+                "next to",
+                f"this header; link it. {name}_inline is the same function for inlining into your own code: "
+                "it is",
                 "compiled with your flags, so the bits are the verified ones only under the flags below.",
                 "",
                 *COMPILE_NOTE,

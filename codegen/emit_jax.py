@@ -41,9 +41,11 @@ def emit_jax(
             provenance,
             program,
             [
-                "JAX export: XLA has no explicit FMA; fma is written a * b + c. XLA chooses the rounding of the",
+                "JAX export: XLA has no explicit FMA; fma is written a * b + c. XLA chooses the rounding of "
+                "the",
                 "compiled code (on CPU it fuses any a * b + c and turns division by a constant into a",
-                "multiplication), so results can differ from the verified C/LLVM/numpy kernels in the last bits.",
+                "multiplication), so results can differ from the verified C/LLVM/numpy kernels in the last "
+                "bits.",
             ],
         )
     lines += [

@@ -42,7 +42,7 @@ struct IeeeSubnormals {  // clear FZ (bit 24) of FPCR for this scope
 };
 #else
 struct IeeeSubnormals {};
-#endif""".strip("\n").splitlines()
+#endif""".strip("\n").splitlines()  # noqa: E501 -- emitted C++ kept byte-identical
 
 
 class BuildError(RuntimeError):
@@ -107,7 +107,8 @@ def emit_ffi_handler(
         "}",
         "",
         f"XLA_FFI_DEFINE_HANDLER_SYMBOL({name}_ffi, {name}_ffi_impl,",
-        f"                              ffi::Ffi::Bind().Arg<ffi::Buffer<{ffi_type}>>().Ret<ffi::Buffer<{ffi_type}>>());",
+        "                              "
+        f"ffi::Ffi::Bind().Arg<ffi::Buffer<{ffi_type}>>().Ret<ffi::Buffer<{ffi_type}>>());",
         "",
     ]
     return "\n".join(lines)
@@ -134,8 +135,10 @@ def emit_ffi_module(
             provenance,
             program,
             [
-                f"jax-ffi export: {name}(x) runs the verified C kernel {name}_array ({stem}.c) as an XLA FFI custom call, so",
-                "inside jax.jit it computes the interpreter's bits exactly (CPU). The library next to this file was",
+                f"jax-ffi export: {name}(x) runs the verified C kernel {name}_array ({stem}.c) as an XLA FFI "
+                "custom call, so",
+                "inside jax.jit it computes the interpreter's bits exactly (CPU). The library next to this "
+                "file was",
                 "built in this directory with:",
                 *(f"    {command}" for command in commands),
             ],
@@ -158,16 +161,19 @@ def emit_ffi_module(
         "",
         "@functools.cache",
         "def _registered():",
-        '    """Load the library and register its FFI target, once per process (on first use, not at import)."""',
+        '    """Load the library and register its FFI target, once per process '
+        '(on first use, not at import)."""',
         "    library = ctypes.cdll.LoadLibrary(str(LIBRARY))",
         f'    jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.{name}_ffi), platform="cpu")',
         "    return TARGET",
         "",
         "",
         f"def {name}(x):",
-        f'    """The kernel over a {program.dtype} array of any shape (elementwise); usable inside jax.jit."""',
+        f'    """The kernel over a {program.dtype} array of any shape (elementwise); '
+        'usable inside jax.jit."""',
         f"    x = jnp.asarray(x, dtype={jnp_type})",
-        '    call = jax.ffi.ffi_call(_registered(), jax.ShapeDtypeStruct(x.shape, x.dtype), vmap_method="broadcast_all")',
+        "    call = jax.ffi.ffi_call(_registered(), jax.ShapeDtypeStruct(x.shape, x.dtype), "
+        'vmap_method="broadcast_all")',
         "    return call(x)",
         "",
     ]
@@ -224,7 +230,8 @@ def fullrange_jaxffi_files(full, stem: str, target: str | None = None) -> dict[s
     name = full.name
     header = "\n".join(
         [
-            f"/* {name}: full-range float32 function built by evo (see {stem}.c). Compile with -ffp-contract=off. */",
+            f"/* {name}: full-range float32 function built by evo (see {stem}.c). Compile with "
+            "-ffp-contract=off. */",
             f"#ifndef {stem.upper()}_H",
             f"#define {stem.upper()}_H",
             "#include <stddef.h>",

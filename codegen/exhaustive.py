@@ -178,14 +178,17 @@ class ExhaustiveReport:
 
     @property
     def ok(self) -> bool:
-        """No special-case failure over the sweep, and the array function equal to the scalar one everywhere."""
+        """No special-case failure over the sweep, and the array function equal to the scalar one
+        everywhere."""
         return self.n_special_failures == 0 and self.n_scalar_array_disagree == 0
 
     def text(self) -> str:
         lines = [
-            f"{self.function} (kernel {self.kernel_hash[:12]}): all 2^32 float32 inputs in {self.seconds:.1f} s",
+            f"{self.function} (kernel {self.kernel_hash[:12]}): all 2^32 float32 inputs in "
+            f"{self.seconds:.1f} s",
             f"  max error {self.max_ulp:.6f} ULP at x = {format_hex(self.argmax_x)} ({self.argmax_x!r})",
-            f"  {self.n_finite:,d} inputs with a finite result: {self.n_correctly_rounded / self.n_finite:.4%} correctly rounded, "
+            f"  {self.n_finite:,d} inputs with a finite result: "
+            f"{self.n_correctly_rounded / self.n_finite:.4%} correctly rounded, "
             f"{self.n_over_one:,d} over 1 ULP",
             f"  special-case failures (NaN, infinities, overflow, zero): {self.n_special_failures}"
             + (
@@ -198,7 +201,8 @@ class ExhaustiveReport:
         ]
         for case in self.specials:
             lines.append(
-                f"    {'ok ' if case.ok else 'BAD'} {case.label:28s} f({case.x!r}) = {case.got!r} (expected {case.expected!r})"
+                f"    {'ok ' if case.ok else 'BAD'} {case.label:28s} f({case.x!r}) = {case.got!r} (expected "
+                f"{case.expected!r})"
             )
         return "\n".join(lines)
 

@@ -63,7 +63,10 @@ class VerifyResult:
             )
         )
         flags = f" [{self.flags}]" if self.flags else ""
-        return f"{self.lang}{flags}: {verdict} on {self.n_points:,d} points ({self.points}), {self.seconds:.1f} s"
+        return (
+            f"{self.lang}{flags}: {verdict} on {self.n_points:,d} points ({self.points}), "
+            f"{self.seconds:.1f} s"
+        )
 
 
 def find_compiler() -> str:

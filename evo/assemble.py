@@ -92,7 +92,6 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
     each followed by f(x) = x up to the population size."""
     seeds: list[Program] = []
     if config.seed_from == "classical":
-
         seeds.extend(_classical_programs(problem.search, config.ops, config.max_ops, config.dtype))
     if config.seed_from == "anchors":
         from targets.baselines import baselines

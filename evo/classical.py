@@ -8,8 +8,9 @@ Horner's rule (one fma per degree when fma is allowed, else a mul and an add):
   variable u   v, v*v (odd and even functions) or v - mid (the domain's middle)
   outer step   p = P(u), v*P(u), v + v*P(u) (one fma), v + (v*u)*P(u) (u = v*v)
 
-Per op count the forms with the smallest error as evaluated (rounding included) are kept (``per_cost``), so the
-population starts with the classical answer at every op count and the search only has to beat it.
+Per op count the forms with the smallest error as evaluated (rounding included) are kept
+(``per_cost``), so the population starts with the classical answer at every op count and the search
+only has to beat it.
 Everything is a pure function of the search set: seeding is deterministic. The evaluator then
 refits each seed's constants in the run's format like any child (``seed`` is a fit kind).
 """
@@ -29,8 +30,8 @@ VARIABLES = ("v", "v2", "v-mid")
 OUTERS = ("none", "mul_v", "v_plus_vr", "v_plus_v3r")
 LAWSON_STEPS = 24
 MAX_DEGREE = 16
-FIT_POINTS = 512
-SATURATED = 1e-3  # a model error (in the run's unit) past which a form's degree stops growing  # evenly spaced (by rank of x) among the search points, both ends included
+FIT_POINTS = 512  # evenly spaced (by rank of x) among the search points, both ends included
+SATURATED = 1e-3  # a model error (in the run's unit) past which a form's degree stops growing
 
 
 @dataclass(frozen=True, slots=True)

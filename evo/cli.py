@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="score a program (file or baseline) on a target")
     score.add_argument(
         "program",
-        help="PROGRAM.json, a text-form file, '-', anchor:TARGET[:fma|plain], or a run: RUN (its best) or RUN:HASH",
+        help="PROGRAM.json, a text-form file, '-', anchor:TARGET[:fma|plain], "
+        "or a run: RUN (its best) or RUN:HASH",
     )
     _add_target_arguments(score)
     score.add_argument(
@@ -57,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument(
         "--target-error",
         type=float,
-        help="minimise cost among programs within this error (ULPs in float32 mode, relative error in real mode)",
+        help="minimise cost among programs within this error "
+        "(ULPs in float32 mode, relative error in real mode)",
     )
     evolve.add_argument(
         "--target-ulp", type=float, help="the float32 spelling of --target-error (a number of ULPs)"
@@ -65,12 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument(
         "--cost",
         choices=("ops", "latency", "throughput"),
-        help="cost to minimise: weighted op count (default), latency in cycles per call, or cycles per array element",
+        help="cost to minimise: weighted op count (default), latency in cycles per call, "
+        "or cycles per array element",
     )
     evolve.add_argument(
         "--cost-source",
         choices=("measure", "llvm-mca"),
-        help="cycle table of --cost latency/throughput: timed microkernels (default) or llvm-mca's host model",
+        help="cycle table of --cost latency/throughput: "
+        "timed microkernels (default) or llvm-mca's host model",
     )
     evolve.add_argument(
         "--stop-when-certified",
@@ -250,7 +254,8 @@ def _print_result(result, metric: str) -> None:
         for e in result.front.entries
     ]
     print(
-        f"\nfront after {result.n_evals:,d} evaluations ({result.reason}); final = every float32 of the domain where feasible"
+        f"\nfront after {result.n_evals:,d} evaluations ({result.reason}); final = every float32 of the "
+        "domain where feasible"
     )
     print(front_table(rows, metric))
     if result.best is not None:
@@ -334,7 +339,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
                 continue
             best = report.format_error(row["best"], row["metric"])
             print(
-                f"{row['run']:45s} {row['status']:10s} {row['n_evals']:>10,d} evals  best {best} at cost {row['best_cost']}"
+                f"{row['run']:45s} {row['status']:10s} {row['n_evals']:>10,d} evals  best {best} at cost "
+                f"{row['best_cost']}"
             )
         return 0
     if args.program:
@@ -426,18 +432,21 @@ def _cmd_score(args: argparse.Namespace) -> int:
         return 0
     unit = setting_of_metric(result.metric).unit
     print(
-        f"program {info['program']['hash']}: {program.op_count()} ops, cost {program.cost():g}, depth {program.depth()}"
+        f"program {info['program']['hash']}: {program.op_count()} ops, cost {program.cost():g}, depth "
+        f"{program.depth()}"
     )
     print(f"target  {target.name}: {target.expr} on {info['target']['domain']} ({dtype})")
     print(f"points  {result.points}")
     print(f"max error   {result.max_err:.6g} {unit} at x = {result.worst_x!r}")
     print(f"mean error  {result.mean_err:.6g} {unit}")
     print(
-        f"correctly rounded {result.frac_exact:.4%}; over 1 ULP: {result.n_over_one}; non-finite: {result.n_nonfinite}"
+        f"correctly rounded {result.frac_exact:.4%}; over 1 ULP: {result.n_over_one}; non-finite: "
+        f"{result.n_nonfinite}"
     )
     if "reference" in info:
         print(
-            f"reference: libm float64, max deviation from mpmath {data.reference_deviation:.2g} ULP on {data.deviation_points} points"
+            f"reference: libm float64, max deviation from mpmath {data.reference_deviation:.2g} ULP on "
+            f"{data.deviation_points} points"
         )
     return 0
 
@@ -453,7 +462,8 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
     for b in found:
         mark = "anchor" if b.is_anchor else ""
         print(
-            f"{b.name:40s} {b.program.op_count():3d} ops  max ULP {b.max_ulp_exhaustive:12.4f} (exhaustive) {mark}"
+            f"{b.name:40s} {b.program.op_count():3d} ops  max ULP {b.max_ulp_exhaustive:12.4f} (exhaustive) "
+            f"{mark}"
         )
         if args.show:
             print(b.program)

@@ -494,7 +494,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UsageError(
-            f"config file {str(path)!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+            f"config file {str(path)!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start})"
         ) from None
     except FileNotFoundError:
         raise UsageError(f"config file {str(path)!r} does not exist") from None

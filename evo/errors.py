@@ -1,4 +1,7 @@
-"""The errors a user can cause (bad input, bad files): reported in one line, exit code 2 (1 for a failing disk)."""
+"""The errors a user can cause (bad input, bad files): reported in one line.
+
+The exit code is 2 (1 for a failing disk).
+"""
 
 from __future__ import annotations
 

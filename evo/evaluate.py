@@ -6,7 +6,8 @@ functional-equivalence cache keyed by the child's output bits at a few fixed pro
 op count and constant count, so a child that adds a neutral instruction, e.g. ``t * 1``, still gets
 its extra freedom fitted). Both keys are taken on the child before fitting and map to the fitted
 result; a hit is reported as ``cached``. Equivalence hits depend on what was evaluated before, so
-they are off unless a caller accepts runs that do not replay bit for bit on resume. The fit's subsample of the search set always includes the hard points mined into it.
+they are off unless a caller accepts runs that do not replay bit for bit on resume. The fit's
+subsample of the search set always includes the hard points mined into it.
 
 ``Evaluator`` is what a worker holds. It is pure apart from its read-only datasets and a cache: the
 same job always gives the same result, because the child's mutation uses an RNG seeded only from
@@ -25,17 +26,17 @@ import numpy as np
 
 from evo.fit import FitSettings, fit_constants, fit_data, polish
 from evo.mutate import FIT_KINDS, SearchSpace, mutate
-
-# children whose structure is new: their fit also tries broad starts (FitSettings.explore_starts)
-EXPLORE_KINDS = frozenset(
-    {"insert", "remove", "rewire", "change_op", "reciprocal", "fraction", "square", "seed"}
-)
 from primitives.encode import encode
 from primitives.floatbits import float_to_bits, get_format
 from primitives.interp import evaluate_kernel, score_kernel
 from primitives.program import Program
 from targets.dataset import Dataset
 from targets.scoring import Score, score_encoded
+
+# children whose structure is new: their fit also tries broad starts (FitSettings.explore_starts)
+EXPLORE_KINDS = frozenset(
+    {"insert", "remove", "rewire", "change_op", "reciprocal", "fraction", "square", "seed"}
+)
 
 RAW_STATS = tuple  # (max, sum, worst index, nonfinite, exact, over_one) from the scoring kernel
 PROBE_POINTS = 16

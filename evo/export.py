@@ -50,7 +50,8 @@ class Exported:
 
 
 def _fresh_stem(directory: Path, stem: str, patterns: tuple[str, ...]) -> str:
-    """``stem``, or ``stem_1``, ``stem_2``... so that none of the export's files exists yet (still an identifier)."""
+    """``stem``, or ``stem_1``, ``stem_2``... so that none of the export's files exists yet
+    (still an identifier)."""
     candidate, k = stem, 1
     while any((directory / pattern.format(candidate)).exists() for pattern in patterns):
         candidate = f"{stem}_{k}"
@@ -59,7 +60,8 @@ def _fresh_stem(directory: Path, stem: str, patterns: tuple[str, ...]) -> str:
 
 
 def kernel_name(requested: str | None, target_name: str, program: Program, lang: str) -> str:
-    """The user's ``--name`` if the language can use it (else a one-line usage error), or a default from the target."""
+    """The user's ``--name`` if the language can use it (else a one-line usage error), or a default
+    from the target."""
     if requested is not None:
         try:
             return check_name(requested, lang)

@@ -96,12 +96,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     fitted = refit(program, search, args.restarts, not args.no_cma, args.seed)
     unit = "ULP" if search.metric == "ulp" else "relative"
     print(
-        f"target {target.name}: {target.expr} ({dtype}); {program.op_count()} ops, {len(program.constants())} constants"
+        f"target {target.name}: {target.expr} ({dtype}); {program.op_count()} ops, "
+        f"{len(program.constants())} constants"
     )
     for name, data in (("search", search), ("select", select)):
         b, a = score(program, data), score(fitted, data)
         print(
-            f"{name:6s} max error {b.max_err:.6g} -> {a.max_err:.6g} {unit}   (mean {b.mean_err:.3g} -> {a.mean_err:.3g})"
+            f"{name:6s} max error {b.max_err:.6g} -> {a.max_err:.6g} {unit}   (mean {b.mean_err:.3g} -> "
+            f"{a.mean_err:.3g})"
         )
     if fitted is program:
         print("no better constants found; the program is unchanged")

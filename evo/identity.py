@@ -1,4 +1,6 @@
-"""Run identity: what a run searches (target, domain, mode, ops, datasets), recorded at start and checked on resume.
+"""Run identity: what a run searches (target, domain, mode, ops, datasets).
+
+It is recorded at start and checked on resume.
 
 A resumed run rebuilds its problem from ``config.json``; if that file was edited (another target, a
 moved domain, another mode or op set), new children would be scored against one problem and the
@@ -89,7 +91,8 @@ def _checkpoint_differences(config, problem, state) -> list[str]:
         match = _LABEL_DIGEST.search(entry.select.points)
         if match and not problem.select.digest.startswith(match.group(1)):
             found.append(
-                f"select set is {problem.select.digest[:8]} from config.json but {match.group(1)} in the checkpoint's front"
+                f"select set is {problem.select.digest[:8]} from config.json but {match.group(1)} in the "
+                "checkpoint's front"
             )
             break
     return found

@@ -12,6 +12,7 @@ and an event records it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import deque
 from dataclasses import dataclass
@@ -181,10 +182,8 @@ class RayExecutor:
         self._buffer = []
         self._ready.clear()
         for ref in list(self._pending):
-            try:
+            with contextlib.suppress(Exception):  # best effort: it may have finished already
                 self._ray.cancel(ref)
-            except Exception:  # best effort: it may have finished already
-                pass
         self._pending.clear()
         self._load = [0] * self.n_workers
 
@@ -200,10 +199,8 @@ class RayExecutor:
 
     def close(self) -> None:
         for actor in self._actors:
-            try:
+            with contextlib.suppress(Exception):  # already dead
                 self._ray.kill(actor)
-            except Exception:  # already dead
-                pass
         self._actors = []
         if self._started_ray:
             self._ray.shutdown()

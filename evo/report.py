@@ -132,7 +132,8 @@ def format_error(value: float | None, metric: str) -> str:
 def front_table(front: list[dict[str, Any]], metric: str) -> str:
     unit = "ULP" if metric == "ulp" else "relative error"
     lines = [
-        f"{'cost':>5} {'ops':>4} {'lat':>6} {'thr':>6} {'search':>12} {'select':>12} {'final':>12} {'final/search':>12}"
+        f"{'cost':>5} {'ops':>4} {'lat':>6} {'thr':>6} {'search':>12} {'select':>12} {'final':>12} "
+        f"{'final/search':>12}"
         f"  hash          ({unit})"
     ]
     for e in front:
@@ -157,7 +158,8 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"run      {summary['run']}  ({summary['status']}"
         + (f", {summary['end_reason']}" if summary["end_reason"] else "")
         + ")",
-        f"target   {summary['target']} on {summary['domain']}  mode {summary['mode']}  seed {summary['seed']}",
+        f"target   {summary['target']} on {summary['domain']}  mode {summary['mode']}  seed "
+        f"{summary['seed']}",
         f"search   ops {','.join(summary['ops'])}  max ops {summary['max_ops']}"
         + (f"  target {summary['target_ulp']} ULP" if summary["target_ulp"] is not None else ""),
         f"budget   {summary['n_evals']:,d} evaluations in {summary['seconds']:.0f} s"
@@ -179,14 +181,16 @@ def summary_text(summary: dict[str, Any]) -> str:
         shown = history if len(history) <= 16 else history[:4] + history[-12:]
         for h in shown:
             lines.append(
-                f"{h['n_evals']:>10,d} {h['t']:>9.1f} {format_error(h['max_err'], metric):>12} {h['cost']:>5g}"
+                f"{h['n_evals']:>10,d} {h['t']:>9.1f} {format_error(h['max_err'], metric):>12} "
+                f"{h['cost']:>5g}"
             )
     if summary["signoffs"]:
         lines += ["", "sign-offs on the final set"]
         for s in summary["signoffs"]:
             mark = "  certified" if s["certified"] else ""
             lines.append(
-                f"  {s['hash'][:12]} cost {s['cost']:g}: {format_error(s['final'], metric)} at {s['t']:.0f} s{mark}"
+                f"  {s['hash'][:12]} cost {s['cost']:g}: {format_error(s['final'], metric)} at {s['t']:.0f} "
+                f"s{mark}"
             )
     return "\n".join(lines)
 

@@ -21,6 +21,7 @@ serial runs with one seed write identical events once those fields are removed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -74,7 +75,8 @@ def dumps(value: Any, indent: int | None = None) -> str:
 
 
 def storage_error(exc: OSError, path: str | Path, doing: str = "write") -> Exception:
-    """A one-line error for an OSError on ``path``: RunError if the location is not writable, else StorageError."""
+    """A one-line error for an OSError on ``path``: RunError if the location is not writable,
+    else StorageError."""
     reason = (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
     if exc.errno in _UNWRITABLE:
         return RunError(f"cannot {doing} {path}: {reason}")
@@ -117,10 +119,8 @@ def _fill(fd: int, text: str, leftover, path: Path, then=None) -> None:
         if then is not None:
             then()
     except BaseException as exc:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(leftover)
-        except OSError:
-            pass
         if isinstance(exc, OSError):
             raise storage_error(exc, path) from None
         raise
@@ -144,10 +144,8 @@ def _append_line(fd: int, data: bytes, path: Path, size: int) -> int:
     try:
         _write_all(fd, data)
     except OSError as exc:
-        try:
+        with contextlib.suppress(OSError):
             os.ftruncate(fd, size)
-        except OSError:
-            pass
         raise storage_error(exc, path) from None
     return size + len(data)
 
@@ -377,7 +375,8 @@ def _cut_back_to(run_dir: Path, checkpoint: dict[str, Any]) -> str:
     if moved:
         n_moved = moved.count(b"\n") + (not moved.endswith(b"\n"))
         parts.append(
-            f"moved {n_moved} line(s) written after the checkpoint at {checkpoint['n_evals']} evaluations to {aside.name}"
+            f"moved {n_moved} line(s) written after the checkpoint at {checkpoint['n_evals']} evaluations to "
+            f"{aside.name}"
         )
     if kept:
         parts.append(f"kept {len(_lines(kept))} export event(s) written after it")

@@ -1,4 +1,4 @@
-"""What a program is: the op table, immutable SSA programs, exact float formats, the interpreter and the oracle.
+"""What a program is: the op table, immutable SSA programs, exact float formats, interpreter, oracle.
 
 No I/O and no search here. Importing this package compiles nothing: the numba kernels compile on
 first use (and are cached on disk).

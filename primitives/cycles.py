@@ -115,7 +115,8 @@ def critical_path(program: Program, latency: Mapping[str, float]) -> float:
 
 
 def array_cycles(program: Program, table: CycleTable) -> float:
-    """Cycles per element of the vectorised array loop: loop overhead plus the live ops' reciprocal throughputs."""
+    """Cycles per element of the vectorised array loop: loop overhead plus the live ops' reciprocal
+    throughputs."""
     rthroughput = table.rthroughputs
     return table.loop_overhead + sum(
         rthroughput[instr.op] for instr, alive in zip(program.body, program.live, strict=True) if alive

@@ -142,19 +142,19 @@ def oracle_evaluate(program: Program, xs: Iterable[float], fmt: FloatFormat | No
     if fmt.precision < program.format.precision:
         raise ValueError(f"cannot evaluate a {program.dtype} program in {fmt.name}")
     const_values = {b: bits_to_float(b, program.format) for b in program.constants()}
+
+    def value(operand: Operand, regs: list[float]) -> float:
+        return const_values[operand.bits] if isinstance(operand, Const) else regs[operand.index]
+
     results = []
     for x in xs:
         x = float(x)
         if not math.isnan(x):
             float_to_bits(x, fmt)  # representability check
         regs = [x]
-
-        def value(operand: Operand) -> float:
-            return const_values[operand.bits] if isinstance(operand, Const) else regs[operand.index]
-
         for ins, alive in zip(program.body, program.live, strict=True):
-            regs.append(EXACT_OPS[ins.op](fmt, *(value(a) for a in ins.args)) if alive else NAN)
-        results.append(value(program.out))
+            regs.append(EXACT_OPS[ins.op](fmt, *(value(a, regs) for a in ins.args)) if alive else NAN)
+        results.append(value(program.out, regs))
     return results
 
 

@@ -137,5 +137,6 @@ def anchor_spec(spec: str) -> Baseline:
                 return baseline
         raise TargetError(f"no polynomial {rest[1]!r} of degree {rest[2]} for {target!r}")
     raise TargetError(
-        f"cannot read baseline {spec!r} (use anchor:TARGET[:fma|plain] or poly:TARGET:FORM:DEGREE[:fma|plain])"
+        f"cannot read baseline {spec!r} (use anchor:TARGET[:fma|plain] or "
+        "poly:TARGET:FORM:DEGREE[:fma|plain])"
     )

@@ -1,4 +1,6 @@
-"""The expression language of targets and domain endpoints: text -> sympy through a whitelist, never run as Python.
+"""The expression language of targets and domain endpoints: text -> sympy through a whitelist.
+
+The text is never run as Python.
 
 Text is parsed with Python's ``ast`` (``mode="eval"``; the tree is only read, never compiled or
 evaluated) and every node must be one of: a decimal number, the names ``x``, ``pi`` and ``E``,

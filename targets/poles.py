@@ -27,7 +27,12 @@ def singular_arguments(expr: sympy.Expr) -> list[sympy.Expr]:
     """Sub-expressions whose zeros make ``expr`` undefined: bases of negative powers, log arguments."""
     found = []
     for node in sympy.preorder_traversal(expr):
-        if isinstance(node, sympy.Pow) and node.args[1].is_number and node.args[1].is_negative or isinstance(node, sympy.log | sympy.loggamma | sympy.gamma):
+        if (
+            isinstance(node, sympy.Pow)
+            and node.args[1].is_number
+            and node.args[1].is_negative
+            or isinstance(node, sympy.log | sympy.loggamma | sympy.gamma)
+        ):
             found.append(node.args[0])
     return found
 

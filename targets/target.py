@@ -141,7 +141,8 @@ def make_target(
         same = False
     if not same:  # Target.expr stores the canonical text: it must mean the same expression
         raise TargetError(
-            f"expression {expr_language.show(expr)} simplifies to a form that cannot be stored ({expr_language.show(canonical)})"
+            f"expression {expr_language.show(expr)} simplifies to a form that cannot be stored "
+            f"({expr_language.show(canonical)})"
         )
     for fmt_name in ("float32", "float64"):
         fmt = get_format(fmt_name)

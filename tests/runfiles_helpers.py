@@ -59,7 +59,8 @@ def assert_one_line_error(code: int, out: str, err: str, *fragments: str, exit_c
 
 
 def checksums(root: Path) -> dict[str, str]:
-    """Content digest of every file under ``root`` (the lock file excepted: it holds the last writer's pid)."""
+    """Content digest of every file under ``root`` (the lock file excepted: it holds the last
+    writer's pid)."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
@@ -82,7 +83,8 @@ def events_of(run_dir: Path) -> list[dict]:
 
 @contextlib.contextmanager
 def tmpfs(where: Path, size: str = "1m"):
-    """A small tmpfs mounted at ``where`` (yields None, with the reason printed, where mounting is impossible)."""
+    """A small tmpfs mounted at ``where`` (yields None, with the reason printed, where mounting is
+    impossible)."""
     where.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],

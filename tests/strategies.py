@@ -69,8 +69,5 @@ def programs(draw, max_instructions: int = 10, ops=OPS, dtype: str = "float32") 
             else:
                 args.append(Ref(draw(st.integers(0, position))))
         body.append(Instr(spec.name, tuple(args)))
-    if n and draw(st.booleans()):
-        out = Ref(n)
-    else:
-        out = Ref(draw(st.integers(0, n)))
+    out = Ref(n) if n and draw(st.booleans()) else Ref(draw(st.integers(0, n)))
     return Program(tuple(body), out, dtype)

@@ -316,7 +316,8 @@ def test_full_range_functions_exhaustively(function):
 
 
 def test_llvm_jit_is_built_for_the_host_cpu_and_callable_by_address():
-    """The JIT targets this CPU (its vector width) and NAME_array at ``address`` computes the interpreter's bits."""
+    """The JIT targets this CPU (its vector width) and NAME_array at ``address`` computes the
+    interpreter's bits."""
     import ctypes
 
     import llvmlite.binding as llvm

@@ -62,7 +62,8 @@ def test_non_utf8_toml_is_a_one_line_error(tmp_path):
     ],
 )
 def test_malformed_set_values_are_one_line_errors(override, tmp_path):
-    """Defect 11: --set mutation_weights=[1,2] and --set 'cost_weights=["div"]' raised TypeError/ValueError."""
+    """Defect 11: --set mutation_weights=[1,2] and --set 'cost_weights=["div"]' raised
+    TypeError/ValueError."""
     with pytest.raises(UsageError):
         resolve({}, [override])
     assert_refused(

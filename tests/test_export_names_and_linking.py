@@ -1,4 +1,7 @@
-"""Export names the target language cannot use are refused; the C export (header + source) links from another file."""
+"""Export names the target language cannot use are refused; the C export links from another file.
+
+The C export is a header plus a source file.
+"""
 
 from __future__ import annotations
 

@@ -329,7 +329,8 @@ def test_cli_evolve_and_toml_refuse_payloads(sentinel, tmp_path):
         )
         toml = tmp_path / f"c{i}.toml"
         toml.write_text(
-            f'expr = {json.dumps(payload)}\ndomain = "0,1"\nmax_evals = 10\nruns_dir = {json.dumps(str(runs))}\n'
+            f'expr = {json.dumps(payload)}\ndomain = "0,1"\nmax_evals = 10\nruns_dir = '
+            f"{json.dumps(str(runs))}\n"
         )
         assert_refused(*cli("evolve", "--config", toml))
         toml.write_text(

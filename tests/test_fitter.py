@@ -88,12 +88,13 @@ def test_double_double_values_match_mpmath_far_below_float64_rounding():
     worst_dd = worst_plain = 0.0
     plain = jacobian(f10, np.asarray(free.consts, np.float64), xs)[0]
     with mpmath.workdps(60):
-        for x, h, l, p in zip(xs, hi, lo, plain, strict=True):
+        for x, hi_part, lo_part, p in zip(xs, hi, lo, plain, strict=True):
             x = mpmath.mpf(float(x))
             u = x + c[0] / x
             exact = (c[3] / (c[2] + (c[1] / u + u)) - c[4]) ** 8  # constants in operand order
             worst_dd = max(
-                worst_dd, float(abs((mpmath.mpf(float(h)) + mpmath.mpf(float(l)) - exact) / exact))
+                worst_dd,
+                float(abs((mpmath.mpf(float(hi_part)) + mpmath.mpf(float(lo_part)) - exact) / exact)),
             )
             worst_plain = max(worst_plain, float(abs((mpmath.mpf(float(p)) - exact) / exact)))
     assert worst_dd < 1e-28

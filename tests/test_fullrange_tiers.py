@@ -85,7 +85,7 @@ def test_tier_on_a_strided_sample(function, bound):
     ]
     y = _run(array, np.array(xs, dtype=np.float32))
     worst = 0.0
-    for x, got in zip(xs, y.tolist()):
+    for x, got in zip(xs, y.tolist(), strict=True):
         want = _expected(function, x)
         if math.isnan(want) or math.isinf(want):
             assert (math.isnan(got) and math.isnan(want)) or got == want, (x, got, want)

@@ -183,7 +183,7 @@ def test_fifty_successive_mutations_from_identity(ops, max_ops, seed):
     for _ in range(50):
         program, kind = check_mutate(program, space, rng)
         kinds.add(kind)
-        for kind_name, fn in MUTATIONS.items():  # every single kind on the current program too
+        for fn in MUTATIONS.values():  # every single kind on the current program too
             child = fn(program, np.random.default_rng(rng.integers(2**32)), space)
             if child is not None:
                 check_valid(child, program, space)

@@ -34,7 +34,8 @@ from tests.runfiles_helpers import (
 
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory) -> Path:
-    """A finished 300-evaluation run on a narrow domain (every float32 of it signed off quickly), checkpoints every 100 (read-only here)."""
+    """A finished 300-evaluation run on a narrow domain (every float32 of it signed off quickly),
+    checkpoints every 100 (read-only here)."""
     return make_run(tmp_path_factory.mktemp("base-runs"), "--max-evals", "300", "--signoff", "best")
 
 
@@ -63,7 +64,8 @@ def test_lock_dies_with_its_process(base_run, tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from evo.runlog import RunLock; RunLock(sys.argv[1]).acquire(); print('locked', flush=True); "
+            "import sys, time; from evo.runlog import RunLock; RunLock(sys.argv[1]).acquire(); "
+            "print('locked', flush=True); "
             "time.sleep(120)",
             str(run_dir),
         ],
@@ -342,7 +344,7 @@ def test_resume_keeps_export_events_and_says_what_it_set_aside(base_run, tmp_pat
     assert "kept 1 export event(s)" in log
 
 
-# ----------------------------------------------------------------------------- validation of what is read back
+# ------------------------------------------------------------------------ validation of what is read back
 def _edit_json(path: Path, edit) -> None:
     data = json.loads(path.read_text())
     edit(data)
@@ -358,6 +360,11 @@ def _front_program_changed(data):
     entries[-1]["program"]["out"] = "x"
 
 
+def _append_text(path: Path, text: str) -> None:
+    with open(path, "a") as f:
+        f.write(text)
+
+
 def _insert_ff(path: Path) -> None:
     raw = path.read_bytes()
     path.write_bytes(raw[:200] + b"\xff" + raw[200:])
@@ -365,7 +372,7 @@ def _insert_ff(path: Path) -> None:
 
 INSPECT_DAMAGE = {
     "events-0xff": (lambda r: _insert_ff(r / "events.jsonl"), "not UTF-8"),
-    "events-not-an-event": (lambda r: open(r / "events.jsonl", "a").write("[1, 2]\n"), "not an event"),
+    "events-not-an-event": (lambda r: _append_text(r / "events.jsonl", "[1, 2]\n"), "not an event"),
     "meta-list": (lambda r: (r / "meta.json").write_text("[]"), "meta.json"),
     "meta-target-string": (lambda r: _edit_json(r / "meta.json", _set("target", "exp2")), "meta.json"),
     "front-not-a-list": (lambda r: (r / "front.json").write_text('{"schema": 1, "front": 5}'), "front.json"),

@@ -189,7 +189,8 @@ PROGRAM = {
 @FUZZ
 @given(data=st.data())
 def test_program_json(tmp_path, data):
-    """Defect 11: any JSON program file (mutated, arbitrary or deeply nested) scores or is refused in one line."""
+    """Defect 11: any JSON program file (mutated, arbitrary or deeply nested) scores or is refused
+    in one line."""
     kind = data.draw(st.sampled_from(["mutated", "arbitrary", "nested"]), label="kind")
     if kind == "mutated":
         path = data.draw(st.sampled_from(_paths(PROGRAM)), label="path")

@@ -85,10 +85,8 @@ def test_ulp32_refuses_non_float32_and_non_finite():
 @SETTINGS
 @given(finite_float32)
 def test_ulp32_is_the_gap_above(value):
-    if abs(value) == FLOAT32_MAX:
-        expected = 2.0**104  # no finite float above: the gap to 2^128
-    else:
-        expected = gap_above(value)
+    # no finite float above FLOAT32_MAX: its gap is the one to 2^128
+    expected = 2.0**104 if abs(value) == FLOAT32_MAX else gap_above(value)
     assert ulp32(value) == expected
     assert ulp32(-value) == expected
 
