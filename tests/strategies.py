@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from primitives.floatbits import FLOAT32, FLOAT64, FloatFormat, float_to_bits
 from primitives.ops import OPS
 from primitives.program import Const, Instr, Program, Ref
+from primitives.textform import parse_text
 
 SPECIAL32 = [
     0.0,
@@ -71,3 +72,15 @@ def programs(draw, max_instructions: int = 10, ops=OPS, dtype: str = "float32") 
         body.append(Instr(spec.name, tuple(args)))
     out = Ref(n) if n and draw(st.booleans()) else Ref(draw(st.integers(0, n)))
     return Program(tuple(body), out, dtype)
+
+
+# the shipped Sollya FMA polynomial for 2^x on [0, 1]: the fixed program of the export tests
+EXP2_ANCHOR = parse_text("""
+t1 = fma(x, 0x1.c4456ep-13, 0x1.47373ap-10)
+t2 = fma(t1, x, 0x1.3cfd82p-7)
+t3 = fma(t2, x, 0x1.c68af6p-5)
+t4 = fma(t3, x, 0x1.ebfd3ap-3)
+t5 = fma(t4, x, 0x1.62e42cp-1)
+t6 = fma(t5, x, 0x1p+0)
+return t6
+""")

@@ -19,21 +19,12 @@ from primitives.interp import evaluate
 from primitives.ops import OPS
 from primitives.program import Instr, Program, Ref, X, const_of
 from primitives.textform import parse_text
-from tests.strategies import SPECIAL_INPUTS32, inputs, programs
+from tests.strategies import EXP2_ANCHOR, SPECIAL_INPUTS32, inputs, programs
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("EVO_UPDATE_GOLDEN") == "1"
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-EXP2_ANCHOR = parse_text("""
-t1 = fma(x, 0x1.c4456ep-13, 0x1.47373ap-10)
-t2 = fma(t1, x, 0x1.3cfd82p-7)
-t3 = fma(t2, x, 0x1.c68af6p-5)
-t4 = fma(t3, x, 0x1.ebfd3ap-3)
-t5 = fma(t4, x, 0x1.62e42cp-1)
-t6 = fma(t5, x, 0x1p+0)
-return t6
-""")
 EVERY_OP = parse_text("""
 t1 = mul(x, x)
 t2 = add(t1, 0x1.8p+0)
