@@ -33,6 +33,12 @@ def main() -> None:
         "--select-below", type=float, default=1.1, help="sweep only seeds this good on select"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--anchor-errors",
+        choices=("rescore", "data"),
+        default="rescore",
+        help="sweep the anchor here (default) or take its exhaustive error from anchors.json",
+    )
     args = parser.parse_args()
 
     from evo.assemble import evaluator_spec
@@ -55,7 +61,12 @@ def main() -> None:
         )
         problem = build_problem(config)
         final = problem.final()
-        anchor_err = score(baseline.program, final, threads=args.threads).max_err if baseline else math.nan
+        if baseline is None:
+            anchor_err = math.nan
+        elif args.anchor_errors == "data":
+            anchor_err = baseline.max_ulp_exhaustive
+        else:
+            anchor_err = score(baseline.program, final, threads=args.threads).max_err
         search = problem.search
         seeds = classical_seeds(
             search.x, search.ref_hi + search.ref_lo, search.inv_scale, config.ops, config.max_ops, per_cost=8
@@ -82,7 +93,7 @@ def main() -> None:
                     winner = (k, err, label, program)
         elapsed = time.perf_counter() - started
         if winner:
-            print(to_text(winner[2]))
+            print(to_text(winner[3]))
         rows.append((case.label, anchor_ops, anchor_err, winner, elapsed))
     print("\nfewest ops under 1 ULP, max over every float32 of the domain")
     print(f"{'target':<22} {'anchor ops':>10} {'anchor ULP':>10} {'seed ops':>9} {'seed ULP':>9}  form")
