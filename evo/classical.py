@@ -1,4 +1,4 @@
-"""Classical seeds for any target: minimax polynomials of every degree the op bound allows.
+"""Classical seeds for any target: minimax polynomials and rationals of every degree the op bound allows.
 
 ``classical_seeds`` fits, on a run's search set, weighted minimax polynomials (Lawson's iteration on
 a Chebyshev basis, float64, in the run's error unit) in a few classical forms and evaluates them by
@@ -7,6 +7,12 @@ Horner's rule (one fma per degree when fma is allowed, else a mul and an add):
   variable v   x, or t = x - lo (exact near lo by Sterbenz's lemma) when 0 is not in the domain
   variable u   v, v*v (odd and even functions) or v - mid (the domain's middle)
   outer step   p = P(u), v*P(u), v + v*P(u) (one fma), v + (v*u)*P(u) (u = v*v)
+
+When div is allowed, the same forms with P(u) replaced by a rational P(u)/Q(u) (one div; both
+Horner) are fitted too, by Sanathanan-Koerner iteration (the linearised error N - f*D reweighted
+by 1/D of the previous step) with Lawson's weights on top. Per op count a rational costs one op
+more than a polynomial with as many coefficients, and wins where f has poles or a branch point
+near the domain (tanh, log2 near 1, erf): there it reaches fewer ops under 1 ULP than fpminimax.
 
 Per op count the forms with the smallest error as evaluated (rounding included) are kept
 (``per_cost``), so the population starts with the classical answer at every op count and the search
@@ -30,6 +36,10 @@ VARIABLES = ("v", "v2", "v-mid")
 OUTERS = ("none", "mul_v", "v_plus_vr", "v_plus_v3r")
 LAWSON_STEPS = 24
 MAX_DEGREE = 16
+MAX_DENOMINATOR = 4  # degree of Q in P(u)/Q(u)
+RATIONAL_STEPS = 30
+QUOTIENT_TOP = 1.999
+POLE_PROBES = 1024  # points of the domain of u where Q must keep one sign (no pole in the domain)
 FIT_POINTS = 512  # evenly spaced (by rank of x) among the search points, both ends included
 SATURATED = 1e-3  # a model error (in the run's unit) past which a form's degree stops growing
 
@@ -41,25 +51,30 @@ class ClassicalSeed:
     shift: bool  # v = x - lo instead of x
     variable: str
     outer: str
-    degree: int
+    degree: int  # of P
     model_error: float  # max error of the float64 model on the fit points, in the run's unit
     program: Program
     error: float  # max error of the program itself (constants rounded, arithmetic in its format)
+    denominator: int = 0  # degree of Q in P(u)/Q(u); 0: a polynomial
+    offset: bool = False  # the rational evaluated as c + u*(P'(u)/Q(u))
 
     @property
     def label(self) -> str:
         v = "(x-lo)" if self.shift else "x"
         u = {"v": v, "v2": f"{v}^2", "v-mid": "(x-mid)"}[self.variable]
-        body = {"none": "P(u)", "mul_v": "v*P(u)", "v_plus_vr": "v+v*P(u)", "v_plus_v3r": "v+v*u*P(u)"}[
-            self.outer
-        ]
-        return f"{body}, u={u}, degree {self.degree}"
+        r = ("(c+u*P'(u)/Q(u))" if self.offset else "P(u)/Q(u)") if self.denominator else "P(u)"
+        body = {"none": r, "mul_v": f"v*{r}", "v_plus_vr": f"v+v*{r}", "v_plus_v3r": f"v+v*u*{r}"}[self.outer]
+        degrees = f"degrees {self.degree}/{self.denominator}" if self.denominator else f"degree {self.degree}"
+        return f"{body}, u={u}, {degrees}"
 
 
-def form_op_count(shift: bool, variable: str, outer: str, degree: int, fused: bool) -> int:
-    """Instructions of a form's Horner evaluation (before pruning)."""
+def form_op_count(
+    shift: bool, variable: str, outer: str, degree: int, fused: bool, denominator: int = 0
+) -> int:
+    """Instructions of a form's Horner evaluation (before pruning); a rational adds Q and a div."""
     step = 1 if fused else 2
     count = int(shift) + (1 if variable in ("v2", "v-mid") else 0) + degree * step  # v-mid is x - mid_x
+    count += denominator * step + 1 if denominator else 0
     count += {"none": 0, "mul_v": 1, "v_plus_vr": step, "v_plus_v3r": 1 + step}[outer]
     return count
 
@@ -99,6 +114,87 @@ def _lawson(basis: np.ndarray, target: np.ndarray, scale: np.ndarray) -> tuple[n
     return (np.zeros(basis.shape[1]) if best is None else best), best_err
 
 
+def _sk_lawson(
+    numerator: np.ndarray, denominator: np.ndarray, target: np.ndarray, scale: np.ndarray, probes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Weighted minimax rational ``(numerator @ a) / (denominator @ [1, b]) ~ target`` in units of
+    1/scale: Sanathanan-Koerner steps (the linear error N - f*D divided by the previous D) with
+    Lawson's weights. ``probes`` is the denominator basis on a dense grid: a step whose Q changes
+    sign there (a pole in the domain) is never kept."""
+    n, split = len(target), numerator.shape[1]
+    weights = np.full(n, 1.0 / n)
+    previous = np.ones(n)
+    best, best_err, stale = None, math.inf, 0
+    for _ in range(RATIONAL_STEPS):
+        row = scale / previous
+        a = np.hstack([numerator, -target[:, None] * denominator[:, 1:]]) * row[:, None]
+        root = np.sqrt(weights)
+        coef, *_ = np.linalg.lstsq(a * root[:, None], target * row * root, rcond=None)
+        if not np.all(np.isfinite(coef)):
+            break
+        den_coef = np.concatenate([[1.0], coef[split:]])
+        den = denominator @ den_coef
+        if not (np.all(den > 0) and np.all(probes @ den_coef > 0)):
+            break
+        residual = np.abs((numerator @ coef[:split]) / den - target) * scale
+        err = float(residual.max())
+        if not math.isfinite(err):
+            break
+        stale = 0 if err < 0.999 * best_err else stale + 1
+        if err < best_err:
+            best, best_err = (coef[:split], den_coef), err
+        if stale >= 4:
+            break
+        weights = weights * residual
+        total = weights.sum()
+        if not total > 0:
+            break
+        weights /= total
+        previous = den
+    if best is None:
+        return np.zeros(split), np.zeros(denominator.shape[1]), math.inf
+    return best[0], best[1], best_err
+
+
+def _domain_of_u(x, lo, hi, shift, variable):
+    """v and u at the points, the domains of v and u, and the middle of v's domain."""
+    v = x - lo if shift else x
+    vlo, vhi = (0.0, hi - lo) if shift else (lo, hi)
+    mid = 0.5 * (vlo + vhi)
+    if variable == "v":
+        return v, v, vlo, vhi, mid
+    if variable == "v2":
+        ulo = 0.0 if vlo <= 0 <= vhi else min(vlo * vlo, vhi * vhi)
+        return v, v * v, ulo, max(vlo * vlo, vhi * vhi), mid
+    return v, v - mid, vlo - mid, vhi - mid, mid
+
+
+def _power(cheb: np.ndarray, ulo: float, uhi: float) -> np.ndarray:
+    power = np.polynomial.Chebyshev(cheb, domain=[ulo, uhi]).convert(kind=np.polynomial.Polynomial).coef
+    return np.concatenate([power, np.zeros(len(cheb) - len(power))])
+
+
+def _fit_rational(x, ref, scale, lo, hi, shift, variable, outer, degree, denominator):
+    """Power-basis coefficients of P and Q in u (lowest first) and the float64 model's max error."""
+    v, u, ulo, uhi, mid = _domain_of_u(x, lo, hi, shift, variable)
+    if not uhi > ulo:
+        return None
+    factor = {"none": np.ones_like(v), "mul_v": v, "v_plus_vr": v, "v_plus_v3r": v * u}[outer]
+    rest = ref - v if outer in ("v_plus_vr", "v_plus_v3r") else ref
+    t = (2 * u - (uhi + ulo)) / (uhi - ulo)
+    numerator = np.polynomial.chebyshev.chebvander(t, degree) * factor[:, None]
+    den_basis = np.polynomial.chebyshev.chebvander(t, denominator)
+    probes = np.polynomial.chebyshev.chebvander(np.linspace(-1.0, 1.0, POLE_PROBES), denominator)
+    num_cheb, den_cheb, err = _sk_lawson(numerator, den_basis, rest, scale, probes)
+    if not math.isfinite(err):
+        return None
+    num, den = _power(num_cheb, ulo, uhi), _power(den_cheb, ulo, uhi)
+    # Q scaled to just below 2 at its largest: its values sit high in their binades, where a
+    # rounding is the smallest relative error (Q > 0 on the domain)
+    norm = float((probes @ den_cheb).max()) / QUOTIENT_TOP
+    return (float(mid), num / norm, den / norm), err
+
+
 def _fit_form(x, ref, scale, lo, hi, shift, variable, outer, degree):
     """Power-basis coefficients of P in u (lowest first) and the float64 model's max error."""
     v = x - lo if shift else x
@@ -129,8 +225,12 @@ def _fit_form(x, ref, scale, lo, hi, shift, variable, outer, degree):
     return (float(mid), power), err
 
 
-def _program(shift, variable, outer, coefficients, mid, lo, fused, dtype) -> Program | None:
-    """The Horner evaluation of a fitted form (``mid`` is the middle of the domain of v)."""
+def _program(
+    shift, variable, outer, coefficients, mid, lo, fused, dtype, denominator=(), offset=None
+) -> Program | None:
+    """The Horner evaluation of a fitted form (``mid`` is the middle of the domain of v), with
+    ``denominator`` the coefficients of Q for a rational P(u)/Q(u), evaluated as
+    ``offset + u*(P(u)/Q(u))`` when an offset is given."""
     fmt = get_format(dtype)
     body: list[Instr] = []
 
@@ -143,16 +243,29 @@ def _program(shift, variable, outer, coefficients, mid, lo, fused, dtype) -> Pro
         return Ref(len(body))
 
     consts = [const(c) for c in coefficients]
+    den_consts = [const(c) for c in denominator]
     lo_c, mid_c = const(lo), const(mid + lo if shift else mid)  # u = v - mid is computed as x - mid_x
-    if any(c is None for c in consts) or lo_c is None or mid_c is None:
+    offset_c = None if offset is None else const(offset)
+    if any(c is None for c in consts + den_consts) or lo_c is None or mid_c is None:
+        return None
+    if offset is not None and offset_c is None:
         return None
     v: Operand = emit("sub", Ref(0), lo_c) if shift else Ref(0)
     u: Operand = (
         v if variable == "v" else emit("mul", v, v) if variable == "v2" else emit("sub", Ref(0), mid_c)
     )
-    r: Operand = consts[-1]
-    for c in reversed(consts[:-1]):
-        r = emit("fma", r, u, c) if fused else emit("add", emit("mul", r, u), c)
+
+    def horner(cs: list) -> Operand:
+        r: Operand = cs[-1]
+        for c in reversed(cs[:-1]):
+            r = emit("fma", r, u, c) if fused else emit("add", emit("mul", r, u), c)
+        return r
+
+    r = horner(consts)
+    if den_consts:
+        r = emit("div", r, horner(den_consts))
+        if offset_c is not None:
+            r = emit("fma", u, r, offset_c)
     if outer == "none":
         p = r
     elif outer == "mul_v":
@@ -174,6 +287,42 @@ def _program_error(program: Program, x: np.ndarray, ref: np.ndarray, scale: np.n
     return float(err.max()) if np.all(np.isfinite(err)) else math.inf
 
 
+def _rational_seeds(
+    x, ref, scale, lo, hi, shift, variable, outer, fused, max_ops, dtype, judge
+) -> list[ClassicalSeed]:
+    """The rational forms P(u)/Q(u) of one (shift, variable, outer) within ``max_ops``."""
+    seeds = []
+    for denominator in range(1, MAX_DENOMINATOR + 1):
+        for degree in range(MAX_DEGREE + 1):
+            count = form_op_count(shift, variable, outer, degree, fused, denominator)
+            if count > max_ops or len(x) <= 2 * (degree + denominator + 1):
+                break
+            fitted = _fit_rational(x, ref, scale, lo, hi, shift, variable, outer, degree, denominator)
+            if fitted is None:
+                continue
+            (mid, numerator, den), err = fitted
+            offsets = fused and variable != "v-mid" and degree >= max(1, denominator) and den[0] > 0
+            for offset in (False, True) if offsets else (False,):
+                if offset:  # N/Q = c + u*P/Q with c = N(0)/Q(0): the same rational, the same op
+                    # count, rounding less where the constant dominates
+                    c = numerator[0] / den[0]
+                    numerator_of_p, c_value = (numerator - c * np.pad(den, (0, degree - denominator)))[1:], c
+                else:
+                    numerator_of_p, c_value = numerator, None
+                program = _program(
+                    shift, variable, outer, numerator_of_p, mid, lo, fused, dtype, den, c_value
+                )
+                if program is None or program.op_count() > max_ops or not program.body:
+                    continue
+                error = judge(program)
+                seeds.append(
+                    ClassicalSeed(shift, variable, outer, degree, err, program, error, denominator, offset)
+                )
+            if err < SATURATED:
+                break
+    return seeds
+
+
 def classical_seeds(
     x: np.ndarray,
     ref: np.ndarray,
@@ -183,7 +332,7 @@ def classical_seeds(
     dtype: str = "float32",
     per_cost: int = 2,
 ) -> list[ClassicalSeed]:
-    """The best ``per_cost`` classical polynomials of every op count from 1 to ``max_ops``.
+    """The best ``per_cost`` classical polynomials and rationals of every op count up to ``max_ops``.
 
     ``x`` are the search points, ``ref`` f(x) in float64 and ``scale`` the inverse error unit at
     each point (1/ulp or 1/|f|). Seeds are ordered by op count, then model error.
@@ -195,6 +344,12 @@ def classical_seeds(
     if len(x) < 2:
         return []
     order = np.argsort(x, kind="stable")
+
+    every = (x, ref, scale)
+
+    def judge(program: Program) -> float:  # on every search point: rounding shows in the tail
+        return _program_error(program, *every)
+
     if len(x) > FIT_POINTS:
         order = order[np.unique(np.linspace(0, len(x) - 1, FIT_POINTS).round().astype(np.int64))]
     x, ref, scale = x[order], ref[order], scale[order]
@@ -220,19 +375,29 @@ def classical_seeds(
                     program = _program(shift, variable, outer, coefficients, mid, lo, fused, dtype)
                     if program is None or program.op_count() > max_ops or not program.body:
                         continue
-                    seed = ClassicalSeed(
-                        shift, variable, outer, degree, err, program, _program_error(program, x, ref, scale)
-                    )
+                    seed = ClassicalSeed(shift, variable, outer, degree, err, program, judge(program))
                     by_cost.setdefault(program.op_count(), []).append(seed)
                     if err < SATURATED:  # far below float rounding: higher degrees add nothing
                         break
+                if "div" in ops:
+                    for seed in _rational_seeds(
+                        x, ref, scale, lo, hi, shift, variable, outer, fused, max_ops, dtype, judge
+                    ):
+                        by_cost.setdefault(seed.program.op_count(), []).append(seed)
     seeds: list[ClassicalSeed] = []
     for count in sorted(by_cost):
-        ranked = sorted(by_cost[count], key=lambda s: (s.error, s.model_error, s.label))
-        hashes: set[str] = set()
-        for seed in ranked:
-            h = seed.program.canonical_hash()
-            if h not in hashes and len(hashes) < per_cost:
-                hashes.add(h)
-                seeds.append(seed)
+        kept: list[ClassicalSeed] = []
+        for rational in (False, True):  # ``per_cost`` of each kind: the best as evaluated need not
+            # be the best on every float (rounding), so both kinds start the search
+            ranked = sorted(
+                (s for s in by_cost[count] if (s.denominator > 0) == rational),
+                key=lambda s: (s.error, s.model_error, s.label),
+            )
+            hashes: set[str] = set()
+            for seed in ranked:
+                h = seed.program.canonical_hash()
+                if h not in hashes and len(hashes) < per_cost:
+                    hashes.add(h)
+                    kept.append(seed)
+        seeds.extend(sorted(kept, key=lambda s: (s.error, s.model_error, s.label)))
     return seeds

@@ -122,3 +122,48 @@ def test_seeds_of_two_targets_on_the_same_points_differ():
         == build_problem(resolve({**SMALL, "target": "exp2"})).search.digest
     )
     assert seeds["exp2"] != seeds["erf"]
+
+
+def tanh_points():
+    return points(np.tanh, 0.0, 1.0, n=4000)
+
+
+def test_rationals_beat_polynomials_on_tanh_at_the_same_op_count():
+    """tanh has poles at +-i*pi/2, near [0, 1]: at 7 ops x + x*P(x^2)/Q(x^2) (degrees 1/3 or 3/1)
+    is under 1 ULP as a float32 program where the best polynomial of 7 ops is near 8 ULP."""
+    x, ref, scale = tanh_points()
+    seeds = [s for s in classical_seeds(x, ref, scale, FMA_OPS, 7, per_cost=50) if s.program.op_count() == 7]
+    rational = [s for s in seeds if s.denominator > 0]
+    polynomial = [s for s in seeds if s.denominator == 0]
+    assert rational and polynomial
+    best_rational = min(s.model_error for s in rational)
+    best_polynomial = min(s.model_error for s in polynomial)
+    assert best_rational < best_polynomial / 50
+    assert min(max_ulp(s.program, x, ref, scale) for s in rational) < 1.0
+    assert min(max_ulp(s.program, x, ref, scale) for s in polynomial) > 5.0
+    kept = classical_seeds(x, ref, scale, FMA_OPS, 7)  # per_cost=2: the rationals win at 7 ops
+    assert any(s.denominator > 0 for s in kept if s.program.op_count() == 7)
+
+
+def test_rational_seeds_are_valid_pole_free_programs_in_the_allowed_ops():
+    from primitives.textform import parse_text, to_text
+
+    x, ref, scale = points(np.log2, 1.0, 2.0)
+    seeds = [s for s in classical_seeds(x, ref, scale, FMA_OPS, 9, per_cost=50) if s.denominator > 0]
+    assert seeds and {s.program.op_count() for s in seeds} >= {4, 5, 6, 7, 8, 9}
+    dense = np.unique(np.linspace(1.0, 2.0, 200_001).astype(np.float32))
+    for s in seeds:
+        program = s.program
+        assert program.op_count() <= 9 and program.is_pruned()
+        assert program.op_histogram().get("div") == 1 and set(program.op_histogram()) <= set(FMA_OPS)
+        assert parse_text(to_text(program)) == program
+        with np.errstate(all="ignore"):
+            assert np.all(np.isfinite(evaluate(program, dense)))  # Q keeps its sign: no pole
+    best9 = min((s for s in seeds if s.program.op_count() == 9), key=lambda s: s.error)
+    assert best9.shift and best9.error < 1.5  # t + t*P(t)/Q(t), t = x - 1 exact (polynomials: ~3.6)
+
+
+def test_no_rationals_without_div():
+    x, ref, scale = tanh_points()
+    seeds = classical_seeds(x, ref, scale, ("add", "sub", "mul", "fma"), 8, per_cost=50)
+    assert seeds and all(s.denominator == 0 and "div" not in s.program.op_histogram() for s in seeds)

@@ -1,0 +1,107 @@
+"""Fewest ops under 1 ULP, exhaustive: the fpminimax anchor of each built-in target next to the
+classical seeds (polynomials and rationals) as a default run starts from, after the evaluator's fit.
+
+Every error in the table is the max over EVERY float32 of the domain. The anchor (fewest fma-Horner
+ops under 1 ULP, targets/data/anchors.json) is rescored here by the same exhaustive scorer. Seeds
+are fitted as a run fits them, ranked on the select set, and the best few of each op count below
+the anchor's are swept exhaustively, from the fewest ops up, until one is under 1 ULP.
+
+    python bench/fewer_ops.py --targets tanh erf log2 --per-count 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+from vs_classical import builtin_case, classical_by_ops
+
+
+def main() -> None:
+    doc = __doc__ or ""
+    parser = argparse.ArgumentParser(
+        description=doc.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=doc.split("\n", 2)[2],
+    )
+    parser.add_argument(
+        "--targets", nargs="+", default=["exp2", "exp2_m05_05", "exp", "log2", "sin", "cos", "erf", "tanh"]
+    )
+    parser.add_argument("--per-count", type=int, default=2, help="seeds swept per op count")
+    parser.add_argument(
+        "--select-below", type=float, default=1.1, help="sweep only seeds this good on select"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--anchor-errors",
+        choices=("rescore", "data"),
+        default="rescore",
+        help="sweep the anchor here (default) or take its exhaustive error from anchors.json",
+    )
+    args = parser.parse_args()
+
+    from evo.assemble import evaluator_spec
+    from evo.classical import classical_seeds
+    from evo.config import resolve
+    from evo.evaluate import Job
+    from evo.problem import build_problem
+    from primitives.textform import to_text
+    from targets.baselines import anchor
+    from targets.scoring import score
+
+    rows = []
+    for name in args.targets:
+        case = builtin_case(name)
+        anchor_ops = min((k for k, e in classical_by_ops(case).items() if e < 1.0), default=None)
+        baseline = anchor(case.anchors)
+        started = time.perf_counter()
+        config = resolve(
+            dict(target=case.target, max_ops=(anchor_ops or 12) - 1, seed_from="classical", seed=0)
+        )
+        problem = build_problem(config)
+        final = problem.final()
+        if baseline is None:
+            anchor_err = math.nan
+        elif args.anchor_errors == "data":
+            anchor_err = baseline.max_ulp_exhaustive
+        else:
+            anchor_err = score(baseline.program, final, threads=args.threads).max_err
+        search = problem.search
+        seeds = classical_seeds(
+            search.x, search.ref_hi + search.ref_lo, search.inv_scale, config.ops, config.max_ops, per_cost=8
+        )
+        evaluator = evaluator_spec(config).build(search)
+        by_count: dict[int, list] = {}
+        for i, seed in enumerate(seeds):
+            fitted = evaluator.run(Job(i, seed.program, mutate=False)).program
+            for program in {seed.program, fitted}:
+                select = score(program, problem.select).max_err
+                by_count.setdefault(program.op_count(), []).append((select, seed.label, program))
+        print(f"\n{case.label}: anchor {anchor_ops} ops, {anchor_err:.4f} ULP (exhaustive)")
+        print(f"{'ops':>4} {'select':>8} {'final':>8}  form")
+        winner = None
+        for k in sorted(by_count):
+            ranked = sorted(by_count[k], key=lambda r: r[0])
+            print(f"{k:>4} {ranked[0][0]:>8.4g} {'':>8}  best on select: {ranked[0][1]}")
+            for select, label, program in ranked[: args.per_count]:
+                if winner is not None or select > args.select_below:
+                    continue
+                err = score(program, final, threads=args.threads).max_err
+                print(f"{k:>4} {select:>8.4g} {err:>8.4f}  {label}")
+                if err < 1.0:
+                    winner = (k, err, label, program)
+        elapsed = time.perf_counter() - started
+        if winner:
+            print(to_text(winner[3]))
+        rows.append((case.label, anchor_ops, anchor_err, winner, elapsed))
+    print("\nfewest ops under 1 ULP, max over every float32 of the domain")
+    print(f"{'target':<22} {'anchor ops':>10} {'anchor ULP':>10} {'seed ops':>9} {'seed ULP':>9}  form")
+    for label, anchor_ops, anchor_err, winner, _ in rows:
+        ops, err, form = (winner[0], f"{winner[1]:.4f}", winner[2]) if winner else ("-", "-", "")
+        print(f"{label:<22} {anchor_ops or '-':>10} {anchor_err:>10.4f} {ops:>9} {err:>9}  {form}")
+    print(f"fewer ops than the anchor on {sum(1 for r in rows if r[3])} of {len(rows)} targets")
+
+
+if __name__ == "__main__":
+    main()
