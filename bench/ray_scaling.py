@@ -94,6 +94,7 @@ class Steady:
 
     def __init__(self, warm: int) -> None:
         self.warm, self.first, self.last = warm, None, None
+        self.whole = (0.0, 0)  # (wall seconds of the whole run, its evaluations), set by run_islands
 
     def __call__(self, snapshot: dict) -> None:
         mark = (time.perf_counter(), time.process_time(), snapshot["n_evals"])
@@ -117,10 +118,12 @@ def run_islands(config, count: int, executor, runs_dir: str, warm: int) -> Stead
         run_meta(config, problem, executor.describe()),
     )
     recorder = make_recorder(config, writer, steady)
+    started = time.perf_counter()
     try:
         build_engine(config, problem, executor, island_state(config, problem, count), recorder).run()
     finally:
         recorder.close()
+    steady.whole = (time.perf_counter() - started, config.max_evals)  # actors' start and compilation included
     return steady
 
 
@@ -275,20 +278,44 @@ def islands_real(evals: int, runs_dir: str, repeats: int) -> list[dict]:
                 executor.close()
             ray.shutdown()
             rate, cpu = steady.rates()
-            rows.append(dict(repeat=repeat, islands=count, evals_per_s=rate, driver_ms=cpu))
+            wall, total = steady.whole
+            rows.append(
+                dict(
+                    repeat=repeat,
+                    islands=count,
+                    evals_per_s=rate,
+                    with_start=total / wall,
+                    driver_ms=cpu,
+                    load=os.getloadavg()[0],
+                )
+            )
     return rows
 
 
 def print_islands_real(rows: list[dict]) -> None:
     print("\nreal islands on Ray (exp2, each island a whole search in its own actor, one CPU each)")
-    print(f"{'run':>3s} {'islands':>7s} {'evals/s':>9s} {'vs 1 island':>11s} {'driver CPU ms/eval':>18s}")
+    print(
+        f"{'run':>3s} {'islands':>7s} {'evals/s':>9s} {'vs 1 island':>11s} {'with start':>10s}"
+        f" {'vs 1 island':>11s} {'driver CPU ms/eval':>18s} {'load':>5s}"
+    )
+    ratios, whole = [], []
     for r in rows:
-        one = next(x["evals_per_s"] for x in rows if x["repeat"] == r["repeat"] and x["islands"] == 1)
+        one = next(x for x in rows if x["repeat"] == r["repeat"] and x["islands"] == 1)
+        ratio, ratio_whole = r["evals_per_s"] / one["evals_per_s"], r["with_start"] / one["with_start"]
+        if r["islands"] == 2:
+            ratios.append(ratio)
+            whole.append(ratio_whole)
         print(
-            f"{r['repeat']:>3d} {r['islands']:>7d} {r['evals_per_s']:>9.0f} {r['evals_per_s'] / one:>10.2f}x "
-            f"{r['driver_ms']:>18.4f}"
+            f"{r['repeat']:>3d} {r['islands']:>7d} {r['evals_per_s']:>9.0f} {ratio:>10.2f}x"
+            f" {r['with_start']:>10.0f} {ratio_whole:>10.2f}x {r['driver_ms']:>18.4f} {r['load']:>5.1f}"
         )
-    print("Goal: 2 islands >= 1.9x one island in every run.")
+    print(
+        f"2 islands / 1: min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x steady"
+        f" (with start: min {min(whole):.2f}x, median {statistics.median(whole):.2f}x)."
+        "\nevals/s is the steady rate (after 20% of the evaluations: Ray's and the actors' start and"
+        " numba's compilation\nexcluded); with start is the whole run's. load: the 1-minute load"
+        " average after the run. Goal: 2 islands >= 1.9x one island in every run."
+    )
 
 
 def central(evals: int, workers: list[int], seed: int, runs_dir: str) -> list[dict]:
