@@ -22,7 +22,7 @@ import numpy as np
 
 from evo.engine import Budget, Engine, FinalSet
 from evo.events import Front, Harden, Migration
-from evo.islands import ArchipelagoState, Batch, IslandRecord, Request, destinations
+from evo.islands import ArchipelagoState, Batch, IslandRecord, Request, destination
 from evo.recorder import Recorder
 from evo.search import Search
 from targets.dataset import with_extra_points
@@ -159,14 +159,14 @@ class IslandEngine(Engine):
         """Asynchronous migration: one island's migrants leave as soon as it has reached its count."""
         state = self.state
         record = state.islands[index]
-        target = destinations(len(state.islands), self.plan.migration, state.rng)[index]
+        target = destination(index, len(state.islands), self.plan.migration, state.rng)
+        emigrants, hashes = record.take_outbox()
         if target != index:
-            state.islands[target].inbox.extend(record.outbox)
-            moves = [[index, target, [i.program.canonical_hash() for i in record.outbox]]]
+            state.islands[target].inbox.extend(emigrants)
+            moves = [[index, target, hashes]]
             self.recorder.write(
                 [Migration(state.n_evals, round=record.n_evals // self.plan.migrate_every, moves=moves)]
             )
-        record.outbox = []
 
     def _mine_crossing(self, before: int) -> None:
         """Hard points from the run's best program once a ``mine_every`` count is passed; every

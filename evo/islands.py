@@ -20,6 +20,7 @@ import numpy as np
 from evo.events import Event, Front, Improve
 from evo.front import FrontEntry, ParetoFront
 from evo.population import Individual
+from evo.runlog import RawJSON
 from evo.search import Search
 from evo.state import SearchState, _checked_front, _checked_rng_state, _individual, _is_count
 from primitives.floatbits import format_hex, get_format, parse_hex
@@ -61,10 +62,11 @@ class Batch:
     n_evals: int
     events: tuple[tuple[Event, Any], ...]  # (event, its Individual or FrontEntry or None)
     emigrants: tuple[Individual, ...]
-    errors: tuple[float, ...]  # the population's search errors at the end
+    errors: np.ndarray  # the population's search errors at the end (float64)
     snapshot: str | None
     eval_ms: float
     cached: int
+    emigrant_hashes: tuple[str, ...] = ()
 
 
 class Island:
@@ -94,10 +96,20 @@ class Island:
         emigrants = ()
         if request.migrants and state.n_evals == request.emigrate_at:
             emigrants = tuple(sorted(state.population, key=search.rules.objective.key)[: request.migrants])
-        snapshot = json.dumps(state.to_dict()) if request.snapshot else None
-        errors = tuple(ind.score.max_err for ind in state.population)
+        snapshot = state_text(state) if request.snapshot else None
+        errors = np.array([ind.score.max_err for ind in state.population], dtype=np.float64)
+        hashes = tuple(ind.program.canonical_hash() for ind in emigrants)  # hashed here, not on the driver
         return Batch(
-            self.index, start, state.n_evals, tuple(events), emigrants, errors, snapshot, eval_ms, cached
+            self.index,
+            start,
+            state.n_evals,
+            tuple(events),
+            emigrants,
+            errors,
+            snapshot,
+            eval_ms,
+            cached,
+            hashes,
         )
 
     def _subject(self, event: Event) -> Any:
@@ -130,6 +142,20 @@ class Island:
             present.add(ind.program.canonical_hash())
 
 
+def state_text(state: SearchState) -> str:
+    """An island's state as standard JSON text (the checkpoint holds it as it is)."""
+    return json.dumps(state.to_dict(), allow_nan=False)
+
+
+def destination(index: int, count: int, how: str, rng: np.random.Generator) -> int:
+    """Where one island's migrants go (asynchronous migration: one island at a time)."""
+    if count < 2:
+        return index
+    if how == "ring":
+        return (index + 1) % count
+    return (index + 1 + int(rng.integers(count - 1))) % count
+
+
 def destinations(count: int, how: str, rng: np.random.Generator) -> list[int]:
     """Where each island's migrants go: the next island (ring), or a drawn other island (random)."""
     if count < 2:
@@ -147,18 +173,28 @@ class IslandRecord:
     seed: int
     n_evals: int
     snapshot: SearchState | str
-    errors: tuple[float, ...] = ()
+    errors: np.ndarray = field(default_factory=lambda: np.zeros(0))  # its population's search errors
     inbox: list[Individual] = field(default_factory=list)  # immigrants waiting for its next request
     outbox: list[Individual] = field(default_factory=list)  # emigrants waiting for the migration
+    outbox_hashes: list[str] = field(default_factory=list)  # their program hashes
     hard_known: int = -1  # hard points the island has been sent (-1: unknown, send them all)
 
-    def state_dict(self) -> dict[str, Any]:
+    def take_outbox(self) -> tuple[list[Individual], list[str]]:
+        """The emigrants and their program hashes (hashed where they were sent from); empties the outbox."""
+        out, hashes = self.outbox, self.outbox_hashes
+        if len(hashes) != len(out):
+            hashes = [ind.program.canonical_hash() for ind in out]
+        self.outbox, self.outbox_hashes = [], []
+        return out, hashes
+
+    def state_value(self) -> dict[str, Any] | RawJSON:
+        """The island's state for a checkpoint (a worker's text goes in as it came)."""
         snap = self.snapshot
-        return snap.to_dict() if isinstance(snap, SearchState) else json.loads(snap)
+        return snap.to_dict() if isinstance(snap, SearchState) else RawJSON(snap)
 
     def snapshot_text(self) -> str:
         snap = self.snapshot
-        return json.dumps(snap.to_dict()) if isinstance(snap, SearchState) else snap
+        return state_text(snap) if isinstance(snap, SearchState) else snap
 
 
 @dataclass
@@ -173,17 +209,17 @@ class ArchipelagoState:
     certified_cost: float = math.inf
     hard_points: list[float] = field(default_factory=list)
     migrations: int = 0  # migration rounds done
+    n_evals: int = field(init=False)  # the run's count: the islands' sum, kept as batches are filed
 
-    @property
-    def n_evals(self) -> int:
-        return sum(record.n_evals for record in self.islands)
+    def __post_init__(self) -> None:
+        self.n_evals = sum(record.n_evals for record in self.islands)
 
     @staticmethod
     def schema() -> str:
         return ISLANDS_SCHEMA
 
-    def population_errors(self) -> list[float]:
-        return [err for record in self.islands for err in record.errors]
+    def population_errors(self) -> np.ndarray:
+        return np.concatenate([record.errors for record in self.islands])
 
     @property
     def population(self) -> list[Individual]:
@@ -200,7 +236,7 @@ class ArchipelagoState:
                 {
                     "index": r.index,
                     "seed": r.seed,
-                    "state": r.state_dict(),
+                    "state": r.state_value(),
                     "inbox": [i.to_dict() for i in r.inbox],
                     "outbox": [i.to_dict() for i in r.outbox],
                 }
@@ -234,15 +270,17 @@ class ArchipelagoState:
             if item["index"] != position or not _is_count(item["seed"]):
                 raise ValueError(f"island {position} has a wrong index or seed")
             state = SearchState.from_dict(item["state"], capacity)
+            outbox = [_individual(d) for d in item.get("outbox", [])]
             records.append(
                 IslandRecord(
                     position,
                     item["seed"],
                     state.n_evals,
                     state,
-                    tuple(ind.score.max_err for ind in state.population),
+                    np.array([ind.score.max_err for ind in state.population], dtype=np.float64),
                     [_individual(d) for d in item.get("inbox", [])],
-                    [_individual(d) for d in item.get("outbox", [])],
+                    outbox,
+                    [ind.program.canonical_hash() for ind in outbox],
                 )
             )
         if not records:
@@ -271,11 +309,12 @@ class ArchipelagoState:
         only if it enters the merged front (its select score came through the island's gate)."""
         record = self.islands[batch.island]
         before = self.n_evals - record.n_evals + batch.start  # the run's count when the batch began
+        self.n_evals += batch.n_evals - record.n_evals
         record.n_evals, record.errors = batch.n_evals, batch.errors
         if batch.snapshot is not None:
             record.snapshot = batch.snapshot
         if batch.emigrants:
-            record.outbox = list(batch.emigrants)
+            record.outbox, record.outbox_hashes = list(batch.emigrants), list(batch.emigrant_hashes)
         out: list[Event] = []
         for event, subject in batch.events:
             n = before + event.n_evals - batch.start
@@ -299,10 +338,10 @@ class ArchipelagoState:
         targets = destinations(len(self.islands), how, self.rng)
         moves = []
         for record, target in zip(self.islands, targets, strict=True):
-            if record.outbox and target != record.index:
-                self.islands[target].inbox.extend(record.outbox)
-                moves.append([record.index, target, [i.program.canonical_hash() for i in record.outbox]])
-            record.outbox = []
+            emigrants, hashes = record.take_outbox()
+            if emigrants and target != record.index:
+                self.islands[target].inbox.extend(emigrants)
+                moves.append([record.index, target, hashes])
         self.migrations += 1
         return moves
 

@@ -10,10 +10,12 @@ the cluster, not on the driver. Imported only when the ray backend runs islands.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
 import queue
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -27,18 +29,41 @@ def _call(function, *args):
 
 
 class _IslandHost:
-    """The body of an island actor (wrapped with ``ray.remote`` at run time)."""
+    """The body of an island actor (wrapped with ``ray.remote`` at run time): ``start`` runs
+    requests on the host's own threads and returns at once; ``collect`` waits for the first batch
+    done and returns every batch done by then. The driver keeps one ``collect`` pending per host,
+    so what it waits on does not grow with the islands (each pending call costs the driver CPU
+    while it waits)."""
 
-    def __init__(self, factory: IslandFactory) -> None:
+    def __init__(self, factory: IslandFactory, threads: int) -> None:
         self.factory = factory
         self.islands: dict[int, Any] = {}
+        self._threads = ThreadPoolExecutor(max_workers=threads)
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
 
     def add(self, index: int, snapshot: str) -> int:
         self.islands[index] = self.factory.build(index, json.loads(snapshot))
         return os.getpid()
 
-    def run(self, request: Request) -> Batch:
-        return self.islands[request.island].run(request)
+    def start(self, requests: list[Request]) -> None:
+        for request in requests:
+            self._threads.submit(self._run, request)
+
+    def _run(self, request: Request) -> None:
+        try:
+            self._done.put(self.islands[request.island].run(request))
+        except BaseException as exc:  # handed to the driver by collect
+            self._done.put(exc)
+
+    def collect(self) -> list[Batch]:
+        done = [self._done.get()]
+        with contextlib.suppress(queue.Empty):
+            while True:
+                done.append(self._done.get_nowait())
+        for item in done:
+            if isinstance(item, BaseException):
+                raise item
+        return done
 
     def pid(self) -> int:
         return os.getpid()
@@ -53,17 +78,23 @@ class RayIslands:
         ray, self._started_ray = start_ray(options)
         self._ray = ray
         self.n_workers = options.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._threads = options.concurrency
         self._sweep_task = ray.remote(num_cpus=0, max_retries=1)(_call)
-        self._host_class = ray.remote(
-            num_cpus=options.actor_cpus, max_restarts=0, max_concurrency=options.concurrency
-        )(_IslandHost)
+        # threaded actors: a pending collect must not block start, add or pid
+        self._host_class = ray.remote(num_cpus=options.actor_cpus, max_restarts=0, max_concurrency=4)(
+            _IslandHost
+        )
         self._hosts: list[Any] = []
         self._host_of: dict[int, int] = {}
-        self._pending: dict[Any, Request] = {}
+        self._running: list[dict[int, Request]] = []  # per host: requests sent, by island
+        self._unsent: list[list[Request]] = []  # per host: requests to send with the next start
+        self._collecting: set[int] = set()  # hosts with a collect pending
+        self._ready: collections.deque[Batch] = collections.deque()
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._generation = 0
         self._notices: list = []
         self._records: dict[int, IslandRecord] = {}
+        self._latest: dict[int, str] = {}  # each island's newest snapshot (its last batch's)
         self._factory: IslandFactory | None = None
         self.islands_restored = 0
         self._spec = spec  # an evaluator spec in place of the run's (simulated workers)
@@ -75,49 +106,69 @@ class RayIslands:
         self._factory = factory
         self._records = {r.index: r for r in records}
         count = min(self.n_workers, len(records))
-        self._hosts = [self._host_class.remote(factory) for _ in range(count)]
+        self._hosts = [self._host_class.remote(factory, self._threads) for _ in range(count)]
+        self._running = [{} for _ in range(count)]
+        self._unsent = [[] for _ in range(count)]
         self._host_of = {r.index: r.index % count for r in records}
         self._ray.get(
             [self._hosts[self._host_of[r.index]].add.remote(r.index, r.snapshot_text()) for r in records]
         )
 
     def submit(self, request: Request) -> None:
-        ref = self._hosts[self._host_of[request.island]].run.remote(request)
-        self._pending[ref] = request
-        # completions arrive on a queue (Ray's callback thread), so taking one costs the same
-        # whatever the number of islands (ray.wait over every pending batch would not)
-        generation = self._generation
-        ref.future().add_done_callback(lambda future: self._done.put((generation, ref, future)))
+        host = self._host_of[request.island]
+        self._running[host][request.island] = request
+        self._unsent[host].append(request)
+
+    def _send(self) -> None:
+        """Start what was submitted (one call per host) and keep a collect pending on every busy host."""
+        for host, unsent in enumerate(self._unsent):
+            if unsent:
+                self._hosts[host].start.remote(list(unsent))
+                unsent.clear()
+            if self._running[host] and host not in self._collecting:
+                self._collecting.add(host)
+                ref = self._hosts[host].collect.remote()
+                # completions arrive on a queue (Ray's callback thread)
+                ref.future().add_done_callback(
+                    lambda future, host=host, generation=self._generation: self._done.put(
+                        (generation, host, future)
+                    )
+                )
 
     def next_batch(self) -> Batch:
         ray = self._ray
-        while True:
-            generation, ref, future = self._done.get()
+        while not self._ready:
+            self._send()
+            generation, host, future = self._done.get()
             if generation != self._generation:
-                continue  # a batch cancelled at a stop
-            request = self._pending.pop(ref)
+                continue  # collected before a stop
+            self._collecting.discard(host)
             try:
-                return future.result()
+                batches = future.result()
             except ray.exceptions.RayActorError:
-                self._restore(self._host_of[request.island])
-                island_evals = self._records[request.island].n_evals
-                self._notices.append(
-                    (IslandRestored, {"island": request.island, "island_evals": island_evals})
-                )
-                self.submit(request)
+                self._restore(host)
+                for request in self._running[host].values():
+                    island_evals = self._records[request.island].n_evals
+                    self._notices.append(
+                        (IslandRestored, {"island": request.island, "island_evals": island_evals})
+                    )
+                    self._unsent[host].append(request)
+                continue
+            for batch in batches:
+                self._running[host].pop(batch.island, None)
+                self._latest[batch.island] = batch.snapshot
+                self._ready.append(batch)
+        return self._ready.popleft()
 
     def _restore(self, host: int) -> None:
-        """Replace a dead host (once per death) and rebuild its islands from their snapshots."""
-        try:
-            self._ray.get(self._hosts[host].pid.remote(), timeout=10)
-            return  # alive: already replaced for an earlier lost request
-        except Exception:  # the actor is gone (ActorDiedError and friends)
-            pass
+        """Replace a dead host and rebuild its islands from their snapshots (its lost requests
+        are run again: same state, same immigrants, so the same results)."""
         self.islands_restored += 1
-        actor = self._host_class.remote(self._factory)
+        actor = self._host_class.remote(self._factory, self._threads)
         self._hosts[host] = actor
         mine = [index for index, h in self._host_of.items() if h == host]
-        self._ray.get([actor.add.remote(index, self._records[index].snapshot_text()) for index in mine])
+        snapshots = {i: self._latest.get(i) or self._records[i].snapshot_text() for i in mine}
+        self._ray.get([actor.add.remote(index, text) for index, text in snapshots.items()])
 
     def sweep(self, function, *args):
         """A final-set sweep (sign-off, mining) as a task on the cluster: the driver only waits
@@ -126,11 +177,13 @@ class RayIslands:
         return self._ray.get(self._sweep_task.remote(function, *args))
 
     def cancel_all(self) -> None:
+        """Drop what is in flight (a stop): batches still running are never filed."""
         self._generation += 1
-        for ref in list(self._pending):
-            with contextlib.suppress(Exception):  # best effort: it may have finished already
-                self._ray.cancel(ref)
-        self._pending.clear()
+        for host in range(len(self._hosts)):
+            self._running[host].clear()
+            self._unsent[host].clear()
+        self._collecting.clear()
+        self._ready.clear()
 
     def take_notices(self) -> list:
         notices, self._notices = self._notices, []

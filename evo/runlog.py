@@ -27,6 +27,8 @@ import fcntl
 import json
 import math
 import os
+import re
+import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -59,19 +61,33 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _clean(value: Any) -> Any:
-    """Non-finite floats as strings ("inf", "nan"), so the files stay standard JSON."""
+class RawJSON(str):
+    """Text that is already standard JSON, written as it is (an island's state, kept as the text the
+    island sent, is not parsed and encoded again for every checkpoint)."""
+
+
+def _clean(value: Any, raws: list[str], mark: str) -> Any:
+    """Non-finite floats as strings ("inf", "nan"), so the files stay standard JSON; a RawJSON
+    becomes the string ``mark`` + its index in ``raws``."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, RawJSON):
+        raws.append(value)
+        return f"{mark}{len(raws) - 1}"
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: _clean(v, raws, mark) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [_clean(v, raws, mark) for v in value]
     return value
 
 
 def dumps(value: Any, indent: int | None = None) -> str:
-    return json.dumps(_clean(value), default=_json_default, indent=indent, allow_nan=False)
+    raws: list[str] = []
+    mark = f"raw-json-{secrets.token_hex(8)}-"  # cannot occur in the data by chance
+    text = json.dumps(_clean(value, raws, mark), default=_json_default, indent=indent, allow_nan=False)
+    if not raws:
+        return text
+    return re.sub(f'"{mark}([0-9]+)"', lambda match: raws[int(match.group(1))], text)
 
 
 def storage_error(exc: OSError, path: str | Path, doing: str = "write") -> Exception:

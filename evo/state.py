@@ -55,7 +55,7 @@ class SearchState:
             "front": self.front.to_list(),
             "best": None if self.best is None else self.best.to_dict(),
             "pending_seeds": [program_to_dict(p) for p in self.pending_seeds],
-            "certified_cost": self.certified_cost,
+            "certified_cost": self.certified_cost if math.isfinite(self.certified_cost) else "inf",
             "hard_points": [format_hex(x) for x in self.hard_points],
             "epoch": self.epoch,
             "epoch_best": None if self.epoch_best is None else self.epoch_best.to_dict(),

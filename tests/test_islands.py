@@ -253,3 +253,30 @@ def test_a_killed_island_actor_is_restored_from_its_snapshot(tmp_path):
     ]
     assert {"harden", "signoff", "migration"} <= {e["kind"] for e in events}
     assert result.front.entries and result.front == serial.front
+
+
+@pytest.mark.ray
+def test_asynchronous_migration_on_ray_exchanges_programs_and_merges_the_fronts(tmp_path):
+    """Without synchronous migration each island sends its best programs when it reaches its
+    migration count: the run finishes, migrants arrive on the other island, and the run's front
+    is the merge of the islands' fronts."""
+    # members live longer than a migration period, so the last immigrants are still in the populations
+    config = dict(RAY, sync_migration=False, signoff="none", mine_every=0, max_evals=800, population_size=120)
+    result = evolve(config, backend="ray", workers=2, runs_dir=str(tmp_path))
+    assert result.reason == "max_evals" and result.n_evals == 800
+    moves = [m for e in RunReader(result.run_dir).events("migration") for m in e["moves"]]
+    assert {tuple(m[:2]) for m in moves} == {(0, 1), (1, 0)} and all(len(m[2]) == 2 for m in moves)
+    islands = _checkpoint(result.run_dir)["islands"]
+    assert sum(r["state"]["n_evals"] for r in islands) == 800
+    for index, island in enumerate(islands):
+        arrived = [d for d in island["state"]["population"] if d["mutation"] == "migrant"]
+        assert arrived and all(d["id"] % 2 == index and d["parent"] % 2 != index for d in arrived)
+        sent_here = {h for m in moves if m[1] == index for h in m[2]}
+        assert {d["hash"] for d in arrived} <= sent_here
+    offered = [e for island in islands for e in ParetoFront.from_list(island["state"]["front"]).entries]
+    merged = result.front.entries
+    assert merged and {e.individual.program.canonical_hash() for e in merged} <= {
+        e.individual.program.canonical_hash() for e in offered
+    }
+    for entry in offered:  # each island's front is on the run's front or no better than an entry of it
+        assert any(m.cost <= entry.cost and m.select.max_err <= entry.select.max_err for m in merged)
