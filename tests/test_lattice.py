@@ -10,6 +10,7 @@ import pytest
 from evo.assemble import population_seeds
 from evo.classical import classical_seeds
 from evo.config import resolve
+from evo.errors import UsageError
 from evo.lattice import LatticeSettings, from_ordinals, ordinals, refine
 from evo.problem import build_problem
 from primitives.program import Program
@@ -45,7 +46,9 @@ def test_ordinals_step_through_consecutive_floats():
     assert ords[0] == ords[1] == 0 and ords[2] == -ords[3]
     assert np.array_equal(from_ordinals(ords)[2:], values[2:])
     assert from_ordinals(ords + 1)[2] == np.nextafter(np.float32(1), np.float32(2))
-    assert from_ordinals(ords + 1)[3] == np.nextafter(np.float32(-1), np.float32(0))  # ordinals order like values
+    assert from_ordinals(ords + 1)[3] == np.nextafter(
+        np.float32(-1), np.float32(0)
+    )  # ordinals order like values
     assert from_ordinals(np.array([1]))[0] == np.float32(1e-45)
 
 
@@ -98,6 +101,12 @@ def test_population_seeds_are_refined_in_float32(small):
     ours, theirs = best(refined), best(unrefined)
     assert all(ours[k] <= theirs[k] for k in theirs)
     assert ours[5] < theirs[5] and ours[6] < theirs[6]
+
+
+def test_the_seed_lattice_budget_is_checked():
+    with pytest.raises(UsageError, match="seed_lattice_budget"):
+        resolve({**SMALL, "seed_lattice_budget": -1})
+    assert resolve({**SMALL, "seed_lattice_budget": 0}).seed_lattice_budget == 0
 
 
 @pytest.mark.slow
