@@ -1,7 +1,9 @@
 """Float32 search against the classical fpminimax polynomials, per op count and per target.
 
 For every target (the built-ins and user expressions), seed and selection mode it runs one search
-from f(x) = x (serial backend; ``--parallel`` runs at a time, each in its own process), then
+seeded as a default run does (``seed_from = classical``: lattice-refined minimax polynomials of
+every op count; ``--seed-from`` compares seedings), on the serial backend (``--parallel`` runs at
+a time, each in its own process), then
 scores the front programs of at least ``--from-ops`` ops on the final set (every float32 of the
 domain; ``--score-on select`` uses the 65,536-point select set instead, for quick comparisons).
 It prints, per op count k, the best final ULP of a program with at most k ops (median and worst
@@ -303,9 +305,12 @@ def main() -> None:
             for seeding in args.seed_from
         ]
         results = []
+        job_from, job_to = args.from_ops, max(job["max_ops"] for job in jobs)
         with ProcessPoolExecutor(max_workers=args.parallel, mp_context=get_context("spawn")) as pool:
             for result in pool.map(run_one, jobs):
-                print(json.dumps({k: v for k, v in result.items() if k != "scored"}), flush=True)
+                best = {k: best_at_most(result["scored"], k) for k in range(job_from, job_to + 1)}
+                line = {k: v for k, v in result.items() if k != "scored"}
+                print(json.dumps({**line, "best_at_most_k": best}), flush=True)
                 results.append(result)
     args.selection = list(labels.values())  # the table's columns
     summary = print_tables(cases, results, args)

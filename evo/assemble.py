@@ -89,10 +89,14 @@ def make_executor(config: RunConfig, problem: Problem) -> Executor:
 def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
     """Population seeds: f(x) = x, the shipped anchors of a built-in target, or classical minimax
     polynomials of every op count fitted on the search set (any target; ``evo.classical``),
-    each followed by f(x) = x up to the population size."""
+    each followed by f(x) = x up to the population size. In float32 the best classical seed of
+    each op count has its constants refined on the float32 lattice (``evo.lattice``, on the
+    search points and a denser sample, never the select points)."""
     seeds: list[Program] = []
     if config.seed_from == "classical":
-        seeds.extend(_classical_programs(problem.search, config.ops, config.max_ops, config.dtype))
+        seeds.extend(
+            _classical_programs(problem, config.ops, config.max_ops, config.dtype, config.seed_lattice_budget)
+        )
     if config.seed_from == "anchors":
         from targets.baselines import baselines
 
@@ -128,22 +132,44 @@ class _ByContent:
 
 
 def _classical_programs(
-    search: Dataset, ops: tuple[str, ...], max_ops: int, dtype: str
+    problem: Problem, ops: tuple[str, ...], max_ops: int, dtype: str, lattice_budget: int = 0
 ) -> tuple[Program, ...]:
-    return _classical_memo(_ByContent(search), ops, max_ops, dtype)
+    return _classical_memo(
+        _ByContent(problem.search), _ByContent(problem.select), ops, max_ops, dtype, lattice_budget
+    )
 
 
 @lru_cache(maxsize=8)
 def _classical_memo(
-    search: _ByContent, ops: tuple[str, ...], max_ops: int, dtype: str
+    search: _ByContent,
+    select: _ByContent,
+    ops: tuple[str, ...],
+    max_ops: int,
+    dtype: str,
+    lattice_budget: int,
 ) -> tuple[Program, ...]:
-    """The classical seeds of a search set (a pure function, memoised: a run asks for its initial
-    population and its restart seeds)."""
+    """The classical seeds of a search set, the best of each op count lattice-refined on the search
+    points and a sample four times their size (a pure function, memoised: a run asks for its
+    initial population and its restart seeds)."""
     from evo.classical import classical_seeds
 
     data = search.data
     fitted = classical_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, ops, max_ops, dtype)
-    return tuple(s.program for s in fitted)
+    programs = [s.program for s in fitted]
+    if dtype != "float32" or not lattice_budget or not programs:
+        return tuple(programs)
+    from evo.lattice import LatticeSettings, refine
+    from targets.dataset import refine_dataset
+
+    dense = refine_dataset(data.target, data, select.data, seed=0, n=4 * data.size)
+    settings = LatticeSettings(budget=lattice_budget)
+    refined, counts = [], set()
+    for program in programs:  # ordered by op count, then error: the first of a count is its best
+        if program.op_count() not in counts:
+            counts.add(program.op_count())
+            program = refine(program, dense, settings).program
+        refined.append(program)
+    return tuple(refined)
 
 
 def initial_state(config: RunConfig, problem: Problem) -> SearchState | ArchipelagoState:

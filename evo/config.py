@@ -85,6 +85,8 @@ class RunConfig:
     max_seconds: float | None = None
     seed: int | None = None
     seed_from: str = "classical"
+    # scorer calls of the float32 lattice refinement of each classical seed (evo.lattice; 0: none)
+    seed_lattice_budget: int = 6000
     # regularized evolution
     population_size: int = 100
     tournament_size: int = 10
@@ -344,6 +346,7 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     # forms its search finds (float32 starts from the classical answer and has to beat it)
     seeding = data.get("seed_from", "identity" if out["mode"] == "real" else c["seed_from"])
     out["seed_from"] = _choice("seed_from", seeding, SEEDINGS)
+    out["seed_lattice_budget"] = _as_int("seed_lattice_budget", c["seed_lattice_budget"], minimum=0)
     out["population_size"] = _as_int("population_size", c["population_size"], minimum=2)
     out["tournament_size"] = _as_int("tournament_size", c["tournament_size"], minimum=1)
     if out["tournament_size"] > out["population_size"]:

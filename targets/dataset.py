@@ -166,6 +166,28 @@ def build_dataset(
     return dataset_from_points(target, points, cache_dir)
 
 
+def refine_dataset(
+    target: Target,
+    search: Dataset,
+    select: Dataset,
+    seed: int = 0,
+    n: int | None = None,
+    cache_dir: Path | None = None,
+) -> Dataset:
+    """The search points and a denser sample of the domain, without any select point: where the
+    lattice refinement of constants measures programs (the select set stays unseen by the search)."""
+    fmt = get_format(search.dtype)
+    lo, hi = target.domain(fmt)
+    sample = make_point_set(lo, hi, fmt, "refine", seed, n)
+    assert sample.x is not None
+    x = np.union1d(np.asarray(sample.x, dtype=fmt.dtype), np.asarray(search.x, dtype=fmt.dtype))
+    x = np.ascontiguousarray(x[~np.isin(x, select.x)])
+    x.setflags(write=False)
+    digest = hashlib.blake2b(b"refine|" + x.tobytes(), digest_size=16).hexdigest()
+    points = PointSet("refine", fmt.name, x, sample.ord_lo, sample.ord_hi, False, digest)
+    return dataset_from_points(target, points, cache_dir)
+
+
 def build_sweep(target: Target, points: PointSet, seed: int = 0, cache_dir: Path | None = None) -> Sweep:
     """An exhaustive set with its fast reference, measured against mpmath on the select points and,
     for derived references, checked finite on every float of the domain (else TargetError at the

@@ -1,4 +1,5 @@
-"""Deterministic point sets over a domain: search (small), select (~64k) and final (exhaustive or large).
+"""Deterministic point sets over a domain: search (small), select (~64k), refine (~16k, for the
+lattice refinement of constants) and final (exhaustive or large).
 
 Explicit sets are sorted, distinct floats of the working format, drawn from a seed:
 the endpoints; short runs of consecutive floats at both ends, around zero and at binade edges (powers
@@ -21,9 +22,10 @@ from primitives.floatbits import FloatFormat, bits_to_float, float_to_bits, from
 
 SEARCH_POINTS = 4096
 SELECT_POINTS = 65536
+REFINE_POINTS = 16384
 FINAL_SAMPLE_POINTS = 1 << 20
 EXHAUSTIVE_LIMIT = 1 << 31
-KIND_SALT = {"search": 1, "select": 2, "final": 3}
+KIND_SALT = {"search": 1, "select": 2, "final": 3, "refine": 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +146,18 @@ def make_point_set(
 ) -> PointSet:
     """The ``kind`` point set of the domain [lo, hi] for ``seed`` (deterministic)."""
     if kind not in KIND_SALT:
-        raise ValueError(f"unknown point set {kind!r} (search, select or final)")
+        raise ValueError(f"unknown point set {kind!r} (search, select, refine or final)")
     o_lo, o_hi = domain_ordinals(lo, hi, fmt)
     count = o_hi - o_lo + 1
     if kind == "final" and n is None and fmt.width == 32 and count <= EXHAUSTIVE_LIMIT:
         digest = hashlib.blake2b(f"{fmt.name}|{o_lo}|{o_hi}".encode(), digest_size=16).hexdigest()
         return PointSet(kind, fmt.name, None, o_lo, o_hi, True, digest)
-    default = {"search": SEARCH_POINTS, "select": SELECT_POINTS, "final": FINAL_SAMPLE_POINTS}[kind]
+    default = {
+        "search": SEARCH_POINTS,
+        "select": SELECT_POINTS,
+        "refine": REFINE_POINTS,
+        "final": FINAL_SAMPLE_POINTS,
+    }[kind]
     n = default if n is None else int(n)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), KIND_SALT[kind]])))
     ords = sample_ordinals(o_lo, o_hi, lo, hi, fmt, n, rng)
