@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evo.front import FrontEntry, ParetoFront
+from evo.front import NEAR_TIE, FrontEntry, ParetoFront
 from evo.population import Individual
 from primitives.program import X, const_of, instr, make_program
 from targets.scoring import Score
@@ -36,11 +36,18 @@ def hash_of(entry_or_ind) -> str:
 
 
 def may_evict(a: FrontEntry, b: FrontEntry) -> bool:
-    """The documented rule: a dominates b (no costlier, no worse, strictly better in one), and an
-    unverified entry can never evict a verified one."""
+    """The documented rule: a dominates b (no costlier, no worse, strictly better in one), an
+    unverified entry can never evict a verified one, and a cheaper unverified one must be better
+    by the near-tie margin."""
     if b.final is not None and a.final is None:
         return False
-    return a.cost <= b.cost and a.error <= b.error and (a.cost < b.cost or a.error < b.error)
+    bar = NEAR_TIE * b.error if a.final is None and a.cost < b.cost else b.error
+    return a.cost <= b.cost and a.error <= bar and (a.cost < b.cost or a.error < b.error)
+
+
+def gate_of(e: FrontEntry, cost: float) -> float:
+    """What a newcomer of this cost must beat to be checked against entry e."""
+    return e.gate_error / NEAR_TIE if e.final is None and e.cost < cost else e.gate_error
 
 
 def check_invariants(front: ParetoFront) -> None:
@@ -79,7 +86,7 @@ def test_front_never_holds_a_dominated_point(offers):
         ind = individual(i, cost, search_err)
         if not front.worth_checking(ind):
             assert not (search_err < math.inf) or any(
-                e.cost <= cost and e.gate_error <= search_err for e in front.entries
+                e.cost <= cost and gate_of(e, cost) <= search_err for e in front.entries
             )
             continue
         new, changed = front.updated(ind, score(select_err))
@@ -90,9 +97,9 @@ def test_front_never_holds_a_dominated_point(offers):
             assert new is front
         front = new
         check_invariants(front)
-        # without sign-offs, entries are strictly better as they get costlier
+        # without sign-offs, entries are better than NEAR_TIE times the cheaper ones' error
         for a, b in zip(front.entries, front.entries[1:], strict=False):
-            assert a.cost < b.cost and a.error > b.error
+            assert a.cost < b.cost and a.error > NEAR_TIE * b.error
 
 
 @SETTINGS
@@ -225,3 +232,21 @@ def test_front_round_trips_through_its_list_form(with_final):
     if with_final:
         front = front.with_final(hash_of(front.entries[1]), final(9.0))
     assert ParetoFront.from_list(front.to_list()) == front
+
+
+def test_near_ties_stay_until_the_sweep_decides():
+    # select errors run a few percent optimistic: a cheaper unverified entry only 4% better must
+    # not evict (or keep out) a costlier one; once both are signed off the final errors decide
+    front, _ = ParetoFront().updated(individual(0, 7, 0.771), score(0.771))
+    assert front.worth_checking(individual(1, 6, 0.742))
+    front, changed = front.updated(individual(1, 6, 0.742), score(0.742))
+    assert changed and [e.individual.id for e in front.entries] == [1, 0]
+    assert front.worth_checking(individual(2, 8, 0.75))  # within 5% of the 6-op entry
+    assert not front.worth_checking(individual(3, 8, 0.80))
+    clearly, _ = front.updated(individual(4, 5, 0.70), score(0.70))  # 9% better than 0.771
+    assert [e.individual.id for e in clearly.entries] == [4]
+    front = front.with_final(hash_of(front.entries[0]), final(0.791))
+    front = front.with_final(hash_of(front.entries[1]), final(0.772))
+    assert [e.individual.id for e in front.entries] == [1, 0]  # 0.772 beats 0.791 at one more op
+    worse = front.with_final(hash_of(front.entries[1]), final(0.80))
+    assert [e.individual.id for e in worse.entries] == [1]
