@@ -53,6 +53,10 @@ class FitSettings:
     # redrawn with random signs and magnitudes, so a fit can land in another basin (a pole moved
     # across the domain); 0 keeps one start
     explore_starts: int = 0
+    # fit escalation (``evo.escalate``): a structurally new child whose fitted error is within this
+    # factor of its cost niche's best on the front gets the thorough fit; 0 turns it off
+    escalate: float = 0.0
+    escalate_restarts: int = 2
 
 
 @dataclass(frozen=True, slots=True)
