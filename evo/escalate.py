@@ -46,8 +46,16 @@ def should_escalate(error: float, ops: int, niche: tuple[float, ...], factor: fl
 
 
 def escalated_fit(free, start: np.ndarray, data: FitData, settings: FitSettings, seed: int) -> FitResult:
-    """The thorough fit with a bounded budget (``settings.escalate_restarts`` restarts, no CMA-ES),
+    """The thorough fit with a bounded budget (``settings.escalate_restarts`` restarts, no CMA-ES,
+    no valley walk: that one costs minutes),
     started from the per-child fit's constants; seeded by ``seed`` and the start (no clock)."""
     return fit_thorough(
-        free, start, data, settings, restarts=settings.escalate_restarts, use_cma=False, seed=seed
+        free,
+        start,
+        data,
+        settings,
+        restarts=settings.escalate_restarts,
+        use_cma=False,
+        seed=seed,
+        walk_steps=0,
     )
