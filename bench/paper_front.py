@@ -134,8 +134,10 @@ def evolved_front(
             backend=backend,
             workers=workers,
             signoff="none",
+            log_every_eval=1,
         )
         print(f"seed {seed}: run {result.run_dir}", flush=True)
+        print_history(result.run_dir, minutes)
         fronts.append(result.front)
     for front in fronts:
         for entry in front.entries:
@@ -145,6 +147,42 @@ def evolved_front(
             if ops <= MAX_OPS and (ops not in best or err < best[ops][0]):
                 best[ops] = (err, program)
     return {ops: program for ops, (_, program) in best.items()}
+
+
+CURVE_MINUTES = (1, 2, 5, 10, 15, 20, 30, 40, 50, 60, 90, 120)
+
+
+def print_history(run_dir, minutes: float) -> None:
+    """From the run's events: how many fits were escalated and their share of the evaluation time,
+    and the best select error with at most MAX_OPS ops over time (Front events)."""
+    evals = escalated = 0
+    eval_ms = escalate_ms = 0.0
+    front: list[tuple[float, float]] = []
+    with open(f"{run_dir}/events.jsonl") as lines:
+        for line in lines:
+            event = json.loads(line)
+            if event["kind"] == "eval":
+                evals += 1
+                eval_ms += event.get("eval_ms") or 0.0
+                escalate_ms += event.get("escalate_ms") or 0.0
+                escalated += bool(event.get("escalate_ms"))
+            elif event["kind"] == "front" and event["ops"] <= MAX_OPS:
+                front.append((float(event["t"]), float(event["select_err"])))
+    share = escalate_ms / eval_ms if eval_ms else 0.0
+    print(
+        f"  evaluations {evals}, escalated fits {escalated} ({escalated / max(evals, 1):.2%} of children), "
+        f"{share:.1%} of evaluation time"
+    )
+    best, curve, first = math.inf, [], None
+    for t, err in front:
+        best = min(best, err)
+        curve.append((t, best))
+        if first is None and best <= 1e-12:
+            first = t
+    for mark in [m for m in CURVE_MINUTES if m < minutes] + [minutes]:
+        seen = [err for t, err in curve if t <= 60 * mark]
+        print(f"  best with <= {MAX_OPS} ops after {mark:>4g} min: {seen[-1] if seen else math.nan:.3e}")
+    print(f"  first under 1e-12: {'never' if first is None else f'{first:.0f} s'}", flush=True)
 
 
 def front_table(args) -> None:

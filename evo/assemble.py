@@ -39,18 +39,23 @@ from targets.dataset import Dataset, with_extra_points
 from targets.scoring import Score
 
 REAL_EXPLORE_STARTS = 6
+REAL_ESCALATE_FIT = 10.0
 
 
 def fit_settings(config: RunConfig) -> FitSettings:
     explore = config.fit_explore_starts
     if explore is None:
         explore = REAL_EXPLORE_STARTS if config.mode == "real" else 0
+    escalate = config.escalate_fit
+    if escalate is None:
+        escalate = REAL_ESCALATE_FIT if config.mode == "real" else 0.0
     return FitSettings(
         iterations=config.fit_iterations,
         fit_points=config.fit_points,
         polish_budget=config.polish_budget,
         polish_below=config.polish_below,
         explore_starts=explore,
+        escalate=escalate,
     )
 
 

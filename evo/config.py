@@ -99,6 +99,9 @@ class RunConfig:
     fit_iterations: int = 40
     # extra broad-start fits for structurally new children; None: 0 in float32 mode, 6 in real mode
     fit_explore_starts: int | None = None
+    # escalate a structurally new child to the thorough fit when its error is within this factor of
+    # its cost niche's best on the front; None: 10 in real mode, 0 (off) in float32 mode
+    escalate_fit: float | None = None
     fit_points: int = 512
     polish_budget: int = 96
     polish_below: float = 16.0
@@ -368,6 +371,9 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     out["fit_explore_starts"] = _as_int(
         "fit_explore_starts", c["fit_explore_starts"], minimum=0, optional=True
     )
+    out["escalate_fit"] = _as_float("escalate_fit", c["escalate_fit"], optional=True, positive=False)
+    if out["escalate_fit"] is not None and out["escalate_fit"] < 0:
+        raise UsageError(f"config 'escalate_fit' must be >= 0, got {out['escalate_fit']!r}")
     out["fit_points"] = _as_int("fit_points", c["fit_points"], minimum=8)
     out["polish_budget"] = _as_int("polish_budget", c["polish_budget"], minimum=0)
     out["polish_below"] = _as_float("polish_below", c["polish_below"])

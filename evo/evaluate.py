@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evo.fit import FitSettings, fit_constants, fit_data, polish
+from evo.escalate import escalated_fit, niche_bests, should_escalate
+from evo.fit import FitData, FitSettings, fit_constants, fit_data, polish
 from evo.mutate import FIT_KINDS, SearchSpace, mutate
 from primitives.encode import encode
 from primitives.floatbits import float_to_bits, get_format
@@ -47,16 +48,22 @@ def child_rng(seed: int, child_id: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1, child_id))))
 
 
+__all__ = ["EvalResult", "Evaluator", "Job", "Lost", "child_rng", "niche_bests"]
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One child to make: mutate ``program`` (the parent) or, for a seed, evaluate it as it is."""
+    """One child to make: mutate ``program`` (the parent) or, for a seed, evaluate it as it is.
+    ``niche`` holds the front's niche bests when the job was handed out (``niche_bests``): what
+    decides whether the child's fit is escalated (empty: never)."""
 
     child_id: int
     program: Program
     mutate: bool
+    niche: tuple[float, ...] = ()
 
     def __reduce__(self):
-        return (Job, (self.child_id, self.program, self.mutate))
+        return (Job, (self.child_id, self.program, self.mutate, self.niche))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,16 @@ class EvalResult:
     eval_ms: float
     cached: bool = False
     worker: int = 0
+    escalate_ms: float = 0.0  # the part of eval_ms spent in an escalated fit (0: not escalated)
+
+    def timing(self) -> dict:
+        """The timing fields of an ``Eval`` event."""
+        return {
+            "eval_ms": round(self.eval_ms, 3),
+            "cached": self.cached,
+            "worker": self.worker,
+            "escalate_ms": round(self.escalate_ms, 3),
+        }
 
     def __reduce__(self):
         return (
@@ -86,6 +103,7 @@ class EvalResult:
                 self.eval_ms,
                 self.cached,
                 self.worker,
+                self.escalate_ms,
             ),
         )
 
@@ -128,6 +146,8 @@ class Evaluator:
         self.lookups = 0
         self.hits = 0
         self.equivalence_hits = 0
+        self.escalations = 0  # escalated fits run (not counting cache hits), and their time
+        self.escalate_ms = 0.0
         self._probe_x = np.ascontiguousarray(
             self._base_x[np.linspace(0, self._base_x.shape[0] - 1, PROBE_POINTS).astype(np.int64)]
         )
@@ -137,6 +157,8 @@ class Evaluator:
         self._fit = fit_data(
             search.x[index], search.ref_hi[index], search.ref_lo[index], search.inv_scale[index]
         )
+        # the escalated fit evaluates a real-number program in double-double (far below float64 rounding)
+        self._fit_escalated = FitData(*(getattr(self._fit, a) for a in ("x", "hi", "lo", "inv")), True)
 
     def with_search(self, search: Dataset) -> Evaluator:
         """The same evaluator on another search set (with an empty cache)."""
@@ -193,6 +215,12 @@ class Evaluator:
         fit = kind in FIT_KINDS and self.fit_enabled
         explore = fit and kind in EXPLORE_KINDS and self.settings.explore_starts > 0
         program, stats, evals, hit = self._cached_evaluate(child, fit, explore)
+        escalate_ms = 0.0
+        if fit and kind in EXPLORE_KINDS and self._escalates(stats, program, job.niche):
+            begun = time.perf_counter()
+            program, stats, more, _ = self._cached_escalate(program, stats)
+            evals += more
+            escalate_ms = (time.perf_counter() - begun) * 1e3
         elapsed = (time.perf_counter() - start) * 1e3
         return EvalResult(
             # a cache hit reports the evaluations its result cost, so events do not depend on cache state
@@ -205,7 +233,33 @@ class Evaluator:
             elapsed,
             hit,
             self.worker,
+            escalate_ms,
         )
+
+    def _escalates(self, stats: RAW_STATS, program: Program, niche: tuple[float, ...]) -> bool:
+        factor = self.settings.escalate
+        return bool(program.constants()) and should_escalate(
+            float(stats[0]), program.op_count(), niche, factor
+        )
+
+    def _cached_escalate(self, program: Program, stats: RAW_STATS) -> tuple[Program, RAW_STATS, int, bool]:
+        """The escalated fit of a fitted child, cached by that child (a function of it alone)."""
+        key = ("escalated", program)
+        found = self._cache.get(key) if self.cache_size else None
+        if found is not None:
+            self._cache.move_to_end(key)
+            return (*found, True)
+        begun = time.perf_counter()
+        self.escalations += 1
+        fitted, fitted_stats, evals = self._fit_program(program, escalate=True)
+        self.escalate_ms += (time.perf_counter() - begun) * 1e3
+        result = (
+            (fitted, fitted_stats, evals) if fitted is not None and _better(fitted_stats, stats) else None
+        )
+        result = result or (program, stats, evals)
+        if self.cache_size:
+            self._cache[key] = result
+        return (*result, False)
 
     def _cached_evaluate(
         self, child: Program, fit: bool, explore: bool = False
@@ -256,11 +310,15 @@ class Evaluator:
         return program, stats, evals
 
     def _fit_program(
-        self, program: Program, explore: bool = False
+        self, program: Program, explore: bool = False, escalate: bool = False
     ) -> tuple[Program | None, RAW_STATS | None, int]:
         free = encode(program, share_constants=False)
         start = np.asarray(free.consts, dtype=np.float64)
-        result = fit_constants(free, start, self._fit, self.settings, explore)
+        if escalate:
+            data = self._fit_escalated if program.dtype == "float64" else self._fit
+            result = escalated_fit(free, start, data, self.settings, self.seed)
+        else:
+            result = fit_constants(free, start, self._fit, self.settings, explore)
         evals = result.evaluations
         if not np.isfinite(result.max_error):
             return None, None, evals

@@ -158,6 +158,7 @@ class Eval(Event):
     eval_ms: float | None = timing()
     cached: bool | None = timing()
     worker: int | None = timing()
+    escalate_ms: float | None = timing()
 
 
 @dataclass(frozen=True, slots=True)

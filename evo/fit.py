@@ -53,6 +53,10 @@ class FitSettings:
     # redrawn with random signs and magnitudes, so a fit can land in another basin (a pole moved
     # across the domain); 0 keeps one start
     explore_starts: int = 0
+    # fit escalation (``evo.escalate``): a structurally new child whose fitted error is within this
+    # factor of its cost niche's best on the front gets the thorough fit; 0 turns it off
+    escalate: float = 0.0
+    escalate_restarts: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,10 +512,12 @@ def fit_thorough(
     restarts: int = 12,
     use_cma: bool = True,
     seed: int = 0,
+    walk_steps: int = 80,
 ) -> FitResult:
     """A fit for one program a user cares about: Levenberg-Marquardt with long phases, jittered
     restarts around the best so far, then CMA-ES (relative steps) re-polished by Levenberg-Marquardt,
-    and with double-double residuals (the real-number setting) a search along the flattest valley.
+    and with double-double residuals (the real-number setting) a search along the flattest valley,
+    then up to ``walk_steps`` predictor-corrector steps along it (``valley_walk``; 0: none).
     """
     long, patient = max(settings.iterations, 2000), max(settings.patience, 200)
     best = _levenberg_marquardt(free, start, data, long, patient)
@@ -538,6 +544,10 @@ def fit_thorough(
         trial = valley_search(free, best.constants, data)
         spent += trial.evaluations
         best = _combine(best, trial, spent)
+        if walk_steps > 0 and np.isfinite(best.max_error):
+            trial = valley_walk(free, best.constants, data, walk_steps)
+            spent += trial.evaluations
+            best = _combine(best, trial, spent)
     return FitResult(best.constants, best.max_error, best.n_bad, spent, best.steps)
 
 
@@ -573,7 +583,8 @@ def _exchange_reference(extrema: np.ndarray, r: np.ndarray, size: int) -> np.nda
 
 def _relative(c: np.ndarray, dz: np.ndarray) -> np.ndarray:
     """c moved by dz in relative coordinates (log |c| for non-zero constants, plain for zeros)."""
-    return np.where(c != 0, c * np.exp(dz), c + dz)
+    with np.errstate(over="ignore"):  # an overflowing trial is scored as non-finite and rejected
+        return np.where(c != 0, c * np.exp(dz), c + dz)
 
 
 def exchange_polish(
@@ -705,3 +716,72 @@ def valley_search(free, start: np.ndarray, data: FitData, probes: int = 40) -> F
         best_t = min(memo, key=error)
     best = levelled(best_t)
     return FitResult(best.constants, best.max_error, best.n_bad, spent[0], best.steps)
+
+
+def _valley_frame(free, c: np.ndarray, data: FitData) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The flattest direction at ``c`` (relative coordinates, max-normalised), a basis of the
+    others, and whether it is a valley (smallest singular value below ``FLAT`` of the largest)."""
+    n, k = data.size, c.shape[0]
+    y, y_lo, r = np.empty(n), np.empty(n), np.empty(n)
+    jac = np.empty((n, k))
+    _residuals(
+        free.opcodes, free.args, c, free.out, data.x, data.hi, data.lo, data.inv, y, jac, r, y_lo, True
+    )
+    a = jac * np.where(c != 0, c, 1.0)
+    scale = np.linalg.norm(a, axis=0)
+    scale[~(scale > 0)] = 1.0
+    _, singular, vt = np.linalg.svd(a / scale, full_matrices=False)
+    valley = vt[-1] / scale
+    return valley / np.max(np.abs(valley)), (vt[:-1] / scale).T, bool(singular[-1] < FLAT * singular[0])
+
+
+def _log_step(c: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """The step from ``previous`` to ``c`` in the coordinates of ``_relative``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where((c != 0) & (previous != 0), c / previous, 1.0)
+        return np.where(c != 0, np.log(np.abs(ratio)), c - previous)
+
+
+def valley_walk(free, start: np.ndarray, data: FitData, max_steps: int = 80) -> FitResult:
+    """Predictor-corrector continuation along a curved valley (double-double residuals).
+
+    Where the error falls only slowly along the flattest direction while the valley bends away
+    from any straight line (f10: c1 ~ c3^2.4, so a straight step of 0.2% leaves the floor by 100x
+    the error), one line search cannot reach the far end. Each step here predicts the next point
+    from the last accepted step (the secant, which carries the valley's bend), or along the
+    flattest direction at first, then levels the error in the other directions (``exchange_polish``
+    on the complement of the re-estimated flattest direction). An accepted step doubles the next
+    one; a rejected one quarters it."""
+    c = np.asarray(start, dtype=np.float64).copy()
+    current = exchange_polish(free, c, data, iterations=0)
+    spent = current.evaluations
+    if c.shape[0] < 2 or not np.isfinite(current.max_error):
+        return current
+    valley, basis, flat = _valley_frame(free, c, data)
+    if not flat:
+        return current
+    step, previous, last = 1e-5, None, 0.0
+    sign = 1.0
+    first = [exchange_polish(free, _relative(c, s * step * valley), data, 30, basis) for s in (1.0, -1.0)]
+    spent += first[0].evaluations + first[1].evaluations
+    if first[1].max_error < first[0].max_error:
+        sign = -1.0
+    for _ in range(max_steps):
+        if step < 1e-9:
+            break
+        if previous is None:
+            predicted = _relative(c, sign * step * valley)
+        else:
+            predicted = _relative(c, _log_step(c, previous) * (step / last))
+        trial = exchange_polish(free, predicted, data, 30, basis)
+        spent += trial.evaluations
+        if trial.n_bad <= current.n_bad and trial.max_error < current.max_error:
+            previous, c, current, last = c, trial.constants, trial, step
+            step *= 2.0
+            valley, basis, _ = _valley_frame(free, c, data)
+        else:
+            step /= 4.0
+            if previous is not None and step < last / 64:
+                previous = None  # the secant has lost the valley: predict along the flat direction
+                step = last
+    return FitResult(current.constants, current.max_error, current.n_bad, spent, current.steps)

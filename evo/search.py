@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from evo.evaluate import EvalResult, Job
+from evo.evaluate import EvalResult, Job, niche_bests
 from evo.events import Eval, Event, Front, Improve, Restart, Signoff, summary_of
 from evo.policies import SearchRules
 from evo.population import Individual, Population
@@ -56,7 +56,7 @@ class Search:
             rules.tournament_size, state.rng, rules.objective.target_error, rules.selection
         )
         self._parents[child_id] = parent.id
-        return Job(child_id, parent.program, mutate=True)
+        return Job(child_id, parent.program, mutate=True, niche=niche_bests(state.front))
 
     def forget(self, child_id: int) -> None:
         """A job that will never be told (lost, or cancelled at a stop)."""
@@ -78,7 +78,7 @@ class Search:
         state.population.add(ind)
         n, events, made = state.n_evals, [], {"parent": parent, "mutation": ind.mutation}
         if rules.eval_every and n % rules.eval_every == 0:
-            timing = {"eval_ms": round(result.eval_ms, 3), "cached": result.cached, "worker": result.worker}
+            timing = result.timing()
             events.append(Eval(n, **made, **summary_of(ind), fit_evals=result.fit_evals, **timing))
         if rules.objective.better(ind, state.best):
             state.best = ind
