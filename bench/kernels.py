@@ -8,7 +8,8 @@ the flag sets `evo export --verify` checks); glibc scalar calls
 with -O3 -march=native; libmvec loops with -O3 -march=native -ffast-math, which makes gcc call the
 vector variants (_ZGVdN8v_exp2f, ...); SLEEF's 8-wide u10 (1 ULP) and u35 (3.5 ULP) functions
 (Debian's libsleef-dev; skipped with a printed reason when absent) in a loop of AVX2 loads and
-stores. The full-range evo functions are timed at each accuracy tier (1, 2, 4 ULP), and every row
+stores. The full-range evo functions are timed at each accuracy tier (1, 2, 4 ULP), log2f also
+with its polynomials in Horner's order (the tiers' previous form), and every row
 prints the max ULP of its outputs on the timed inputs against a float64 numpy reference. The same
 exported reduced-domain kernels are also JIT-compiled through LLVM and timed from Python (that
 figure includes a ctypes call per array). Ratios are speeds against libmvec (or SLEEF) measured in
@@ -35,6 +36,7 @@ from codegen.emit_c import c_function
 from codegen.emit_llvm import jit
 from codegen.fullrange import full_range_c
 from codegen.fullrange_kernels import TIERS, tier
+from codegen.log2_kernel import LOG2_KERNEL, LOG2_KERNEL_DEG8
 from codegen.verify import find_compiler
 from evo.loading import load_program
 from targets.baselines import anchor
@@ -213,6 +215,14 @@ def main() -> None:
         sources[name] = (_kernel_source(name, program), evo_flags)
     for (function, bound), item in full.items():
         sources[f"full_{function}_{bound}"] = (item.source, evo_flags)
+    # the same log2 polynomials in Horner's order, the shipped tiers' previous form: the split
+    # order's gain is measured in the same run
+    horner = {1: LOG2_KERNEL, 2: LOG2_KERNEL_DEG8}
+    for bound, program in horner.items():
+        sources[f"horner_log2f_{bound}"] = (
+            full_range_c("log2f", program, name=f"evo_log2f_horner{bound}").source,
+            evo_flags,
+        )
     for function in functions:
         sources[f"libm_{function}"] = (LIBM.format(f=function), libm_flags)
         sources[f"mvec_{function}"] = (LIBM.format(f=function).replace("glibc_", "mvec_"), mvec_flags)
@@ -295,6 +305,11 @@ def main() -> None:
                     continue
                 same[t.kernel.canonical_hash()] = [label]
                 members.append((label, f"evo_{function}_tier{bound}_array"))
+            if function == "log2f":
+                members += [
+                    (f"evo log2f <= {b} ULP, Horner order ({p.op_count()} ops)", f"evo_log2f_horner{b}_array")
+                    for b, p in horner.items()
+                ]
             members += [
                 (f"glibc {function} (scalar)", f"glibc_{function}_array"),
                 (f"libmvec {function} (vector)", f"mvec_{function}_array"),

@@ -10,14 +10,15 @@ cannot reach a looser bound, the looser tier ships the same kernel as the tighte
 - expf, e^x on [-ln2/2, ln2/2]: the anchors' degree-6 and degree-5 FMA Horner polynomials with
   c0 = 1 (1 ULP; 2 and 4 ULP, at 1.981 ULP over the full range).
 - log2f, log2 on [sqrt(2)/2, sqrt(2)]: evo's own fits (``codegen.log2_kernel``), degree 9 for
-  1 ULP and degree 8 for 2 and 4 ULP (degree 7 is 5.0 ULP).
+  1 ULP and degree 8 for 2 and 4 ULP (degree 7 is 5.0 ULP), evaluated in a split order whose
+  dependency chain is shorter than Horner's (0.982 and 1.744 ULP over all 2^32 inputs).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codegen.log2_kernel import LOG2_KERNEL, LOG2_KERNEL_DEG8
+from codegen.log2_kernel import LOG2_KERNEL_DEG8_SPLIT, LOG2_KERNEL_SPLIT
 from primitives.program import Program
 from primitives.textform import parse_text
 
@@ -88,9 +89,9 @@ _TABLE = {
         4: (EXP_DEG5, "anchor exp_ln2h:horner_c0=1:5:fma"),
     },
     "log2f": {
-        1: (LOG2_KERNEL, "evo fit, degree 9"),
-        2: (LOG2_KERNEL_DEG8, "evo fit, degree 8"),
-        4: (LOG2_KERNEL_DEG8, "evo fit, degree 8"),
+        1: (LOG2_KERNEL_SPLIT, "evo fit, degree 9, split evaluation"),
+        2: (LOG2_KERNEL_DEG8_SPLIT, "evo fit, degree 8, even/odd evaluation"),
+        4: (LOG2_KERNEL_DEG8_SPLIT, "evo fit, degree 8, even/odd evaluation"),
     },
 }
 
