@@ -25,6 +25,8 @@ tier splits right after c0 (q = E(t^2) + t*O(t^2)), its chain is shortest: 1.744
 
 from __future__ import annotations
 
+from primitives.floatbits import bits_to_float, format_hex
+from primitives.program import Program
 from primitives.textform import parse_text
 
 LOG2_KERNEL_TEXT = """\
@@ -62,43 +64,40 @@ return t10
 
 LOG2_KERNEL_DEG8 = parse_text(LOG2_KERNEL_DEG8_TEXT)
 
-# The same coefficients as LOG2_KERNEL: y = t + t*(c0 + t*(c1 + t*w)), w = E(t^2) + t*O(t^2) with
-# E = c2 + c4 s + c6 s^2 + c8 s^3 and O = c3 + c5 s + c7 s^2 + c9 s^3 (s = t*t).
-LOG2_KERNEL_SPLIT_TEXT = """\
-# evo program (float32)
-t1 = sub(x, 0x1p+0)
-t2 = mul(t1, t1)
-t3 = fma(0x1.7dab64p-3, t2, 0x1.a2f4d2p-3)
-t4 = fma(t3, t2, 0x1.277eb8p-2)
-t5 = fma(t4, t2, 0x1.ec708cp-2)
-t6 = fma(-0x1.c2ba36p-4, t2, -0x1.875d0ep-3)
-t7 = fma(t6, t2, -0x1.eab9fap-3)
-t8 = fma(t7, t2, -0x1.715a86p-2)
-t9 = fma(t1, t8, t5)
-t10 = fma(t1, t9, -0x1.71547p-1)
-t11 = fma(t1, t10, 0x1.c551dap-2)
-t12 = fma(t1, t11, t1)
-return t12
-"""
 
-LOG2_KERNEL_SPLIT = parse_text(LOG2_KERNEL_SPLIT_TEXT)
+def split_order(horner: Program, horner_tail: int) -> Program:
+    """The Horner kernel y = t + t*q(t) (t = x - 1, q = c0 + c1 t + ... + cn t^n) with the same
+    constants in a split order: w = c_k + c_{k+1} t + ... + cn t^(n-k) as E(s) + t*O(s) (s = t*t,
+    E and O its even and odd halves, each by Horner's rule, side by side), then the last
+    ``horner_tail`` = k steps q = c0 + t*(c1 + t*(... + t*w)) in Horner's order, then t + t*q."""
+    one, *top_down = (format_hex(bits_to_float(bits)) for bits in horner.constants())
+    coefficients = top_down[::-1]  # c0 .. cn
+    high = coefficients[horner_tail:]
+    even, odd = high[0::2], high[1::2]
+    if min(len(even), len(odd)) < 2:
+        raise ValueError("split_order needs at least two coefficients in each half")
+    lines = ["# evo program (float32)", f"t1 = sub(x, {one})", "t2 = mul(t1, t1)"]
 
-# The same coefficients as LOG2_KERNEL_DEG8: y = t + t*q, q = E(t^2) + t*O(t^2) with
-# E = c0 + c2 s + c4 s^2 + c6 s^3 + c8 s^4 and O = c1 + c3 s + c5 s^2 + c7 s^3.
-LOG2_KERNEL_DEG8_SPLIT_TEXT = """\
-# evo program (float32)
-t1 = sub(x, 0x1p+0)
-t2 = mul(t1, t1)
-t3 = fma(0x1.00aa1cp-3, t2, 0x1.ba269ap-3)
-t4 = fma(t3, t2, 0x1.26d02ep-2)
-t5 = fma(t4, t2, 0x1.ec73e6p-2)
-t6 = fma(t5, t2, 0x1.c551d6p-2)
-t7 = fma(-0x1.a89284p-3, t2, -0x1.e95c8ap-3)
-t8 = fma(t7, t2, -0x1.715c38p-2)
-t9 = fma(t8, t2, -0x1.715472p-1)
-t10 = fma(t1, t9, t6)
-t11 = fma(t1, t10, t1)
-return t11
-"""
+    def emit(expression: str) -> str:
+        name = f"t{len(lines)}"  # the header line makes the count the next register's number
+        lines.append(f"{name} = {expression}")
+        return name
 
-LOG2_KERNEL_DEG8_SPLIT = parse_text(LOG2_KERNEL_DEG8_SPLIT_TEXT)
+    def horner_in_s(half: list[str]) -> str:
+        value = emit(f"fma({half[-1]}, t2, {half[-2]})")
+        for c in reversed(half[:-2]):
+            value = emit(f"fma({value}, t2, {c})")
+        return value
+
+    e, o = horner_in_s(even), horner_in_s(odd)
+    value = emit(f"fma(t1, {o}, {e})")
+    for c in reversed(coefficients[:horner_tail]):
+        value = emit(f"fma(t1, {value}, {c})")
+    lines.append(f"return {emit(f'fma(t1, {value}, t1)')}")
+    return parse_text("\n".join(lines) + "\n")
+
+
+# 1-ULP tier: the last two Horner steps stay (their roundings decide the error); 2 and 4 ULP: the
+# split right after c0, the shortest chain.
+LOG2_KERNEL_SPLIT = split_order(LOG2_KERNEL, horner_tail=2)
+LOG2_KERNEL_DEG8_SPLIT = split_order(LOG2_KERNEL_DEG8, horner_tail=0)

@@ -11,7 +11,13 @@ import pytest
 
 from codegen.fullrange import full_range_c
 from codegen.fullrange_kernels import tier
-from codegen.log2_kernel import LOG2_KERNEL, LOG2_KERNEL_DEG8, LOG2_KERNEL_DEG8_SPLIT, LOG2_KERNEL_SPLIT
+from codegen.log2_kernel import (
+    LOG2_KERNEL,
+    LOG2_KERNEL_DEG8,
+    LOG2_KERNEL_DEG8_SPLIT,
+    LOG2_KERNEL_SPLIT,
+    split_order,
+)
 from primitives.cycles import critical_path
 from primitives.interp import evaluate
 from primitives.ops import OPS
@@ -68,3 +74,8 @@ def test_log2f_c_equals_the_interpreter_bit_for_bit(bound):
     array(x.ctypes.data, y.ctypes.data, x.shape[0])
     want = _interpreter_log2f(kernel, x)
     assert np.array_equal(y.view(np.uint32), want.view(np.uint32))
+
+
+def test_split_order_refuses_a_half_too_short_to_split():
+    with pytest.raises(ValueError, match="two coefficients"):
+        split_order(LOG2_KERNEL_DEG8, horner_tail=6)  # c6..c8: an odd half of one coefficient
