@@ -267,7 +267,23 @@ class Engine:
             except KeyboardInterrupt:
                 return self._end("interrupted")
             self.recorder.checkpoint(self.state, numbered=False)
+        while (runner_up := self.search.next_reserve()) is not None:  # niche runner-ups, resumably
+            try:
+                self._sign_off_reserve(runner_up)
+            except KeyboardInterrupt:
+                return self._end("interrupted")
+            self.recorder.checkpoint(self.state, numbered=False)
         return self._end(reason)
+
+    def _sign_off_reserve(self, program) -> None:
+        started = time.monotonic()
+        with self._interruptible():
+            data = self.final.data()
+            final = self._sweep(score, program, data)
+        deviation = data.reference_deviation if isinstance(data, Sweep) else None
+        seconds = round(time.monotonic() - started, 3)
+        self.recorder.write(self.search.record_reserve(program, final, deviation, seconds))
+        self.recorder.flush_front(self.state)
 
     def _end(self, reason: str, message: str | None = None) -> str:
         state, objective = self.state, self.search.rules.objective
