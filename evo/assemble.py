@@ -40,6 +40,8 @@ from targets.dataset import Dataset, with_extra_points
 from targets.scoring import Score
 
 REAL_EXPLORE_STARTS = 6
+# the exchange refines seeds at most this far off (ULP): where rounding decides the error, not the form
+EXCHANGE_BELOW = 64.0
 REAL_ESCALATE_FIT = 10.0
 
 
@@ -224,10 +226,11 @@ def _classical_memo(
             refined.append(program)
             continue
         counts.add(count)
-        if final_set is None:
-            refined.append(refine(program, dense, settings).program)
+        plain = refine(program, dense, settings)
+        if final_set is None or not plain.max_err <= EXCHANGE_BELOW:
+            refined.append(plain.program)
             continue
-        results = [exchange_refine(program, dense, final_set, select.x, settings, exchange)]
+        results = [exchange_refine(plain.program, dense, final_set, select.x, settings, exchange)]
         for start, known in anchors.get(count, ()):
             if known <= results[0].estimate:  # a polynomial known to be better: start from it too
                 results.append(exchange_refine(start, dense, final_set, select.x, settings, exchange))

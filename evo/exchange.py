@@ -16,6 +16,8 @@ from primitives.program import Program
 from targets.dataset import Dataset, Sweep, with_extra_points
 from targets.scoring import worst_points
 
+PIECE = 1 << 21  # floats per task of the dense pass
+
 # Why: a refinement on a sample chases the sample's tail. The constants it picks are the best for
 # those points, and the error on every other float runs a few percent higher (measured: exp on
 # [-ln2/2, ln2/2] at 6 ops, 0.733 on every float for a seed at 0.69 on its ~17k refinement points).
@@ -76,16 +78,29 @@ def probe(program: Program, final: Dataset | Sweep, count: int, settings: Exchan
             return np.empty(0, np.float32), np.empty(0)
         return sweep_worst_kernel(*kernel_args, start, stop - start, step, final.reference, cap)
 
-    coarse = np.full(n_blocks, -np.inf)
-    for block in range(n_blocks):
-        _, errors = read(block, stride, offset if stride > 1 else 0, 1)
-        if len(errors):
-            coarse[block] = errors.max()
-    order = np.argsort(-coarse, kind="stable")
-    block_size = max(1, size // n_blocks)
-    chosen = order[: max(1, settings.dense_points // block_size)]
+    if size <= settings.dense_points:
+        ranges = [(lo, lo + size)]
+    else:
+        coarse = np.full(n_blocks, -np.inf)
+        for block in range(n_blocks):
+            _, errors = read(block, stride, offset if stride > 1 else 0, 1)
+            if len(errors):
+                coarse[block] = errors.max()
+        block_size = max(1, size // n_blocks)
+        chosen = sorted(np.argsort(-coarse, kind="stable")[: max(1, settings.dense_points // block_size)])
+        ranges = []
+        for block in chosen:  # adjacent blocks are read as one range
+            if ranges and ranges[-1][1] == edges[block]:
+                ranges[-1] = (ranges[-1][0], edges[block + 1])
+            else:
+                ranges.append((edges[block], edges[block + 1]))
+    pieces = [(a, min(b, a + PIECE)) for first, b in ranges for a in range(first, b, PIECE)]
+
+    def read_whole(piece: tuple[int, int]):
+        return sweep_worst_kernel(*kernel_args, piece[0], piece[1] - piece[0], 1, final.reference, count)
+
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        parts = list(pool.map(lambda b: read(int(b), 1, 0, count), sorted(chosen)))
+        parts = list(pool.map(read_whole, pieces))
     xs = np.concatenate([p[0] for p in parts])
     errors = np.concatenate([p[1] for p in parts])
     top = np.lexsort((xs, -errors))[:count]  # worst first, ties by x: deterministic
