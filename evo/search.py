@@ -137,41 +137,6 @@ class Search:
         summary = {**summary_of(entry.individual), "select_err": entry.select.max_err}
         return [Signoff(state.n_evals, **summary, final=final.to_dict(), certified=certified, **how)]
 
-    def next_reserve(self):
-        """The next runner-up of the rules' reserve to sign off at the end, or None."""
-        state, rules = self.state, self.rules
-        return rules.certifier.next_reserve(state.front, rules.reserve, state.finals, rules.cost_model.cost)
-
-    def record_reserve(self, program, final: Score, reference_deviation=None, seconds=None) -> list[Event]:
-        """A runner-up's final score: remembered, and the program admitted to the front if its
-        final error beats every entry costing no more."""
-        state, rules = self.state, self.rules
-        state.finals[program.canonical_hash()] = final
-        ids = [e.individual.id for e in state.front.entries]
-        next_id = getattr(state, "next_id", None)
-        ind_id = next_id if next_id is not None else max([state.n_evals, *ids]) + 1
-        if next_id is not None:
-            state.next_id += self.id_step
-        search_score = self._score(program, self.search_set)
-        ind = Individual(ind_id, program, search_score, rules.cost_model.cost(program), None, "seed")
-        select = rules.gate.select_score(program)
-        front, admitted = state.front.updated(ind, select, final)
-        summary = {**summary_of(ind), "select_err": select.max_err}
-        events: list[Event] = []
-        certified = rules.certifier.certified(final)
-        if admitted:
-            state.front = front
-            if certified:
-                state.certified_cost = min(state.certified_cost, ind.cost)
-            events.append(
-                Front(state.n_evals, **summary, program=program_to_dict(program), front=front.summary())
-            )
-        how = {"during_search": False, "reference_deviation": reference_deviation, "signoff_s": seconds}
-        events.append(
-            Signoff(state.n_evals, **summary, final=final.to_dict(), certified=certified and admitted, **how)
-        )
-        return events
-
     def use_search(self, search_set: Dataset, added: list[float]) -> None:
         """Switch to a grown search set (hard points): the population and the best are re-scored."""
         state = self.state
