@@ -201,14 +201,38 @@ def _classical_memo(
     """The classical seeds of a search set, the best of each op count lattice-refined on the search
     points and a sample four times their size, with ``exchange_rounds`` rounds of final-set worst
     points (a pure function, memoised: a run asks for its initial population, its restart seeds
-    and its reserve)."""
+    and its reserve; the refined seeds are also cached on disk, ``evo.seedcache``)."""
     from evo.classical import classical_seeds
 
     data = search.data
-    fitted = classical_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, ops, max_ops, dtype)
-    programs = [s.program for s in fitted]
-    if dtype != "float32" or not lattice_budget or not programs:
-        return _Seeding(tuple(programs))
+    if dtype != "float32" or not lattice_budget:
+        fitted = classical_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, ops, max_ops, dtype)
+        return _Seeding(tuple(s.program for s in fitted))
+    from evo.seedcache import cached_seeds
+
+    def compute():
+        fitted = classical_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, ops, max_ops, dtype)
+        return _refined_seeds(
+            [s.program for s in fitted], search, final, ops, max_ops, lattice_budget, exchange_rounds
+        )
+
+    parts = (search.key, final.key, list(ops), max_ops, dtype, lattice_budget, exchange_rounds)
+    return _Seeding(*cached_seeds(parts, compute))
+
+
+def _refined_seeds(
+    programs: list[Program],
+    search: _ByContent,
+    final: _FinalOf,
+    ops: tuple[str, ...],
+    max_ops: int,
+    lattice_budget: int,
+    exchange_rounds: int,
+) -> tuple[tuple[Program, ...], tuple[tuple[Program, float], ...]]:
+    """The lattice refinement (and exchange) of the best seed of each op count; see ``_classical_memo``."""
+    if not programs:
+        return (), ()
+    data = search.data
     from evo.exchange import ExchangeSettings, exchange_refine
     from evo.lattice import LatticeSettings, refine
     from targets.dataset import refine_dataset
@@ -237,7 +261,7 @@ def _classical_memo(
         refined.extend(r.program for r in results)
         best = min(results, key=lambda r: r.estimate)  # the first of equals: the classical seed
         reserve.append((best.program, best.estimate))
-    return _Seeding(tuple(refined), tuple(reserve))
+    return tuple(refined), tuple(reserve)
 
 
 def _anchor_starts(target, ops: tuple[str, ...], max_ops: int, per_count: int = 2) -> dict:

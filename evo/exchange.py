@@ -32,9 +32,9 @@ class ExchangeSettings:
     rounds: int = 3
     points: int = 256  # worst points of the probe added per round
     neighbours: int = 1  # floats either side of each worst point, added with it
-    probe_points: int = 1 << 24  # a probe of an exhaustive set reads every k-th float, about this many
+    probe_points: int = 1 << 22  # a probe of an exhaustive set reads every k-th float, about this many
     blocks: int = 4096  # ordinal blocks of that first pass
-    dense_points: int = 1 << 25  # floats of the blocks then read whole
+    dense_points: int = 1 << 23  # floats of the blocks then read whole
     later_budget: float = 0.5  # lattice budget of each round after the first, relative to the first
 
 

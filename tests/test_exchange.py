@@ -18,6 +18,7 @@ from evo.lattice import LatticeSettings, ordinals, refine
 from evo.policies import Certifier
 from evo.population import Individual
 from evo.problem import build_problem
+from evo.seedcache import cached_seeds
 from primitives.program import Instr, Program, Ref, const_of
 from targets.baselines import baselines
 from targets.dataset import refine_dataset
@@ -179,3 +180,21 @@ def test_the_reserve_reaches_the_fpminimax_polynomial_on_every_float(target, ops
     program, estimate = next((p, e) for p, e in reserve_seeds(config, problem) if p.op_count() == ops)
     final = score(program, problem.final()).max_err
     assert estimate <= final * (1 + 1e-9) and final <= anchor
+
+
+def test_the_seed_cache_returns_what_was_computed_and_survives_a_corrupt_file(tmp_path):
+    doubled = Program((Instr("mul", (Ref(0), const_of(2.0))),), Ref(1))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return (Program.identity(), doubled), ((doubled, 0.75),)
+
+    first = cached_seeds(("a", 1), compute, tmp_path)
+    assert cached_seeds(("a", 1), compute, tmp_path) == first and len(calls) == 1
+    assert first == ((Program.identity(), doubled), ((doubled, 0.75),))
+    cached_seeds(("b", 1), compute, tmp_path)
+    assert len(calls) == 2  # another key
+    for path in (tmp_path / "seeds").iterdir():
+        path.write_text("{not json")
+    assert cached_seeds(("a", 1), compute, tmp_path) == first and len(calls) == 3
