@@ -140,10 +140,18 @@ def test_the_next_reserve_is_the_first_unsigned_one_that_may_beat_the_front():
     assert certifier.next_reserve(ParetoFront(), ((x, 1e9),), {}, cost) is x
 
 
-def test_a_run_ends_with_a_front_no_worse_than_its_refined_seeds(tmp_path):
+@pytest.mark.parametrize("islands", [1, 2])
+def test_a_run_ends_with_a_front_no_worse_than_its_refined_seeds(tmp_path, islands):
     """Every exchange-refined seed is signed off at the end where the front costing no more is
     worse than its estimate, so the final front at each cost is at least as good as it."""
-    quick = {**SMALL, "max_ops": 4, "seed_lattice_budget": 600, "max_evals": 20, "runs_dir": str(tmp_path)}
+    quick = {
+        **SMALL,
+        "max_ops": 4,
+        "seed_lattice_budget": 600,
+        "max_evals": 20,
+        "runs_dir": str(tmp_path),
+        "islands": islands,
+    }
     config = resolve(quick)
     problem = build_problem(config)
     reserve = reserve_seeds(config, problem)
