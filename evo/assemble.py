@@ -99,12 +99,11 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
     polynomials of every op count fitted on the search set (any target; ``evo.classical``),
     each followed by f(x) = x up to the population size. In float32 the best classical seed of
     each op count has its constants refined on the float32 lattice (``evo.lattice``, on the
-    search points and a denser sample, never the select points), in rounds that add the worst
-    points of the final set (``evo.exchange``); a built-in's fpminimax polynomials of that op
-    count are refined the same way and follow it."""
+    search points and a denser sample, never the select points); the exchange with the final set
+    is for the reserve (``reserve_seeds``), so a run starts as fast as before."""
     seeds: list[Program] = []
     if config.seed_from == "classical":
-        seeds.extend(_classical_seeding(config, problem).programs)
+        seeds.extend(_classical_seeding(config, problem, exchange=False).programs)
     if config.seed_from == "anchors":
         from targets.baselines import baselines
 
@@ -122,9 +121,11 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
 
 
 def reserve_seeds(config: RunConfig, problem: Problem) -> tuple[tuple[Program, float], ...]:
-    """The exchange-refined seed of each op count with its estimated final error (a lower bound,
-    from final-set probes): what the end of a run signs off where the front is worse (float32,
-    classical seeding with the exchange on; else none)."""
+    """The exchange-refined seed of each op count (the classical seed, or a built-in's fpminimax
+    polynomial where it is better, refined in rounds that add the final set's worst points,
+    ``evo.exchange``) with its estimated final error (a lower bound, from final-set probes): what
+    the end of a run signs off where the front is worse (float32, classical seeding with the
+    exchange on; else none)."""
     if config.seed_from != "classical":
         return ()
     return _classical_seeding(config, problem).reserve
@@ -166,8 +167,8 @@ class _Seeding:
     reserve: tuple[tuple[Program, float], ...] = ()
 
 
-def _classical_seeding(config: RunConfig, problem: Problem) -> _Seeding:
-    rounds = config.seed_exchange_rounds if config.dtype == "float32" else 0
+def _classical_seeding(config: RunConfig, problem: Problem, exchange: bool = True) -> _Seeding:
+    rounds = config.seed_exchange_rounds if config.dtype == "float32" and exchange else 0
     return _classical_memo(
         _ByContent(problem.search),
         _FinalOf(problem),
@@ -365,7 +366,7 @@ def search_rules(config: RunConfig, problem: Problem) -> SearchRules:
         restart=StagnationRestart(config.restart_after, objective),
         certifier=Certifier(config.target_ulp, config.signoff),
         restart_seeds=tuple(population_seeds(config, problem)),
-        reserve=reserve_seeds(config, problem),
+        reserve=lambda: reserve_seeds(config, problem),  # computed when the end of the run asks
         eval_every=config.log_every_eval,
         selection=config.selection,
     )

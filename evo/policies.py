@@ -165,5 +165,6 @@ class SearchRules:
     certifier: Certifier
     restart_seeds: tuple[Program, ...]
     eval_every: int = 0  # report every eval_every-th evaluation as an event (0: none)
-    reserve: tuple[tuple[Program, float], ...] = ()  # runner-ups signed off at the end (Certifier)
+    # runner-ups signed off at the end (Certifier.next_reserve), computed when first asked for
+    reserve: Callable[[], tuple[tuple[Program, float], ...]] = tuple
     selection: str = "error"  # tournament mode (evo.selection)

@@ -15,7 +15,9 @@ from targets.scoring import Score, score
 def next_reserve(search: Search) -> Program | None:
     """The next runner-up of the search rules' reserve to sign off, or None (``Certifier.next_reserve``)."""
     state, rules = search.state, search.rules
-    return rules.certifier.next_reserve(state.front, rules.reserve, state.finals, rules.cost_model.cost)
+    if rules.certifier.mode != "front":
+        return None  # nothing to compute
+    return rules.certifier.next_reserve(state.front, rules.reserve(), state.finals, rules.cost_model.cost)
 
 
 def record_reserve(
