@@ -4,6 +4,7 @@ search and the engine that runs it."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -39,6 +40,8 @@ from targets.dataset import Dataset, with_extra_points
 from targets.scoring import Score
 
 REAL_EXPLORE_STARTS = 6
+# the exchange refines seeds at most this far off (ULP): where rounding decides the error, not the form
+EXCHANGE_BELOW = 64.0
 REAL_ESCALATE_FIT = 10.0
 
 
@@ -96,12 +99,11 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
     polynomials of every op count fitted on the search set (any target; ``evo.classical``),
     each followed by f(x) = x up to the population size. In float32 the best classical seed of
     each op count has its constants refined on the float32 lattice (``evo.lattice``, on the
-    search points and a denser sample, never the select points)."""
+    search points and a denser sample, never the select points); the exchange with the final set
+    is for the reserve (``reserve_seeds``), so a run starts as fast as before."""
     seeds: list[Program] = []
     if config.seed_from == "classical":
-        seeds.extend(
-            _classical_programs(problem, config.ops, config.max_ops, config.dtype, config.seed_lattice_budget)
-        )
+        seeds.extend(_classical_seeding(config, problem, exchange=False).programs)
     if config.seed_from == "anchors":
         from targets.baselines import baselines
 
@@ -116,6 +118,17 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
     identity = Program.identity(config.dtype)
     seeds.extend([identity] * max(1, config.population_size - len(seeds)))
     return seeds[: config.population_size]
+
+
+def reserve_seeds(config: RunConfig, problem: Problem) -> tuple[tuple[Program, float], ...]:
+    """The exchange-refined seed of each op count (the classical seed, or a built-in's fpminimax
+    polynomial where it is better, refined in rounds that add the final set's worst points,
+    ``evo.exchange``) with its estimated final error (a lower bound, from final-set probes): what
+    the end of a run signs off where the front is worse (float32, classical seeding with the
+    exchange on; else none)."""
+    if config.seed_from != "classical":
+        return ()
+    return _classical_seeding(config, problem).reserve
 
 
 class _ByContent:
@@ -136,45 +149,146 @@ class _ByContent:
         return isinstance(other, _ByContent) and other.key == self.key
 
 
+class _FinalOf(_ByContent):
+    """The final set of a problem, keyed by its select set (both are functions of the target, the
+    domain and the data seed), built on first use."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.select)
+        self.build = problem.final
+
+
+@dataclass(frozen=True, slots=True)
+class _Seeding:
+    """Classical seeds (ordered by op count, then error) and the exchange-refined best of each op
+    count with its estimated final error."""
+
+    programs: tuple[Program, ...]
+    reserve: tuple[tuple[Program, float], ...] = ()
+
+
+def _classical_seeding(config: RunConfig, problem: Problem, exchange: bool = True) -> _Seeding:
+    rounds = config.seed_exchange_rounds if config.dtype == "float32" and exchange else 0
+    return _classical_memo(
+        _ByContent(problem.search),
+        _FinalOf(problem),
+        config.ops,
+        config.max_ops,
+        config.dtype,
+        config.seed_lattice_budget,
+        rounds,
+    )
+
+
 def _classical_programs(
     problem: Problem, ops: tuple[str, ...], max_ops: int, dtype: str, lattice_budget: int = 0
 ) -> tuple[Program, ...]:
+    """The classical seeds with the plain lattice refinement (no exchange)."""
     return _classical_memo(
-        _ByContent(problem.search), _ByContent(problem.select), ops, max_ops, dtype, lattice_budget
-    )
+        _ByContent(problem.search), _FinalOf(problem), ops, max_ops, dtype, lattice_budget, 0
+    ).programs
 
 
 @lru_cache(maxsize=8)
 def _classical_memo(
     search: _ByContent,
-    select: _ByContent,
+    final: _FinalOf,
     ops: tuple[str, ...],
     max_ops: int,
     dtype: str,
     lattice_budget: int,
-) -> tuple[Program, ...]:
+    exchange_rounds: int,
+) -> _Seeding:
     """The classical seeds of a search set, the best of each op count lattice-refined on the search
-    points and a sample four times their size (a pure function, memoised: a run asks for its
-    initial population and its restart seeds)."""
+    points and a sample four times their size, with ``exchange_rounds`` rounds of final-set worst
+    points (a pure function, memoised: a run asks for its initial population, its restart seeds
+    and its reserve; the refined seeds are also cached on disk, ``evo.seedcache``)."""
     from evo.classical import classical_seeds
 
     data = search.data
-    fitted = classical_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, ops, max_ops, dtype)
-    programs = [s.program for s in fitted]
-    if dtype != "float32" or not lattice_budget or not programs:
-        return tuple(programs)
+    if dtype != "float32" or not lattice_budget:
+        fitted = classical_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, ops, max_ops, dtype)
+        return _Seeding(tuple(s.program for s in fitted))
+    from evo.seedcache import cached_seeds
+
+    def compute():
+        fitted = classical_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, ops, max_ops, dtype)
+        return _refined_seeds(
+            [s.program for s in fitted], search, final, ops, max_ops, lattice_budget, exchange_rounds
+        )
+
+    parts = (search.key, final.key, list(ops), max_ops, dtype, lattice_budget, exchange_rounds)
+    return _Seeding(*cached_seeds(parts, compute))
+
+
+def _refined_seeds(
+    programs: list[Program],
+    search: _ByContent,
+    final: _FinalOf,
+    ops: tuple[str, ...],
+    max_ops: int,
+    lattice_budget: int,
+    exchange_rounds: int,
+) -> tuple[tuple[Program, ...], tuple[tuple[Program, float], ...]]:
+    """The lattice refinement (and exchange) of the best seed of each op count; see ``_classical_memo``."""
+    if not programs:
+        return (), ()
+    data = search.data
+    from evo.exchange import ExchangeSettings, exchange_refine
     from evo.lattice import LatticeSettings, refine
     from targets.dataset import refine_dataset
 
-    dense = refine_dataset(data.target, data, select.data, seed=0, n=4 * data.size)
+    select = final.data  # the select set (what the final set is keyed by)
+    dense = refine_dataset(data.target, data, select, seed=0, n=4 * data.size)
     settings = LatticeSettings(budget=lattice_budget)
-    refined, counts = [], set()
+    anchors = _anchor_starts(data.target, ops, max_ops) if exchange_rounds else {}
+    final_set = final.build() if exchange_rounds else None
+    exchange = ExchangeSettings(rounds=exchange_rounds)
+    refined, reserve, counts = [], [], set()
     for program in programs:  # ordered by op count, then error: the first of a count is its best
-        if program.op_count() not in counts:
-            counts.add(program.op_count())
-            program = refine(program, dense, settings).program
-        refined.append(program)
-    return tuple(refined)
+        count = program.op_count()
+        if count in counts:
+            refined.append(program)
+            continue
+        counts.add(count)
+        plain = refine(program, dense, settings)
+        if final_set is None or not plain.max_err <= EXCHANGE_BELOW:
+            refined.append(plain.program)
+            continue
+        results = [exchange_refine(plain.program, dense, final_set, select.x, settings, exchange)]
+        for start, known in anchors.get(count, ()):
+            if known <= results[0].estimate:  # a polynomial known to be better: start from it too
+                results.append(exchange_refine(start, dense, final_set, select.x, settings, exchange))
+        refined.extend(r.program for r in results)
+        best = min(results, key=lambda r: r.estimate)  # the first of equals: the classical seed
+        reserve.append((best.program, best.estimate))
+    return tuple(refined), tuple(reserve)
+
+
+def _anchor_starts(target, ops: tuple[str, ...], max_ops: int, per_count: int = 2) -> dict:
+    """A built-in's shipped fpminimax polynomials on its own domain, per op count: the best
+    ``per_count`` that use only ``ops``, with their measured error on every float of the domain
+    (known answers to start from)."""
+    from targets.baselines import anchors_data, baselines
+
+    key = target.anchor
+    if key is None:
+        return {}
+    entry = anchors_data()["targets"].get(key)
+    if entry is None or [np.float32(v) for v in entry["domain"]] != [np.float32(v) for v in target.domain()]:
+        return {}
+    found: dict[int, list] = {}
+    for baseline in baselines(key):
+        program = baseline.program
+        if program.op_count() <= max_ops and set(program.op_histogram()) <= set(ops):
+            found.setdefault(program.op_count(), []).append(baseline)
+    return {
+        count: tuple(
+            (b.program, b.max_ulp_exhaustive)
+            for b in sorted(group, key=lambda b: b.max_ulp_exhaustive)[:per_count]
+        )
+        for count, group in found.items()
+    }
 
 
 def initial_state(config: RunConfig, problem: Problem) -> SearchState | ArchipelagoState:
@@ -252,6 +366,7 @@ def search_rules(config: RunConfig, problem: Problem) -> SearchRules:
         restart=StagnationRestart(config.restart_after, objective),
         certifier=Certifier(config.target_ulp, config.signoff),
         restart_seeds=tuple(population_seeds(config, problem)),
+        reserve=lambda: reserve_seeds(config, problem),  # computed when the end of the run asks
         eval_every=config.log_every_eval,
         selection=config.selection,
     )

@@ -87,6 +87,8 @@ class RunConfig:
     seed_from: str = "classical"
     # scorer calls of the float32 lattice refinement of each classical seed (evo.lattice; 0: none)
     seed_lattice_budget: int = 6000
+    # rounds of the exchange of that refinement: worst final-set points join its set (evo.exchange; 0: none)
+    seed_exchange_rounds: int = 3
     # regularized evolution
     population_size: int = 100
     tournament_size: int = 10
@@ -350,6 +352,7 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     seeding = data.get("seed_from", "identity" if out["mode"] == "real" else c["seed_from"])
     out["seed_from"] = _choice("seed_from", seeding, SEEDINGS)
     out["seed_lattice_budget"] = _as_int("seed_lattice_budget", c["seed_lattice_budget"], minimum=0)
+    out["seed_exchange_rounds"] = _as_int("seed_exchange_rounds", c["seed_exchange_rounds"], minimum=0)
     out["population_size"] = _as_int("population_size", c["population_size"], minimum=2)
     out["tournament_size"] = _as_int("tournament_size", c["tournament_size"], minimum=1)
     if out["tournament_size"] > out["population_size"]:

@@ -24,6 +24,7 @@ from evo.evaluate import EvalResult, Lost
 from evo.events import End, Front, Harden, summary_of
 from evo.executors import Executor
 from evo.recorder import Recorder
+from evo.reserve import next_reserve, record_reserve
 from evo.search import Search
 from evo.setting import Setting
 from targets.dataset import Dataset, Sweep, with_extra_points
@@ -267,7 +268,23 @@ class Engine:
             except KeyboardInterrupt:
                 return self._end("interrupted")
             self.recorder.checkpoint(self.state, numbered=False)
+        while (runner_up := next_reserve(self.search)) is not None:  # niche runner-ups, resumably
+            try:
+                self._sign_off_reserve(runner_up)
+            except KeyboardInterrupt:
+                return self._end("interrupted")
+            self.recorder.checkpoint(self.state, numbered=False)
         return self._end(reason)
+
+    def _sign_off_reserve(self, program) -> None:
+        started = time.monotonic()
+        with self._interruptible():
+            data = self.final.data()
+            final = self._sweep(score, program, data)
+        deviation = data.reference_deviation if isinstance(data, Sweep) else None
+        seconds = round(time.monotonic() - started, 3)
+        self.recorder.write(record_reserve(self.search, program, final, deviation, seconds))
+        self.recorder.flush_front(self.state)
 
     def _end(self, reason: str, message: str | None = None) -> str:
         state, objective = self.state, self.search.rules.objective

@@ -124,6 +124,29 @@ class Certifier:
             entries = [] if best is None else [best]
         return [e.individual.program.canonical_hash() for e in entries if e.final is None]
 
+    def next_reserve(
+        self,
+        front: ParetoFront,
+        reserve: tuple[tuple[Program, float], ...],
+        finals: dict[str, Score],
+        cost_of: Callable[[Program], float],
+    ) -> Program | None:
+        """At the end, after the front: the first runner-up of the reserve (exchange-refined seeds,
+        each with an estimated final error that is a lower bound of its final error) that is not
+        signed off yet and may beat every front entry costing no more. Signing it off, and
+        admitting it if it is better, makes the front's best at each cost the best certified
+        program, not the best on the select set (only with ``mode`` front)."""
+        if self.mode != "front":
+            return None
+        for program, estimate in reserve:
+            if program.canonical_hash() in finals:
+                continue
+            cost = cost_of(program)
+            errors = [e.error for e in front.entries if e.cost <= cost]
+            if not errors or estimate < min(errors):
+                return program
+        return None
+
     @staticmethod
     def stops(certified_cost: float) -> bool:
         return certified_cost < math.inf
@@ -142,4 +165,6 @@ class SearchRules:
     certifier: Certifier
     restart_seeds: tuple[Program, ...]
     eval_every: int = 0  # report every eval_every-th evaluation as an event (0: none)
+    # runner-ups signed off at the end (Certifier.next_reserve), computed when first asked for
+    reserve: Callable[[], tuple[tuple[Program, float], ...]] = tuple
     selection: str = "error"  # tournament mode (evo.selection)
