@@ -32,6 +32,7 @@ MUTATION_KINDS = (
     "reciprocal",
     "fraction",
     "square",
+    "level",
 )
 DEFAULT_MUTATION_WEIGHTS = (
     ("insert", 3.0),
@@ -44,10 +45,11 @@ DEFAULT_MUTATION_WEIGHTS = (
     ("reciprocal", 0.0),
     ("fraction", 0.0),
     ("square", 0.0),
+    ("level", 0.0),
 )
 # real mode (when mutation_weights is not given): the continued-fraction steps are on
 REAL_MUTATION_WEIGHTS = tuple(
-    (kind, {"reciprocal": 1.0, "fraction": 1.0, "square": 0.5}.get(kind, weight))
+    (kind, {"reciprocal": 1.0, "fraction": 1.0, "square": 0.5, "level": 0.5}.get(kind, weight))
     for kind, weight in DEFAULT_MUTATION_WEIGHTS
 )
 MODES = ("float32", "real")

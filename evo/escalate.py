@@ -47,7 +47,7 @@ def should_escalate(error: float, ops: int, niche: tuple[float, ...], factor: fl
 
 def escalated_fit(free, start: np.ndarray, data: FitData, settings: FitSettings, seed: int) -> FitResult:
     """The thorough fit with a bounded budget (``settings.escalate_restarts`` restarts, no CMA-ES,
-    no valley walk: that one costs minutes),
+    no valley walk: that one costs minutes, and ``settings.escalate_valley_probes`` valley probes),
     started from the per-child fit's constants; seeded by ``seed`` and the start (no clock)."""
     return fit_thorough(
         free,
@@ -58,4 +58,5 @@ def escalated_fit(free, start: np.ndarray, data: FitData, settings: FitSettings,
         use_cma=False,
         seed=seed,
         walk_steps=0,
+        valley_probes=settings.escalate_valley_probes,
     )

@@ -36,8 +36,11 @@ from targets.scoring import Score, score_encoded
 
 # children whose structure is new: their fit also tries broad starts (FitSettings.explore_starts)
 EXPLORE_KINDS = frozenset(
-    {"insert", "remove", "rewire", "change_op", "reciprocal", "fraction", "square", "seed"}
+    {"insert", "remove", "rewire", "change_op", "reciprocal", "fraction", "square", "level", "seed"}
 )
+
+# children that gained a continued-fraction level: their fit also scans the joint scale (fit.scale_scan)
+SCALE_KINDS = frozenset({"level"})
 
 RAW_STATS = tuple  # (max, sum, worst index, nonfinite, exact, over_one) from the scoring kernel
 PROBE_POINTS = 16
@@ -214,6 +217,8 @@ class Evaluator:
             child, kind = job.program, "seed"
         fit = kind in FIT_KINDS and self.fit_enabled
         explore = fit and kind in EXPLORE_KINDS and self.settings.explore_starts > 0
+        if fit and kind in SCALE_KINDS:
+            explore = "scale"  # also scan the joint scale of the large constants (a cache-key value)
         program, stats, evals, hit = self._cached_evaluate(child, fit, explore)
         escalate_ms = 0.0
         if fit and kind in EXPLORE_KINDS and self._escalates(stats, program, job.niche):
@@ -318,7 +323,9 @@ class Evaluator:
             data = self._fit_escalated if program.dtype == "float64" else self._fit
             result = escalated_fit(free, start, data, self.settings, self.seed)
         else:
-            result = fit_constants(free, start, self._fit, self.settings, explore)
+            result = fit_constants(
+                free, start, self._fit, self.settings, bool(explore), scale=explore == "scale"
+            )
         evals = result.evaluations
         if not np.isfinite(result.max_error):
             return None, None, evals

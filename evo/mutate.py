@@ -16,7 +16,11 @@ hash) and respects the op-count bound. Kinds:
   continued-fraction forms are built from.
 - fraction: replace a value t by c/(t + c'): one more level of a continued fraction.
 - square: replace a value t by t*t (powers by repeated squaring).
-  These three weigh 0 by default in float32 mode; real mode turns them on (``evo.config``).
+- level: one more continued-fraction level under a computed value t (not x): t -> t + c/t with c
+  of the size of t's own constants, and every large constant of the program scaled by one common
+  factor (the flat direction of continued-fraction forms, along which the deeper form's basin lies;
+  f5 to the 8th power becomes f10's structure this way).
+  These four weigh 0 by default in float32 mode; real mode turns them on (``evo.config``).
 
 Children of every kind but perturb_const get their constants re-fitted (``FIT_KINDS``).
 """
@@ -46,6 +50,7 @@ FIT_KINDS = frozenset(
         "reciprocal",
         "fraction",
         "square",
+        "level",
         "seed",
     }
 )
@@ -309,6 +314,63 @@ def square(program: Program, rng: np.random.Generator, space: SearchSpace) -> Pr
     return _spliced(program, edge, [Instr("mul", (t, t))])
 
 
+LEVEL_SCALE_ABOVE = 4.0  # constants this large (in magnitude) move with the level's common scale
+
+
+def _cone_constants(program: Program, register: int) -> list[float]:
+    """Values of the constants that ``register`` depends on (its cone of instructions)."""
+    fmt = get_format(program.dtype)
+    wanted, values = {register}, []
+    for position in range(len(program.body), 0, -1):
+        if position not in wanted:
+            continue
+        for arg in program.body[position - 1].args:
+            if isinstance(arg, Ref):
+                wanted.add(arg.index)
+            else:
+                values.append(bits_to_float(arg.bits, fmt))
+    return values
+
+
+def level(program: Program, rng: np.random.Generator, space: SearchSpace) -> Program | None:
+    """t -> t + c/t on an edge carrying a computed value t (an add or sub preferred: the
+    denominators of continued fractions), then all constants above ``LEVEL_SCALE_ABOVE`` times k.
+
+    c = sign * m * 2^U(-1, 2) with m the largest constant magnitude in t's cone (1 if none), so
+    c/t is a correction of t's own size; k = 2^U(0, 2): a rational form's optimum moves along its
+    joint scaling when it gains a level (f5^8 -> f10 needs k ~ 3.6), and the fitter does not walk
+    that far by itself."""
+    if not {"add", "div"} <= set(space.ops):
+        return None
+    edges = [e for e in _edges(program) if isinstance(_operand_at(program, e), Ref)]
+    computed = [e for e in edges if _operand_at(program, e).index > 0]
+    if not computed:
+        return None
+    sums = [e for e in computed if program.body[_operand_at(program, e).index - 1].op in ("add", "sub")]
+    pool = sums if sums and rng.random() < 0.8 else computed
+    edge = pool[int(rng.integers(len(pool)))]
+    t = _operand_at(program, edge)
+    fmt = get_format(space.dtype)
+    magnitude = max((abs(v) for v in _cone_constants(program, t.index)), default=1.0) or 1.0
+    c = float(rng.choice((-1.0, 1.0))) * magnitude * 2.0 ** rng.uniform(-1.0, 2.0)
+    with np.errstate(over="ignore"):
+        c_const = Const(float_to_bits(float(fmt.dtype.type(c)), fmt))
+    base = edge[0]
+    child = _spliced(program, edge, [Instr("div", (c_const, t)), Instr("add", (Ref(base + 1), t))]).pruned()
+    k = 2.0 ** rng.uniform(0.0, 2.0)
+    scaled = []
+    for bits in child.constants():
+        value = bits_to_float(bits, fmt)
+        if abs(value) >= LEVEL_SCALE_ABOVE:
+            with np.errstate(over="ignore"):
+                moved = float(fmt.dtype.type(value * k))
+            bits = float_to_bits(moved, fmt) if math.isfinite(moved) else bits
+        scaled.append(bits)
+    if not all(math.isfinite(bits_to_float(b, fmt)) for b in scaled):
+        return None
+    return child.with_constants(scaled)
+
+
 MUTATIONS: dict[str, Callable[[Program, np.random.Generator, SearchSpace], Program | None]] = {
     "insert": insert,
     "remove": remove,
@@ -321,6 +383,7 @@ MUTATIONS: dict[str, Callable[[Program, np.random.Generator, SearchSpace], Progr
     "reciprocal": reciprocal,
     "fraction": fraction,
     "square": square,
+    "level": level,
 }
 
 
