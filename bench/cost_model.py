@@ -11,7 +11,9 @@ rounds that visit every program in turn, so a load change hits all programs alik
   array   NAME_array over 4096 L1-resident elements: what an array call costs per element.
 
 Spearman rank correlation: scalar time against the latency model, array time against the
-throughput model, and both against the op count (the baseline model) measured in the same run. The
+throughput model (ports and dependency-chain bound, ``primitives.cycles``; also against the
+ports-only sum it replaced, and with half and twice the out-of-order window), and both against
+the op count (the baseline model) measured in the same run. The
 models are computed with each cycle table: the measured one (cost_source = measure) and, when
 llvm-mca is installed, the simulated one (cost_source = llvm-mca); a third array model simulates
 each program's whole compiled loop (the LLVM export JIT-compiled for the host, its main vectorised
@@ -38,7 +40,7 @@ from codegen.emit_c import c_function
 from codegen.mca import McaError, find_mca, loop_cycles
 from codegen.verify import CompilerMissing, find_compiler
 from evo.costmodel import host_table
-from primitives.cycles import array_cycles, critical_path
+from primitives.cycles import WINDOW_OPS, array_cycles, critical_path, port_cycles
 from primitives.program import Const, Instr, Program, Ref, const_of
 from targets.baselines import anchors_data, baselines
 
@@ -287,6 +289,12 @@ def main() -> None:
     for source, t in tables.items():
         models[f"latency[{source}]"] = np.array([critical_path(p, t.latencies) for _, p in programs])
         models[f"throughput[{source}]"] = np.array([array_cycles(p, t) for _, p in programs])
+        # the previous throughput model (ports only, no chain bound), in the same run
+        models[f"ports[{source}]"] = np.array([t.loop_overhead + port_cycles(p, t) for _, p in programs])
+    for window in (WINDOW_OPS // 2, WINDOW_OPS * 2):  # how much the window's size matters
+        models[f"throughput-w{window}[measure]"] = np.array(
+            [array_cycles(p, table, window) for _, p in programs]
+        )
     if "llvm-mca" in tables and not args.no_loop_model:
         try:
             models["loop[llvm-mca]"] = np.array([loop_cycles(p) for _, p in programs])
@@ -352,6 +360,13 @@ def main() -> None:
     lines += [
         (f"array call vs throughput model [{source}]", s[f"array_vs_throughput[{source}]"])
         for source in tables
+    ]
+    lines += [
+        (f"array call vs ports-only model [{source}]", s[f"array_vs_ports[{source}]"]) for source in tables
+    ]
+    lines += [
+        (f"array call vs throughput, window {w} ops", s[f"array_vs_throughput-w{w}[measure]"])
+        for w in (WINDOW_OPS // 2, WINDOW_OPS * 2)
     ]
     if "array_vs_loop[llvm-mca]" in s:
         lines.append(("array call vs whole-loop llvm-mca model", s["array_vs_loop[llvm-mca]"]))

@@ -87,6 +87,23 @@ def test_critical_path_takes_the_longest_branch_and_ignores_dead_code():
     assert critical_path(Program((), const_of(2.0)), LATENCY) == 0.0
 
 
+def test_a_long_chain_of_cheap_ops_is_chain_bound_and_a_wide_program_port_bound():
+    from primitives.cycles import WINDOW_OPS, chain_cycles, port_cycles
+
+    horner = program(HORNER3)  # 3 live ops, critical path 12
+    assert port_cycles(horner, table()) == pytest.approx(3 * 0.0625)
+    # a window of 6 ops holds 2 iterations of 8 elements: 12 / 16 per element, above the ports
+    assert chain_cycles(horner, table(), window=6) == pytest.approx(12 / 16)
+    assert array_cycles(horner, table(), window=6) == pytest.approx(0.25 + 12 / 16)
+    # the default window keeps WINDOW_OPS / 3 iterations in flight: the ports bind
+    assert chain_cycles(horner, table()) == pytest.approx(12 / (8 * WINDOW_OPS / 3))
+    assert array_cycles(horner, table()) == pytest.approx(0.25 + 3 * 0.0625)
+    # the Estrin form's shorter chain makes it cheaper than Horner's once the chain binds
+    assert array_cycles(program(ESTRIN3), table(), window=6) < array_cycles(horner, table(), window=6)
+    # fewer ops than the window still overlap at least one iteration per vector
+    assert chain_cycles(horner, table(), window=1) == pytest.approx(12 / 8)
+
+
 def test_cost_models_are_deterministic_and_picklable():
     t = table()
     for kind, expected in (("ops", 4.0), ("latency", 8.0), ("throughput", 0.5)):
