@@ -387,18 +387,20 @@ def print_central(rows: list[dict]) -> None:
 
 
 # ----------------------------------------------------------------------------- quality
-def quality(evals: int, seeds: int, islands: int, runs_dir: str) -> list[dict]:
+def quality(
+    evals: int, seeds: int, islands: int, runs_dir: str, members: int, targets: list[str], migrate_every: int
+) -> list[dict]:
+    """Best select-set error at equal evaluations and equal members in all (``members`` in one
+    population, or ``members / islands`` on each island, migrating every ``migrate_every``
+    evaluations per island; 0: six migrations per run)."""
     rows = []
-    for target in ("exp2", "erf"):
+    every = migrate_every or max(1, evals // islands // 6)
+    for target in targets:
         for design, extra in (
-            ("one population", dict(islands=1, population_size=100)),
+            ("one population", dict(islands=1, population_size=members)),
             (
                 f"{islands} islands",
-                dict(
-                    islands=islands,
-                    population_size=100 // islands,
-                    migrate_every=max(1, evals // islands // 6),
-                ),
+                dict(islands=islands, population_size=members // islands, migrate_every=every),
             ),
         ):
             errors = []
@@ -417,9 +419,9 @@ def quality(evals: int, seeds: int, islands: int, runs_dir: str) -> list[dict]:
     return rows
 
 
-def print_quality(rows: list[dict], evals: int) -> None:
+def print_quality(rows: list[dict], evals: int, members: int) -> None:
     print(
-        f"\nquality at equal evaluations ({evals} per run, serial, 100 members in all;"
+        f"\nquality at equal evaluations ({evals} per run, serial, {members} members in all;"
         " best program's select-set ULP)"
     )
     print(f"{'target':6s} {'design':15s} {'median':>10s}  per seed")
@@ -447,6 +449,11 @@ def main() -> None:
     parser.add_argument("--quality-evals", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--islands", type=int, default=4, help="islands in the quality comparison")
+    parser.add_argument("--members", type=int, default=100, help="members in all in the quality comparison")
+    parser.add_argument("--targets", nargs="+", default=["exp2", "erf"], help="quality comparison targets")
+    parser.add_argument(
+        "--migrate-every", type=int, default=0, help="quality: evaluations per island between migrations"
+    )
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
     print(
@@ -461,7 +468,16 @@ def main() -> None:
         if args.mode in ("all", "central"):
             print_central(central(args.evals, args.workers, args.seed, runs_dir))
         if args.mode in ("all", "quality"):
-            print_quality(quality(args.quality_evals, args.seeds, args.islands, runs_dir), args.quality_evals)
+            rows = quality(
+                args.quality_evals,
+                args.seeds,
+                args.islands,
+                runs_dir,
+                args.members,
+                args.targets,
+                args.migrate_every,
+            )
+            print_quality(rows, args.quality_evals, args.members)
 
 
 if __name__ == "__main__":

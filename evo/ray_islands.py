@@ -55,6 +55,11 @@ class _IslandHost:
         except BaseException as exc:  # handed to the driver by collect
             self._done.put(exc)
 
+    def step(self, requests: list[Request]) -> list[Batch]:
+        """``start`` then ``collect`` in one call (one round trip per batch taken)."""
+        self.start(requests)
+        return self.collect()
+
     def collect(self) -> list[Batch]:
         done = [self._done.get()]
         with contextlib.suppress(queue.Empty):
@@ -120,14 +125,17 @@ class RayIslands:
         self._unsent[host].append(request)
 
     def _send(self) -> None:
-        """Start what was submitted (one call per host) and keep a collect pending on every busy host."""
+        """Start what was submitted and keep a collect pending on every busy host: one call per
+        host and round trip (``step``), or ``start`` alone where a collect is already pending."""
         for host, unsent in enumerate(self._unsent):
-            if unsent:
-                self._hosts[host].start.remote(list(unsent))
-                unsent.clear()
-            if self._running[host] and host not in self._collecting:
+            requests = list(unsent)
+            unsent.clear()
+            if host in self._collecting:
+                if requests:
+                    self._hosts[host].start.remote(requests)
+            elif self._running[host]:
                 self._collecting.add(host)
-                ref = self._hosts[host].collect.remote()
+                ref = self._hosts[host].step.remote(requests)
                 # completions arrive on a queue (Ray's callback thread)
                 ref.future().add_done_callback(
                     lambda future, host=host, generation=self._generation: self._done.put(
