@@ -84,10 +84,11 @@ def test_square_squares_a_value_and_needs_mul():
 
 def test_new_kinds_are_off_in_float32_and_on_in_real_mode():
     f32, real = resolve({}).weights, resolve({"mode": "real"}).weights
-    for kind in ("reciprocal", "fraction", "square"):
+    real_only = ("reciprocal", "fraction", "square", "level")
+    for kind in real_only:
         assert f32[kind] == 0 and real[kind] > 0
-    assert {k: w for k, w in real.items() if k not in ("reciprocal", "fraction", "square")} == {
-        k: w for k, w in f32.items() if k not in ("reciprocal", "fraction", "square")
+    assert {k: w for k, w in real.items() if k not in real_only} == {
+        k: w for k, w in f32.items() if k not in real_only
     }
     assert resolve({"mode": "real", "mutation_weights": {"insert": 1.0}}).weights == {"insert": 1.0}
 
