@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evo.fit import SCALE_ABOVE
 from primitives.floatbits import bits_to_float, float_to_bits, from_ordinal, get_format, ordinal
 from primitives.ops import get_op
 from primitives.program import Const, Instr, Operand, Program, Ref, X
@@ -314,9 +315,6 @@ def square(program: Program, rng: np.random.Generator, space: SearchSpace) -> Pr
     return _spliced(program, edge, [Instr("mul", (t, t))])
 
 
-LEVEL_SCALE_ABOVE = 4.0  # constants this large (in magnitude) move with the level's common scale
-
-
 def _cone_constants(program: Program, register: int) -> list[float]:
     """Values of the constants that ``register`` depends on (its cone of instructions)."""
     fmt = get_format(program.dtype)
@@ -334,7 +332,8 @@ def _cone_constants(program: Program, register: int) -> list[float]:
 
 def level(program: Program, rng: np.random.Generator, space: SearchSpace) -> Program | None:
     """t -> t + c/t on an edge carrying a computed value t (an add or sub preferred: the
-    denominators of continued fractions), then all constants above ``LEVEL_SCALE_ABOVE`` times k.
+    denominators of continued fractions), then all constants above ``evo.fit.SCALE_ABOVE`` (the ones
+    the fit's scale scan moves together) times k.
 
     c = sign * m * 2^U(-1, 2) with m the largest constant magnitude in t's cone (1 if none), so
     c/t is a correction of t's own size; k = 2^U(0, 2): a rational form's optimum moves along its
@@ -361,7 +360,7 @@ def level(program: Program, rng: np.random.Generator, space: SearchSpace) -> Pro
     scaled = []
     for bits in child.constants():
         value = bits_to_float(bits, fmt)
-        if abs(value) >= LEVEL_SCALE_ABOVE:
+        if abs(value) >= SCALE_ABOVE:
             with np.errstate(over="ignore"):
                 moved = float(fmt.dtype.type(value * k))
             bits = float_to_bits(moved, fmt) if math.isfinite(moved) else bits
