@@ -6,9 +6,10 @@ One C harness, compiled in this run, times every kernel two ways (minimum over r
 evo kernels are compiled with -O3 -march=native -mprefer-vector-width=512 -ffp-contract=off (one of
 the flag sets `evo export --verify` checks); glibc scalar calls
 with -O3 -march=native; libmvec loops with -O3 -march=native -ffast-math, which makes gcc call the
-vector variants (_ZGVdN8v_exp2f, ...); SLEEF's 8-wide u10 (1 ULP) and u35 (3.5 ULP) functions
-(Debian's libsleef-dev; skipped with a printed reason when absent) in a loop of AVX2 loads and
-stores. The full-range evo functions are timed at each accuracy tier (1, 2, 4 ULP), log2f also
+vector variants (_ZGVdN8v_exp2f, ...); SLEEF's u10 (1 ULP) and u35 (3.5 ULP) functions
+(Debian's libsleef-dev; skipped with a printed reason when absent) in a loop of vector loads and
+stores, 16-wide (Sleef_exp2f16_u10, ...) where the host has AVX-512, else 8-wide (AVX2).
+The full-range evo functions are timed at each accuracy tier (1, 2, 4 ULP), log2f also
 with its polynomials in Horner's order (the tiers' previous form), and every row
 prints the max ULP of its outputs on the timed inputs against a float64 numpy reference. The same
 exported reduced-domain kernels are also JIT-compiled through LLVM and timed from Python (that
@@ -97,8 +98,13 @@ SLEEF = r"""
 void sleef_{f}_{u}_array(const float *restrict x, float *restrict y, size_t n)
 {{
     size_t i = 0;
+#ifdef __AVX512F__  /* SLEEF's 16-lane functions where the host has AVX-512 */
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, Sleef_{f}16_{u}(_mm512_loadu_ps(x + i)));
+#else
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, Sleef_{f}8_{u}(_mm256_loadu_ps(x + i)));
+#endif
     for (; i < n; i++)
         y[i] = Sleef_{f}_{u}(x[i]);
 }}
@@ -134,8 +140,18 @@ def _compile(
     return ctypes.CDLL(str(library))
 
 
+def _cpu_flags() -> set[str]:
+    """The host CPU's feature flags (x86 Linux), empty where /proc/cpuinfo says none."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
 def _sleef_available(out: Path, flags: tuple[str, ...]) -> str | None:
-    """None when SLEEF's AVX2 functions compile, link and load here, else the reason they do not."""
+    """None when SLEEF's vector functions compile, link and load here, else the reason they do not."""
     probe = out / "sleef_probe.c"
     probe.write_text(SLEEF.format(f="exp2f", u="u10"))
     done = subprocess.run(
@@ -229,6 +245,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         sleef_skip = _sleef_available(Path(scratch), libm_flags)
+        sleef_lanes = 16 if "avx512f" in _cpu_flags() else 8  # as the source's #ifdef __AVX512F__
         if sleef_skip is None:
             for function in functions:
                 for u in SLEEF_VARIANTS[function]:
@@ -316,7 +333,7 @@ def main() -> None:
             ]
             if sleef_skip is None:
                 members += [
-                    (f"SLEEF {function}8_{u}", f"sleef_{function}_{u}_array")
+                    (f"SLEEF {function}{sleef_lanes}_{u}", f"sleef_{function}_{u}_array")
                     for u in SLEEF_VARIANTS[function]
                 ]
             measure(group, function, members)
