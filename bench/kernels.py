@@ -9,8 +9,9 @@ with -O3 -march=native; libmvec loops with -O3 -march=native -ffast-math, which 
 vector variants (_ZGVdN8v_exp2f, ...); SLEEF's u10 (1 ULP) and u35 (3.5 ULP) functions
 (Debian's libsleef-dev; skipped with a printed reason when absent) in a loop of vector loads and
 stores, 16-wide (Sleef_exp2f16_u10, ...) where the host has AVX-512, else 8-wide (AVX2).
-The full-range evo functions are timed at each accuracy tier (1, 2, 4 ULP), log2f also
-with its polynomials in Horner's order (the tiers' previous form), and every row
+The full-range evo functions (whose array functions write arrays of 2^20 elements or more with
+non-temporal stores, so the stream rows include that) are timed at each accuracy tier (1, 2, 4
+ULP), log2f also with its polynomials in Horner's order (the tiers' previous form), and every row
 prints the max ULP of its outputs on the timed inputs against a float64 numpy reference. The same
 exported reduced-domain kernels are also JIT-compiled through LLVM and timed from Python (that
 figure includes a ctypes call per array). Ratios are speeds against libmvec (or SLEEF) measured in
