@@ -11,8 +11,9 @@ rounds that visit every program in turn, so a load change hits all programs alik
   array   NAME_array over 4096 L1-resident elements: what an array call costs per element.
 
 Spearman rank correlation: scalar time against the latency model, array time against the
-throughput model (ports and dependency-chain bound, ``primitives.cycles``; also against the
-ports-only sum it replaced, and with half and twice the out-of-order window), and both against
+throughput model (ports with the measured port sharing of op pairs and the dependency-chain bound,
+``primitives.cycles``; also against the same model with every pair sharing, i.e. the summed ports,
+against ports only, and with half and twice the out-of-order window), and both against
 the op count (the baseline model) measured in the same run. The
 models are computed with each cycle table: the measured one (cost_source = measure) and, when
 llvm-mca is installed, the simulated one (cost_source = llvm-mca); a third array model simulates
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import dataclasses
 import json
 import math
 import subprocess
@@ -289,7 +291,10 @@ def main() -> None:
     for source, t in tables.items():
         models[f"latency[{source}]"] = np.array([critical_path(p, t.latencies) for _, p in programs])
         models[f"throughput[{source}]"] = np.array([array_cycles(p, t) for _, p in programs])
-        # the previous throughput model (ports only, no chain bound), in the same run
+        # without the port sharing (every op pair on one resource: the ports' plain sum)
+        summed = dataclasses.replace(t, sharing=())
+        models[f"summed[{source}]"] = np.array([array_cycles(p, summed) for _, p in programs])
+        # ports only, no chain bound, in the same run
         models[f"ports[{source}]"] = np.array([t.loop_overhead + port_cycles(p, t) for _, p in programs])
     for window in (WINDOW_OPS // 2, WINDOW_OPS * 2):  # how much the window's size matters
         models[f"throughput-w{window}[measure]"] = np.array(
@@ -329,6 +334,8 @@ def main() -> None:
             f"{1 / t.ns_per_cycle:.2f} GHz "
             f"(from a 1-cycle integer add chain), source {t.source}, llvmlite {t.llvmlite}"
         )
+        shared = [pair for pair, value in t.sharing if value >= 0.5]
+        print(f"  op pairs sharing a port (sharing >= 0.5): {', '.join(shared) or 'none'}")
     header = "".join(f" {'lat ' + s:>15} {'1/thr ' + s:>15}" for s in tables)
     print(f"{'op':>6}{header}")
     for op, _ in table.latency:
@@ -360,6 +367,9 @@ def main() -> None:
     lines += [
         (f"array call vs throughput model [{source}]", s[f"array_vs_throughput[{source}]"])
         for source in tables
+    ]
+    lines += [
+        (f"array call vs summed-ports model [{source}]", s[f"array_vs_summed[{source}]"]) for source in tables
     ]
     lines += [
         (f"array call vs ports-only model [{source}]", s[f"array_vs_ports[{source}]"]) for source in tables

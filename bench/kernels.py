@@ -6,13 +6,15 @@ One C harness, compiled in this run, times every kernel two ways (minimum over r
 evo kernels are compiled with -O3 -march=native -mprefer-vector-width=512 -ffp-contract=off (one of
 the flag sets `evo export --verify` checks); glibc scalar calls
 with -O3 -march=native; libmvec loops with -O3 -march=native -ffast-math, which makes gcc call the
-vector variants (_ZGVdN8v_exp2f, ...); SLEEF's 8-wide u10 (1 ULP) and u35 (3.5 ULP) functions
-(Debian's libsleef-dev; skipped with a printed reason when absent) in a loop of AVX2 loads and
-stores. The full-range evo functions are timed at each accuracy tier (1, 2, 4 ULP), log2f also
-with its polynomials in Horner's order (the tiers' previous form), and every row
+vector variants (_ZGVdN8v_exp2f, ...); SLEEF's u10 (1 ULP) and u35 (3.5 ULP) functions
+(Debian's libsleef-dev; skipped with a printed reason when absent) in a loop of vector loads and
+stores, 16-wide (Sleef_exp2f16_u10, ...) where the host has AVX-512, else 8-wide (AVX2).
+The full-range evo functions (whose array functions write arrays of 2^20 elements or more with
+non-temporal stores, so the stream rows include that) are timed at each accuracy tier (1, 2, 4
+ULP), log2f also with its polynomials in Horner's order (the tiers' previous form), and every row
 prints the max ULP of its outputs on the timed inputs against a float64 numpy reference. The same
-exported reduced-domain kernels are also JIT-compiled through LLVM and timed from Python (that
-figure includes a ctypes call per array). Ratios are speeds against libmvec (or SLEEF) measured in
+exported reduced-domain kernels are also JIT-compiled through LLVM and timed by the same harness
+(through a function pointer). Ratios are speeds against libmvec (or SLEEF) measured in
 the same run: on a shared machine they are what counts.
 
     python bench/kernels.py [--program PROGRAM.json ...] [--rounds 5] [--json]
@@ -27,7 +29,6 @@ import os
 import platform
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -97,8 +98,13 @@ SLEEF = r"""
 void sleef_{f}_{u}_array(const float *restrict x, float *restrict y, size_t n)
 {{
     size_t i = 0;
+#ifdef __AVX512F__  /* SLEEF's 16-lane functions where the host has AVX-512 */
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, Sleef_{f}16_{u}(_mm512_loadu_ps(x + i)));
+#else
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, Sleef_{f}8_{u}(_mm256_loadu_ps(x + i)));
+#endif
     for (; i < n; i++)
         y[i] = Sleef_{f}_{u}(x[i]);
 }}
@@ -134,8 +140,18 @@ def _compile(
     return ctypes.CDLL(str(library))
 
 
+def _cpu_flags() -> set[str]:
+    """The host CPU's feature flags (x86 Linux), empty where /proc/cpuinfo says none."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
 def _sleef_available(out: Path, flags: tuple[str, ...]) -> str | None:
-    """None when SLEEF's AVX2 functions compile, link and load here, else the reason they do not."""
+    """None when SLEEF's vector functions compile, link and load here, else the reason they do not."""
     probe = out / "sleef_probe.c"
     probe.write_text(SLEEF.format(f="exp2f", u="u10"))
     done = subprocess.run(
@@ -229,6 +245,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         sleef_skip = _sleef_available(Path(scratch), libm_flags)
+        sleef_lanes = 16 if "avx512f" in _cpu_flags() else 8  # as the source's #ifdef __AVX512F__
         if sleef_skip is None:
             for function in functions:
                 for u in SLEEF_VARIANTS[function]:
@@ -265,7 +282,11 @@ def main() -> None:
             minimum: load from other processes then biases no kernel against another."""
             x = inputs[domain]  # the same inputs for every kernel of a group
             fns = [
-                array_type(ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value)
+                array_type(
+                    symbol
+                    if isinstance(symbol, int)
+                    else ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value
+                )
                 for _, symbol in members
             ]
             best = [[float("inf"), float("inf")] for _ in members]
@@ -286,10 +307,13 @@ def main() -> None:
                     {"group": group, "kernel": label, "l1_ns": hot, "stream_ns": stream, "max_ulp": error}
                 )
 
+        # the same exported kernels JIT-compiled through LLVM, called by the same C harness
+        jitted = {name: jit(program, name) for name, (_, program) in kernels.items()}
         measure(
             "exp2 on [0, 1]",
             "reduced",
             [(f"evo C {name} ({title})", f"{name}_array") for name, (title, _) in kernels.items()]
+            + [(f"evo LLVM JIT {name}", kernel.address) for name, kernel in jitted.items()]
             + [("glibc exp2f (scalar)", "glibc_exp2f_array"), ("libmvec exp2f (vector)", "mvec_exp2f_array")],
         )
         for function in functions:
@@ -316,7 +340,7 @@ def main() -> None:
             ]
             if sleef_skip is None:
                 members += [
-                    (f"SLEEF {function}8_{u}", f"sleef_{function}_{u}_array")
+                    (f"SLEEF {function}{sleef_lanes}_{u}", f"sleef_{function}_{u}_array")
                     for u in SLEEF_VARIANTS[function]
                 ]
             measure(group, function, members)
@@ -325,30 +349,6 @@ def main() -> None:
                 for label in labels[1:]:
                     rows.insert(rows.index(first) + 1, {**first, "kernel": f"{label}: same as above"})
                     first = rows[rows.index(first) + 1]
-
-    # LLVM JIT of the same exported kernels, timed from Python (ctypes call per array included)
-    for name, (_title, program) in kernels.items():
-        kernel = jit(program, name)
-        x = rng.uniform(0, 1, N_STREAM).astype(np.float32)
-        y = np.empty_like(x)
-        hot_best = stream_best = float("inf")
-        for _ in range(REPS):
-            started = time.perf_counter()
-            for _start in range(0, N_STREAM // 16, N_HOT):
-                kernel.array(x.ctypes.data, y.ctypes.data, N_HOT)
-            hot_best = min(hot_best, (time.perf_counter() - started) / (N_STREAM // 16))
-            started = time.perf_counter()
-            kernel.array(x.ctypes.data, y.ctypes.data, N_STREAM)
-            stream_best = min(stream_best, (time.perf_counter() - started) / N_STREAM)
-        rows.append(
-            {
-                "group": "exp2 on [0, 1]",
-                "kernel": f"evo LLVM JIT {name}",
-                "l1_ns": hot_best * 1e9,
-                "stream_ns": stream_best * 1e9,
-                "max_ulp": max_ulp("exp2f", x, y),
-            }
-        )
 
     if args.json:
         print(json.dumps(rows, indent=1))

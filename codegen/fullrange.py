@@ -17,9 +17,11 @@ and a single rounding for subnormal results; clamps that let NaN through handle 
 overflow and underflow. No branch and no select guards a computation, so both vectorise; both
 compute the same operations where the fast path applies, so they agree bit for bit. The array
 function runs the fast path over blocks and falls back to the complete function for a block
-holding an input outside its range. Results: overflow gives +inf, underflow +0 or the correctly
-rounded subnormal, NaN propagates, and for log2f: log2(+-0) = -inf, log2(negative) = NaN,
-log2(+inf) = +inf. Everything is float32.
+holding an input outside its range; from EVO_STREAM_MIN elements on (4 MiB of results, past the
+caches) each block is computed into an L1 buffer and written with non-temporal stores (x86), which
+spare the memory the read of y's lines a cached store makes; the values are the same.
+Results: overflow gives +inf, underflow +0 or the correctly rounded subnormal, NaN propagates,
+and for log2f: log2(+-0) = -inf, log2(negative) = NaN, log2(+inf) = +inf. Everything is float32.
 """
 
 from __future__ import annotations
@@ -49,6 +51,26 @@ _COMMON = r"""
 #define EVO_COMPLETE_LOOP __attribute__((noinline, optimize("no-thread-jumps", "no-tree-pre", "no-tree-sink"))) static
 #else
 #define EVO_COMPLETE_LOOP __attribute__((noinline)) static
+#endif
+
+/* Non-temporal stores for arrays past the caches (EVO_STREAM_MIN elements: 4 MiB of results). */
+#ifndef EVO_STREAM_MIN
+#define EVO_STREAM_MIN (1u << 20)
+#endif
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define EVO_STREAM_LANES 16
+static inline void evo_stream(float *y, const float *buffer) { _mm512_stream_ps(y, _mm512_load_ps(buffer)); }
+#elif defined(__AVX__)
+#include <immintrin.h>
+#define EVO_STREAM_LANES 8
+static inline void evo_stream(float *y, const float *buffer) { _mm256_stream_ps(y, _mm256_load_ps(buffer)); }
+#elif defined(__SSE2__)
+#include <immintrin.h>
+#define EVO_STREAM_LANES 4
+static inline void evo_stream(float *y, const float *buffer) { _mm_stream_ps(y, _mm_load_ps(buffer)); }
+#else
+#define EVO_STREAM_LANES 0
 #endif
 
 static inline float evo_pow2i(int n) /* 2^n for n in [-126, 127], from its bits */
@@ -199,7 +221,7 @@ EVO_COMPLETE_LOOP void {name}_complete(const float *restrict x, float *restrict 
         y[i] = {name}_inline(x[i]);
 }}
 
-void {name}_array(const float *restrict x, float *restrict y, size_t n)
+static void {name}_cached(const float *restrict x, float *restrict y, size_t n)
 {{
     for (size_t i = 0; i < n; i += {block}) {{
         size_t len = n - i < {block} ? n - i : {block};
@@ -212,6 +234,36 @@ void {name}_array(const float *restrict x, float *restrict y, size_t n)
         if (key < {name}_LIMIT)
             {name}_complete(x + i, y + i, len);
     }}
+}}
+
+#if EVO_STREAM_LANES
+/* Past the caches, each block is computed into an L1 buffer (as above) and written to y with
+   non-temporal stores, which skip the read of y's lines that a cached store makes. */
+static void {name}_streamed(const float *restrict x, float *restrict y, size_t n)
+{{
+    size_t head = (size_t)(-(uintptr_t)y & (4 * EVO_STREAM_LANES - 1)) / 4;  /* to y's alignment */
+    {name}_cached(x, y, head);
+    size_t i = head;
+    for (; i + {block} <= n; i += {block}) {{
+        float buffer[{block}] __attribute__((aligned(64)));
+        {name}_cached(x + i, buffer, {block});
+        for (size_t j = 0; j < {block}; j += EVO_STREAM_LANES)
+            evo_stream(y + i + j, buffer + j);
+    }}
+    _mm_sfence();
+    {name}_cached(x + i, y + i, n - i);
+}}
+#endif
+
+void {name}_array(const float *restrict x, float *restrict y, size_t n)
+{{
+#if EVO_STREAM_LANES
+    if (n >= EVO_STREAM_MIN && ((uintptr_t)y & 3) == 0) {{
+        {name}_streamed(x, y, n);
+        return;
+    }}
+#endif
+    {name}_cached(x, y, n);
 }}
 """
 

@@ -1,10 +1,10 @@
 """The host's per-op cycle table from llvm-mca: the microkernels of ``codegen.cycletable``, analysed, not run.
 
-Each latency, throughput and copy kernel is compiled exactly as for the measurement (llvmlite, host CPU
+Each latency, throughput, pair and copy kernel is compiled exactly as for the measurement (llvmlite, host CPU
 and features, -O3); the instructions of its loop body go to ``llvm-mca -mcpu=CPU`` (the llvmlite host
 name, or ``native`` when this llvm-mca does not know it), which simulates the host's scheduling
 model. Cycles per loop iteration (total cycles over the simulated iterations) divided by the ops or
-elements of one iteration give latency, reciprocal throughput and loop overhead, as
+elements of one iteration give latency, reciprocal throughput, port sharing and loop overhead, as
 ``measure_table`` does from the clock. The simulation is deterministic; only the clock rate
 (``ns_per_cycle``, not used by any model) is measured, with the integer add chain.
 """
@@ -103,25 +103,35 @@ def mca_table(mca: str | None = None) -> CycleTable:
         host_target,
         latency_kernel,
         measure_clock,
+        op_pairs,
+        pair_kernel,
+        pair_streams,
+        sharing_of,
         throughput_kernel,
-        vector_width,
+        vectoriser_width,
     )
 
     mca = mca or find_mca()
     if mca is None:
         raise McaError("llvm-mca not found on PATH")
     cpu, features, llvmlite_version = host_target()
-    width = vector_width(features)
+    width = vectoriser_width(features)
     module = ir.Module(name="cycletable-mca")
     names = {
         op.name: (latency_kernel(module, op.name), throughput_kernel(module, op.name, width)) for op in OPS
     }
+    pairs = {pair: pair_kernel(module, *pair, width) for pair in op_pairs()}
     copy_name = copy_kernel(module, width, 4096 // width)
     _, assembly = _compile(module)
     latency, rthroughput = {}, {}
     for op, (lat_name, thr_name) in names.items():
         latency[op] = cycles_per_iteration(mca, cpu, loop_body(assembly, lat_name)) / CHAIN
         rthroughput[op] = cycles_per_iteration(mca, cpu, loop_body(assembly, thr_name)) / (STREAMS * width)
+    per_pair = (pair_streams(width) // 2) * width
+    pair_cycles = {
+        pair: cycles_per_iteration(mca, cpu, loop_body(assembly, name)) / per_pair
+        for pair, name in pairs.items()
+    }
     overhead = cycles_per_iteration(mca, cpu, loop_body(assembly, copy_name)) / width
     return CycleTable(
         cpu=cpu,
@@ -133,6 +143,7 @@ def mca_table(mca: str | None = None) -> CycleTable:
         latency=tuple(sorted(latency.items())),
         rthroughput=tuple(sorted(rthroughput.items())),
         loop_overhead=overhead,
+        sharing=tuple(sorted(sharing_of(rthroughput, pair_cycles).items())),
     )
 
 

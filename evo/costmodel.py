@@ -24,7 +24,7 @@ from pathlib import Path
 from evo.config import RunConfig
 from primitives.cycles import CostModel, CycleTable, CycleTableError
 
-TABLE_VERSION = 1
+TABLE_VERSION = 2  # 2: the vectoriser's width and port sharing of op pairs
 COST_SOURCES = ("measure", "llvm-mca")
 
 

@@ -9,11 +9,15 @@ model is deterministic and never looks at a clock.
 - ``latency``: the longest dependency chain from x to the output, summing op latencies. What a
   scalar call pays, since nothing else in a straight-line program can overlap its critical path.
 - ``throughput``: loop overhead plus the larger of two bounds per element. What an array call pays.
-  The ports: the sum of the ops' reciprocal throughputs (independent elements overlap their chains
-  and compete for the FP ports). The chain: the out-of-order core holds about ``WINDOW_OPS`` ops in
-  flight, so about WINDOW_OPS / n iterations of an n-op loop body (vector_width elements each)
-  overlap, and each element pays critical path / (vector_width * WINDOW_OPS / n) cycles. A long
-  chain of cheap ops is chain-bound; a wide program is port-bound.
+  The ports: independent elements overlap their chains and compete for the FP pipes. Each op's
+  pressure is its own reciprocal throughput plus that of every other op in proportion to their
+  measured port sharing (1: one resource, as add and sub; 0: separate pipes, as add and fma on a
+  core with add pipes apart from its FMA pipes); the busiest op's pressure binds. Without sharing
+  figures (older tables) every pair shares fully: the plain sum.
+  The chain: the out-of-order core holds about ``WINDOW_OPS`` ops in flight, so about
+  WINDOW_OPS / n iterations of an n-op loop body (vector_width elements each) overlap, and each
+  element pays critical path / (vector_width * WINDOW_OPS / n) cycles. A long chain of cheap ops
+  is chain-bound; a wide program is port-bound.
 - ``ops``: the weighted op count (``Program.cost``).
 """
 
@@ -49,6 +53,8 @@ class CycleTable:
     latency: tuple[tuple[str, float], ...]
     rthroughput: tuple[tuple[str, float], ...]
     loop_overhead: float
+    # port sharing of op pairs, (("a,b", fraction), ...) with a < b; pairs not listed share fully
+    sharing: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         for label, rows in (("latency", self.latency), ("rthroughput", self.rthroughput)):
@@ -61,6 +67,13 @@ class CycleTable:
                     raise CycleTableError(
                         f"cycle table {label} of {name!r} must be a positive number, got {value!r}"
                     )
+        object.__setattr__(self, "sharing", tuple(sorted(self.sharing)))  # one spelling per table
+        for pair, value in self.sharing:
+            ops = pair.split(",")
+            if len(ops) != 2 or not set(ops) <= set(OP_NAMES) or ops[0] >= ops[1]:
+                raise CycleTableError(f"cycle table sharing key {pair!r} must be 'a,b' of two ops, a < b")
+            if not (isinstance(value, int | float) and 0 <= value <= 1):
+                raise CycleTableError(f"cycle table sharing of {pair!r} must be in [0, 1], got {value!r}")
         if not (self.loop_overhead >= 0 and self.ns_per_cycle > 0 and self.vector_width >= 1):
             raise CycleTableError("cycle table needs loop_overhead >= 0, ns_per_cycle > 0, vector_width >= 1")
 
@@ -71,6 +84,12 @@ class CycleTable:
     @property
     def rthroughputs(self) -> dict[str, float]:
         return dict(self.rthroughput)
+
+    def shares(self, a: str, b: str) -> float:
+        """Port sharing of ops a and b (1 for an op with itself and for pairs not measured)."""
+        if a == b:
+            return 1.0
+        return dict(self.sharing).get(",".join(sorted((a, b))), 1.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +102,7 @@ class CycleTable:
             "latency": dict(self.latency),
             "rthroughput": dict(self.rthroughput),
             "loop_overhead": self.loop_overhead,
+            "sharing": dict(self.sharing),
         }
 
     @classmethod
@@ -99,6 +119,7 @@ class CycleTable:
                 latency=tuple(sorted((str(k), float(v)) for k, v in dict(data["latency"]).items())),
                 rthroughput=tuple(sorted((str(k), float(v)) for k, v in dict(data["rthroughput"]).items())),
                 loop_overhead=float(data["loop_overhead"]),
+                sharing=tuple(sorted((str(k), float(v)) for k, v in dict(data.get("sharing", {})).items())),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, CycleTableError):
@@ -122,10 +143,20 @@ def critical_path(program: Program, latency: Mapping[str, float]) -> float:
 
 
 def port_cycles(program: Program, table: CycleTable) -> float:
-    """The port bound per element of the array loop: the live ops' reciprocal throughputs, summed."""
+    """The port bound per element of the array loop: the largest pressure of a live op, its own
+    reciprocal throughput and the others' weighted by their port sharing with it (module docstring).
+    With full sharing everywhere this is the sum of the live ops' reciprocal throughputs."""
     rthroughput = table.rthroughputs
-    return sum(
-        rthroughput[instr.op] for instr, alive in zip(program.body, program.live, strict=True) if alive
+    counts: dict[str, int] = {}
+    for instr, alive in zip(program.body, program.live, strict=True):
+        if alive:
+            counts[instr.op] = counts.get(instr.op, 0) + 1
+    return max(
+        (
+            sum(table.shares(op, other) * n * rthroughput[other] for other, n in counts.items())
+            for op in counts
+        ),
+        default=0.0,
     )
 
 

@@ -67,8 +67,9 @@ def test_mca_table_is_a_real_deterministic_simulation():
     assert first.source.startswith("llvm-mca ")
     assert set(first.latencies) == set(OP_NAMES) == set(first.rthroughputs)
     # simulated, not timed: two derivations agree exactly
-    figures = (first.latency, first.rthroughput, first.loop_overhead)
-    assert figures == (second.latency, second.rthroughput, second.loop_overhead)
+    figures = (first.latency, first.rthroughput, first.loop_overhead, first.sharing)
+    assert figures == (second.latency, second.rthroughput, second.loop_overhead, second.sharing)
+    assert len(first.sharing) == len(cycletable.op_pairs()) and first.shares("add", "sub") >= 0.5
     lat, thr = first.latencies, first.rthroughputs
     assert lat["div"] > 1.5 * lat["add"] and lat["sqrt"] > 1.5 * lat["mul"] and lat["neg"] <= lat["add"]
     assert 1.0 <= lat["add"] <= 8.0 and thr["div"] > thr["add"]

@@ -104,6 +104,58 @@ def test_a_long_chain_of_cheap_ops_is_chain_bound_and_a_wide_program_port_bound(
     assert chain_cycles(horner, table(), window=1) == pytest.approx(12 / 8)
 
 
+SHARING = (
+    ("add,sub", 1.0),
+    ("fma,mul", 1.0),
+    ("add,fma", 0.0),
+    ("add,mul", 0.5),
+    ("fma,sub", 0.0),
+    ("mul,sub", 0.5),
+)
+
+
+def test_port_sharing_sums_ops_on_one_resource_and_overlaps_ops_on_separate_pipes():
+    from primitives.cycles import port_cycles
+
+    plain = program("""
+t1 = mul(x, 0x1p-1)
+t2 = add(t1, 0x1p+0)
+t3 = fma(t2, x, 0x1p-2)
+t4 = sub(t3, x)
+return t4
+""")
+    summed = table()
+    assert summed.shares("add", "fma") == 1.0  # a table without sharing figures: the plain sum
+    assert port_cycles(plain, summed) == pytest.approx(4 * 0.0625)
+    shared = table(sharing=SHARING)
+    assert shared.shares("fma", "fma") == shared.shares("sub", "add") == 1.0
+    assert shared.shares("sub", "div") == 1.0  # a pair not listed shares fully
+    # pressure on mul: mul + fma (1) + add (0.5) + sub (0.5) = 3; on add and sub 2.5; on fma 2
+    assert port_cycles(plain, shared) == pytest.approx(3 * 0.0625)
+    apart = table(sharing=tuple((f"{a},{b}", 0.0) for a, b in [("add", "mul"), ("add", "fma")]))
+    two = program("""
+t1 = mul(x, 0x1p-1)
+t2 = add(t1, 0x1p+0)
+return t2
+""")
+    assert port_cycles(two, apart) == pytest.approx(0.0625)  # separate pipes: the larger is paid
+    assert array_cycles(two, apart) < array_cycles(two, summed)
+    # dead ops exert no pressure
+    assert port_cycles(Program.identity(), shared) == 0.0
+
+
+def test_sharing_is_derived_from_pair_timings():
+    from codegen.cycletable import op_pairs, sharing_of
+
+    assert len(op_pairs()) == len(OP_NAMES) * (len(OP_NAMES) - 1) // 2
+    assert all(a < b for a, b in op_pairs())
+    thr = {"add": 0.5, "fma": 0.5, "div": 2.0}
+    sharing = sharing_of(thr, {("add", "fma"): 1.0, ("add", "div"): 2.0, ("div", "fma"): 2.26})
+    assert sharing == {"add,fma": 1.0, "add,div": 0.0, "div,fma": 0.5}
+    # noise outside [pair max, pair sum] is clipped
+    assert sharing_of(thr, {("add", "fma"): 1.3, ("add", "div"): 1.9}) == {"add,fma": 1.0, "add,div": 0.0}
+
+
 def test_cost_models_are_deterministic_and_picklable():
     t = table()
     for kind, expected in (("ops", 4.0), ("latency", 8.0), ("throughput", 0.5)):
@@ -127,6 +179,17 @@ def test_cycle_table_round_trips_and_rejects_bad_tables():
         table(latency=tuple(sorted({**LATENCY, "add": -1.0}.items())))
     with pytest.raises(CycleTableError, match="malformed"):
         CycleTable.from_dict({"cpu": "x"})
+    shared = table(sharing=SHARING)
+    assert CycleTable.from_dict(json.loads(json.dumps(shared.to_dict()))) == shared
+    older = t.to_dict()
+    del older["sharing"]  # a table recorded before port sharing: every pair shares (the summed ports)
+    assert CycleTable.from_dict(older) == t and CycleTable.from_dict(older).sharing == ()
+    with pytest.raises(CycleTableError, match="sharing key"):
+        table(sharing=(("mul,add", 0.5),))
+    with pytest.raises(CycleTableError, match="sharing key"):
+        table(sharing=(("add,warp", 0.5),))
+    with pytest.raises(CycleTableError, match=r"in \[0, 1\]"):
+        table(sharing=(("add,mul", 1.5),))
 
 
 def test_config_key_cost_and_recorded_table():
@@ -178,6 +241,14 @@ def test_measured_table_is_a_real_measurement():
     assert lat["div"] > 1.5 * lat["add"] and lat["sqrt"] > 1.5 * lat["mul"]
     assert lat["neg"] <= lat["add"] + 0.5
     assert all(measured.rthroughputs[op] < lat[op] for op in OP_NAMES)
+    # the lanes of the loops LLVM vectorises here, and port sharing of every pair, measured
+    from codegen.cycletable import op_pairs, vectoriser_width
+
+    assert measured.vector_width == vectoriser_width(features) in (4, 8, 16)
+    assert {pair for pair, _ in measured.sharing} == {f"{a},{b}" for a, b in op_pairs()}
+    assert all(0.0 <= value <= 1.0 for _, value in measured.sharing)
+    # add and sub are one instruction class on every FP unit: they compete for the same pipes
+    assert measured.shares("add", "sub") >= 0.5
 
 
 def test_search_costs_in_cycles_and_resume_keeps_the_recorded_table(tmp_path, monkeypatch):
