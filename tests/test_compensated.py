@@ -187,4 +187,3 @@ def test_the_seed_family_is_part_of_the_classical_population(exp2_sets):
     seeds = population_seeds(config, build_problem(config))
     assert any(frozen_slots(p) for p in seeds)
     assert all(isinstance(p, Program) and set(p.op_histogram()) <= set(NO_FMA) for p in seeds)
-
