@@ -104,6 +104,7 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
     seeds: list[Program] = []
     if config.seed_from == "classical":
         seeds.extend(_classical_seeding(config, problem, exchange=False).programs)
+        seeds.extend(_compensated_memo(_ByContent(problem.search), config.ops, config.max_ops, config.dtype))
     if config.seed_from == "anchors":
         from targets.baselines import baselines
 
@@ -156,6 +157,17 @@ class _FinalOf(_ByContent):
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem.select)
         self.build = problem.final
+
+
+@lru_cache(maxsize=8)
+def _compensated_memo(
+    search: _ByContent, ops: tuple[str, ...], max_ops: int, dtype: str
+) -> tuple[Program, ...]:
+    """Compensated seeds of a search set (``evo.compensated``: no fma, an exact head, a small tail)."""
+    from evo.compensated import compensated_seeds
+
+    data = search.data
+    return tuple(compensated_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, ops, max_ops, dtype))
 
 
 @dataclass(frozen=True, slots=True)

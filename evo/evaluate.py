@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evo.compensated import frozen_slots
 from evo.escalate import escalated_fit, niche_bests, should_escalate
 from evo.fit import FitData, FitSettings, fit_constants, fit_data, polish
 from evo.mutate import FIT_KINDS, SearchSpace, mutate
@@ -330,6 +331,10 @@ class Evaluator:
         if not np.isfinite(result.max_error):
             return None, None, evals
         constants = result.constants
+        frozen = frozen_slots(program.pruned())
+        if frozen:  # error-free-transformation constants cancel in float64: the fit cannot place them
+            constants = constants.copy()
+            constants[list(frozen)] = start[list(frozen)]
         fmt = get_format(program.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
             rounded = constants.astype(fmt.dtype)
@@ -352,6 +357,7 @@ class Evaluator:
                 data.inv_scale,
                 data.rounded,
                 self.settings.polish_budget,
+                frozen,
             )
             evals += polish_evals
         fitted = program.pruned().with_constants([float_to_bits(float(v), fmt) for v in rounded])

@@ -343,9 +343,16 @@ def _step_float32(value, steps):
     return cell[0]
 
 
+def polish(opcodes, args, consts, out, x, hi, lo, inv, rounded, budget, frozen=()):
+    """Ordinal coordinate search on (max error, mean error); returns (constants, max, mean, evals).
+    The constants at the indices ``frozen`` (``evo.compensated.frozen_slots``) are not moved."""
+    movable = np.ones(consts.shape[0], np.bool_)
+    movable[list(frozen)] = False
+    return _polish(opcodes, args, consts, out, x, hi, lo, inv, rounded, budget, movable)
+
+
 @njit(**_KERNEL)
-def polish(opcodes, args, consts, out, x, hi, lo, inv, rounded, budget):
-    """Ordinal coordinate search on (max error, mean error); returns (constants, max, mean, evals)."""
+def _polish(opcodes, args, consts, out, x, hi, lo, inv, rounded, budget, movable):
     c = consts.copy()
     m, total, _, _, _, _ = score_kernel(opcodes, args, c, out, x, hi, lo, inv, rounded)
     mean = total / x.shape[0]
@@ -355,6 +362,8 @@ def polish(opcodes, args, consts, out, x, hi, lo, inv, rounded, budget):
     while improved and evaluations < budget:
         improved = False
         for k in range(c.shape[0]):
+            if not movable[k]:
+                continue
             for step in steps:
                 if evaluations >= budget:
                     break

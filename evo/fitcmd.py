@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evo.compensated import frozen_slots
 from evo.errors import UsageError
 from evo.fit import FitSettings, fit_data, fit_thorough, polish
 from primitives.encode import encode
@@ -56,8 +57,11 @@ def refit(program: Program, search, restarts: int = 12, use_cma: bool = True, se
         free, np.asarray(free.consts, np.float64), data, FitSettings(), restarts, use_cma, seed
     )
     fmt = get_format(program.dtype)
+    constants = result.constants.copy()
+    frozen = list(frozen_slots(program.pruned()))  # error-free-transformation constants stay
+    constants[frozen] = np.asarray(free.consts, np.float64)[frozen]
     with np.errstate(over="ignore", invalid="ignore"):
-        rounded = result.constants.astype(fmt.dtype)
+        rounded = constants.astype(fmt.dtype)
     if not np.all(np.isfinite(rounded)):
         return program
     if fmt.width == 32:
@@ -72,6 +76,7 @@ def refit(program: Program, search, restarts: int = 12, use_cma: bool = True, se
             search.inv_scale,
             search.rounded,
             4096,
+            frozen,
         )
     fitted = program.pruned().with_constants([float_to_bits(float(v), fmt) for v in rounded])
     before, after = score(program, search), score(fitted, search)

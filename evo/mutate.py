@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evo.compensated import frozen_edges, frozen_slots
 from evo.fit import SCALE_ABOVE
 from primitives.floatbits import bits_to_float, float_to_bits, from_ordinal, get_format, ordinal
 from primitives.ops import get_op
@@ -175,8 +176,13 @@ def change_op(program: Program, rng: np.random.Generator, space: SearchSpace) ->
 
 
 def _constant_slots(program: Program) -> list[tuple[int, int]]:
+    """Constant operand positions, less the constants of error-free transformations (``evo.compensated``)."""
+    frozen = frozen_edges(program)
     slots = [
-        (i, s) for i, ins in enumerate(program.body) for s, a in enumerate(ins.args) if isinstance(a, Const)
+        (i, s)
+        for i, ins in enumerate(program.body)
+        for s, a in enumerate(ins.args)
+        if isinstance(a, Const) and (i, s) not in frozen
     ]
     if isinstance(program.out, Const):
         slots.append((len(program.body), 0))
@@ -222,8 +228,12 @@ def refit(program: Program, rng: np.random.Generator, space: SearchSpace) -> Pro
     if not constants:
         return None
     fmt = get_format(space.dtype)
+    frozen = set(frozen_slots(program))
     jittered = []
-    for bits in constants:
+    for index, bits in enumerate(constants):
+        if index in frozen:
+            jittered.append(bits)
+            continue
         value = bits_to_float(bits, fmt) * math.exp(0.1 * rng.standard_normal())
         with np.errstate(over="ignore"):
             value = float(fmt.dtype.type(value))
