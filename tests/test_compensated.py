@@ -3,6 +3,7 @@ constants the fit and the mutations keep, and 2^x on [0, 1] under 1 ULP with add
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import numpy as np
@@ -159,6 +160,30 @@ def test_the_fit_keeps_the_splitter_and_the_fast2sum_addend(seeds, exp2_sets):
     veltkamp = parse_text(VELTKAMP)
     fitted = evaluator.run(Job(1, veltkamp, mutate=False)).program
     assert fitted.constant_values()[0] == 4097.0
+
+
+def test_a_fit_that_moves_the_addend_is_overruled(seeds, exp2_sets, monkeypatch):
+    """The thorough fit moves the Fast2Sum addend (1 -> 0.72 was seen): the evaluator restores it."""
+    import evo.evaluate as evaluate_module
+
+    search, select = exp2_sets
+    program = _best(seeds, select, 16)
+    (slot,) = frozen_slots(program)
+    real_fit = evaluate_module.fit_constants
+
+    def moving_fit(*args, **kwargs):
+        result = real_fit(*args, **kwargs)
+        moved = result.constants.copy()
+        moved[slot] = 0.72
+        return dataclasses.replace(result, constants=moved)
+
+    monkeypatch.setattr(evaluate_module, "fit_constants", moving_fit)
+    evaluator = Evaluator(
+        search, FitSettings(), space=SearchSpace(NO_FMA, 16, DEFAULT_MUTATION_WEIGHTS), cache_size=0
+    )
+    fitted, _, _ = evaluator._fit_program(program)
+    assert fitted is not None
+    assert fitted.constants()[slot] == program.constants()[slot]
 
 
 def test_children_by_constant_moves_keep_the_fast2sum_addend(seeds, exp2_sets):
