@@ -118,6 +118,11 @@ class IslandEngine(Engine):
                 self.pool.cancel_all()
                 return
 
+    def _finish(self, reason: str) -> str:
+        if not self._stop:  # every island is idle and filed: the last checkpoints need no replay
+            self.pool.refresh(self.state.islands)
+        return super()._finish(reason)
+
     def _to_cadence(self) -> int:
         """Evaluations to the next count at which something is due (progress, checkpoint, mining),
         so that one-process runs file at exactly those counts."""
@@ -134,9 +139,12 @@ class IslandEngine(Engine):
         hard = self.state.hard_points
         sent = tuple(hard) if record.hard_known < len(hard) else ()  # only news travels
         record.hard_known = len(hard)
-        return Request(
-            record.index, count, immigrants, sent, mark, self.plan.migrants, snapshot=not self.pool.local
-        )
+        # a worker's island returns its state every ``snapshot_every`` batches: in between, its
+        # record keeps the requests filed since, which rebuild it (a lost actor, a resume)
+        every = self.pool.snapshot_every
+        snapshot = bool(every) and len(record.replay) + 1 >= every
+        record.sent = Request(record.index, count, immigrants, sent, mark, self.plan.migrants, snapshot)
+        return record.sent
 
     def _file_batch(self, batch: Batch) -> None:
         self._notices()

@@ -52,6 +52,30 @@ class Request:
     migrants: int = 0
     snapshot: bool = False  # return the island's state as JSON text (for a restore)
 
+    def to_dict(self) -> dict[str, Any]:
+        """As a checkpoint holds it (a request filed since its island's last snapshot, replayed on resume)."""
+        return {
+            "count": self.count,
+            "immigrants": [ind.to_dict() for ind in self.immigrants],
+            "hard_points": [format_hex(x) for x in self.hard_points],
+            "emigrate_at": self.emigrate_at,
+            "migrants": self.migrants,
+        }
+
+    @staticmethod
+    def from_dict(island: int, data: dict[str, Any]) -> Request:
+        for key in ("count", "emigrate_at", "migrants"):
+            if not _is_count(data.get(key)):
+                raise ValueError(f"a replayed request's {key!r} is not a non-negative integer")
+        return Request(
+            island,
+            data["count"],
+            tuple(_individual(d) for d in data["immigrants"]),
+            tuple(parse_hex(t, get_format("float64")) for t in data["hard_points"]),
+            data["emigrate_at"],
+            data["migrants"],
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Batch:
@@ -81,6 +105,12 @@ class Island:
     @property
     def state(self) -> SearchState:
         return self.search.state
+
+    def replay(self, requests: list[Request]) -> None:
+        """Run again requests already filed (the island's search is deterministic given its state
+        and its requests, so this rebuilds the state they led to; their events were filed already)."""
+        for request in requests:
+            self.run(replace(request, snapshot=False))
 
     def run(self, request: Request) -> Batch:
         search, state = self.search, self.search.state
@@ -167,7 +197,9 @@ def destinations(count: int, how: str, rng: np.random.Generator) -> list[int]:
 
 @dataclass
 class IslandRecord:
-    """The driver's view of one island: its last known state (live, or JSON text from a worker)."""
+    """The driver's view of one island: its last known state (live, or JSON text from a worker)
+    and, for a worker's island, the requests filed since that text was taken (``replay``: running
+    them again on the text rebuilds the island's state at ``n_evals``)."""
 
     index: int
     seed: int
@@ -178,6 +210,8 @@ class IslandRecord:
     outbox: list[Individual] = field(default_factory=list)  # emigrants waiting for the migration
     outbox_hashes: list[str] = field(default_factory=list)  # their program hashes
     hard_known: int = -1  # hard points the island has been sent (-1: unknown, send them all)
+    replay: list[Request] = field(default_factory=list)  # filed since the snapshot (worker islands)
+    sent: Request | None = None  # the request in flight (filed into ``replay`` with its batch)
 
     def take_outbox(self) -> tuple[list[Individual], list[str]]:
         """The emigrants and their program hashes (hashed where they were sent from); empties the outbox."""
@@ -237,6 +271,7 @@ class ArchipelagoState:
                     "index": r.index,
                     "seed": r.seed,
                     "state": r.state_value(),
+                    "replay": [request.to_dict() for request in r.replay],
                     "inbox": [i.to_dict() for i in r.inbox],
                     "outbox": [i.to_dict() for i in r.outbox],
                 }
@@ -271,16 +306,18 @@ class ArchipelagoState:
                 raise ValueError(f"island {position} has a wrong index or seed")
             state = SearchState.from_dict(item["state"], capacity)
             outbox = [_individual(d) for d in item.get("outbox", [])]
+            replay = [Request.from_dict(position, d) for d in item.get("replay", [])]
             records.append(
                 IslandRecord(
                     position,
                     item["seed"],
-                    state.n_evals,
+                    state.n_evals + sum(request.count for request in replay),
                     state,
                     np.array([ind.score.max_err for ind in state.population], dtype=np.float64),
                     [_individual(d) for d in item.get("inbox", [])],
                     outbox,
                     [ind.program.canonical_hash() for ind in outbox],
+                    replay=replay,
                 )
             )
         if not records:
@@ -312,7 +349,10 @@ class ArchipelagoState:
         self.n_evals += batch.n_evals - record.n_evals
         record.n_evals, record.errors = batch.n_evals, batch.errors
         if batch.snapshot is not None:
-            record.snapshot = batch.snapshot
+            record.snapshot, record.replay = batch.snapshot, []
+        elif not isinstance(record.snapshot, SearchState) and record.sent is not None:
+            record.replay.append(record.sent)  # a worker's island, its state text now behind
+        record.sent = None
         if batch.emigrants:
             record.outbox, record.outbox_hashes = list(batch.emigrants), list(batch.emigrant_hashes)
         out: list[Event] = []
@@ -357,7 +397,10 @@ class IslandFactory:
     capacity: int
     id_step: int
 
-    def build(self, index: int, state: SearchState | dict[str, Any]) -> Island:
+    def build(
+        self, index: int, state: SearchState | dict[str, Any], replay: tuple[Request, ...] = ()
+    ) -> Island:
+        """The island at ``state``, then at the end of the ``replay`` requests."""
         if not isinstance(state, SearchState):
             state = SearchState.from_dict(state, self.capacity)
         search_set = self.base_search
@@ -367,13 +410,16 @@ class IslandFactory:
         evaluator = self.spec.build(self.base_search, worker=index)  # hard points are what goes beyond it
         if search_set is not self.base_search:
             evaluator = evaluator.with_search(search_set)
-        return Island(index, search, evaluator, self.base_search)
+        island = Island(index, search, evaluator, self.base_search)
+        island.replay(list(replay))
+        return island
 
 
 class LocalIslands:
     """Every island in this process; a request runs when its batch is asked for."""
 
     local = True
+    snapshot_every = 0  # the records hold the live states
 
     def __init__(self, factory: IslandFactory, records: list[IslandRecord]) -> None:
         self.islands = []
@@ -381,8 +427,9 @@ class LocalIslands:
             island = factory.build(
                 record.index,
                 record.snapshot if isinstance(record.snapshot, SearchState) else json.loads(record.snapshot),
+                tuple(record.replay),
             )
-            record.snapshot = island.state  # the live state is the record's snapshot
+            record.snapshot, record.replay = island.state, []  # the live state is the record's snapshot
             self.islands.append(island)
         self._queue: list[Request] = []
 
@@ -395,6 +442,9 @@ class LocalIslands:
 
     def cancel_all(self) -> None:
         self._queue.clear()
+
+    def refresh(self, records: list[IslandRecord]) -> None:
+        """The records hold the live states already."""
 
     @staticmethod
     def sweep(function, *args):

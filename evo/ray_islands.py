@@ -1,10 +1,14 @@
 """Islands on Ray: each actor hosts whole islands (a search and its evaluator) and runs their
 batches; the driver only sends requests and takes batches (in completion order).
 
-Every batch returns its island's state as JSON text, which the driver keeps as the island's
-snapshot: when an actor dies, a new one is built from the snapshots of the islands it hosted, its
-lost requests are run again (same state, same immigrants, so the same results), and an
-``island_restored`` event says so. Final-set sweeps (sign-offs, hard-point mining) run as tasks on
+Every ``SNAPSHOT_EVERY``-th batch of an island returns its state as JSON text, which the driver
+keeps as the island's snapshot, with the requests whose batches came back since. An island's
+search is deterministic given its state and its requests, so when an actor dies, a new one
+rebuilds each island it hosted from its snapshot by running those requests again, then runs the
+lost requests again (same state, same immigrants, so the same results), and an
+``island_restored`` event says so. A checkpoint holds the same: each island's last snapshot and
+the requests filed since (the state is tens of KB: carried with every batch, it was a large part
+of what a batch costs the driver). Final-set sweeps (sign-offs, hard-point mining) run as tasks on
 the cluster, not on the driver. Imported only when the ray backend runs islands.
 """
 
@@ -20,8 +24,10 @@ from dataclasses import replace
 from typing import Any
 
 from evo.events import IslandRestored
-from evo.islands import Batch, IslandFactory, IslandRecord, Request
+from evo.islands import Batch, IslandFactory, IslandRecord, Request, state_text
 from evo.ray_executor import RayOptions, start_ray
+
+SNAPSHOT_EVERY = 8  # batches per island between state snapshots (a restore replays fewer)
 
 
 def _call(function, *args):
@@ -41,8 +47,8 @@ class _IslandHost:
         self._threads = ThreadPoolExecutor(max_workers=threads)
         self._done: queue.SimpleQueue = queue.SimpleQueue()
 
-    def add(self, index: int, snapshot: str) -> int:
-        self.islands[index] = self.factory.build(index, json.loads(snapshot))
+    def add(self, index: int, snapshot: str, replay: tuple[Request, ...] = ()) -> int:
+        self.islands[index] = self.factory.build(index, json.loads(snapshot), replay)
         return os.getpid()
 
     def start(self, requests: list[Request]) -> None:
@@ -70,6 +76,9 @@ class _IslandHost:
                 raise item
         return done
 
+    def state_text(self, index: int) -> str:
+        return state_text(self.islands[index].state)
+
     def pid(self) -> int:
         return os.getpid()
 
@@ -78,6 +87,7 @@ class RayIslands:
     """Island actors on Ray (see the module docstring)."""
 
     local = False
+    snapshot_every = SNAPSHOT_EVERY
 
     def __init__(self, options: RayOptions, spec: Any = None) -> None:
         ray, self._started_ray = start_ray(options)
@@ -99,7 +109,8 @@ class RayIslands:
         self._generation = 0
         self._notices: list = []
         self._records: dict[int, IslandRecord] = {}
-        self._latest: dict[int, str] = {}  # each island's newest snapshot (its last batch's)
+        self._latest: dict[int, str] = {}  # each island's newest snapshot
+        self._since: dict[int, list[Request]] = {}  # the requests whose batches came back since
         self._factory: IslandFactory | None = None
         self.islands_restored = 0
         self._spec = spec  # an evaluator spec in place of the run's (simulated workers)
@@ -115,9 +126,15 @@ class RayIslands:
         self._running = [{} for _ in range(count)]
         self._unsent = [[] for _ in range(count)]
         self._host_of = {r.index: r.index % count for r in records}
-        self._ray.get(
-            [self._hosts[self._host_of[r.index]].add.remote(r.index, r.snapshot_text()) for r in records]
-        )
+        for record in records:  # held as text from now on: the island lives in a worker
+            record.snapshot = record.snapshot_text()
+        self._latest = {r.index: r.snapshot for r in records}
+        self._since = {r.index: list(r.replay) for r in records}
+        calls = []
+        for r in records:
+            host = self._hosts[self._host_of[r.index]]
+            calls.append(host.add.remote(r.index, self._latest[r.index], tuple(r.replay)))
+        self._ray.get(calls)
 
     def submit(self, request: Request) -> None:
         host = self._host_of[request.island]
@@ -163,20 +180,32 @@ class RayIslands:
                     self._unsent[host].append(request)
                 continue
             for batch in batches:
-                self._running[host].pop(batch.island, None)
-                self._latest[batch.island] = batch.snapshot
+                request = self._running[host].pop(batch.island)
+                if batch.snapshot is not None:
+                    self._latest[batch.island], self._since[batch.island] = batch.snapshot, []
+                else:
+                    self._since[batch.island].append(request)
                 self._ready.append(batch)
         return self._ready.popleft()
 
     def _restore(self, host: int) -> None:
-        """Replace a dead host and rebuild its islands from their snapshots (its lost requests
-        are run again: same state, same immigrants, so the same results)."""
+        """Replace a dead host and rebuild its islands from their snapshots and the requests
+        since (its lost requests are then run again: same state, same immigrants, so the same
+        results)."""
         self.islands_restored += 1
         actor = self._host_class.remote(self._factory, self._threads)
         self._hosts[host] = actor
         mine = [index for index, h in self._host_of.items() if h == host]
-        snapshots = {i: self._latest.get(i) or self._records[i].snapshot_text() for i in mine}
-        self._ray.get([actor.add.remote(index, text) for index, text in snapshots.items()])
+        self._ray.get([actor.add.remote(i, self._latest[i], tuple(self._since[i])) for i in mine])
+
+    def refresh(self, records: list[IslandRecord]) -> None:
+        """Take the current state of every island with requests to replay (all idle and filed:
+        the end of a segment), so the last checkpoints hold plain states."""
+        behind = [r for r in records if r.replay]
+        calls = [self._hosts[self._host_of[r.index]].state_text.remote(r.index) for r in behind]
+        for record, text in zip(behind, self._ray.get(calls), strict=True):
+            record.snapshot, record.replay = text, []
+            self._latest[record.index], self._since[record.index] = text, []
 
     def sweep(self, function, *args):
         """A final-set sweep (sign-off, mining) as a task on the cluster: the driver only waits

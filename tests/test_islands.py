@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from test_engine import BASE, SMALL, _without_boundary, stripped
 
@@ -13,11 +14,21 @@ from evo.api import evolve, resume
 from evo.config import resolve
 from evo.errors import UsageError
 from evo.front import ParetoFront
-from evo.islands import ArchipelagoState, IslandRecord, destinations, island_seed, migration_rng
+from evo.islands import (
+    ArchipelagoState,
+    IslandFactory,
+    IslandRecord,
+    Request,
+    destinations,
+    island_seed,
+    migration_rng,
+    state_text,
+)
 from evo.objective import Objective
-from evo.population import Individual
+from evo.population import Individual, Population
 from evo.problem import build_problem
-from evo.runlog import RunReader
+from evo.runlog import RunReader, dumps
+from evo.state import SearchState, driver_rng
 from primitives.floatbits import get_format, parse_hex
 from primitives.program import Program
 from targets.scoring import Score
@@ -129,6 +140,59 @@ def test_resume_of_a_multi_island_run_equals_the_uninterrupted_run(tmp_path):
         (part.run_dir / "front.json").read_text()
     )
     assert _checkpoint(whole.run_dir)["islands"] == _checkpoint(part.run_dir)["islands"]
+
+
+def _factory(config, problem, islands: int) -> IslandFactory:
+    from evo.assemble import _Scorer, evaluator_spec, search_rules
+
+    rules = search_rules(config, problem)
+    spec = evaluator_spec(config)
+    return IslandFactory(rules, _Scorer(config), spec, problem.search, config.population_size, islands)
+
+
+def test_an_island_rebuilt_from_a_snapshot_and_its_requests_is_the_island_that_ran_them():
+    """What a lost actor and a resume rely on: the island's search is deterministic given its
+    state and its requests (immigrants, hard points and a restart on stagnation included)."""
+    from evo.assemble import island_state
+
+    config = resolve(dict(SMALL, islands=2, restart_after=60, seed=9, max_evals=10**6))
+    problem = build_problem(config)
+    factory = _factory(config, problem, 2)
+    records = island_state(config, problem, 2).islands
+    live = factory.build(0, records[0].snapshot)
+    taken = factory.build(0, json.loads(state_text(records[0].snapshot)))
+    donor = factory.build(1, records[1].snapshot)
+    donor.run(Request(1, 40))
+    hard = (float(np.float32(1.0004)), float(np.float32(1.0007)))  # float32 inputs
+    requests = [
+        Request(0, 90, hard_points=hard),
+        Request(0, 30, emigrate_at=120, migrants=2),
+        Request(0, 10, immigrants=tuple(donor.state.population)[:2]),
+    ]
+    batches = [live.run(r) for r in requests]
+    assert batches[1].emigrants and any(e.mutation == "migrant" for e in live.state.population)
+    assert live.state.epoch >= 1 and live.state.hard_points == list(hard)
+    snapshot = json.loads(state_text(taken.state))
+    rebuilt = factory.build(0, snapshot, tuple(requests))
+    assert state_text(rebuilt.state) == state_text(live.state)
+    assert rebuilt.run(Request(0, 20)).events == live.run(Request(0, 20)).events
+    assert state_text(factory.build(0, snapshot, tuple(requests[:2])).state) != state_text(live.state)
+
+
+def test_a_checkpoint_holds_each_islands_snapshot_and_the_requests_filed_since():
+    member = _member(5, 1.5)
+    replay = [Request(0, 30), Request(0, 20, immigrants=(member,), hard_points=(1.25,), emigrate_at=50)]
+    text = state_text(SearchState(Population(10), ParetoFront(), driver_rng(1), next_id=10, n_evals=10))
+    record = IslandRecord(0, island_seed(1, 0), 60, text, replay=list(replay))
+    state = ArchipelagoState([record], ParetoFront(), migration_rng(1))
+    data = json.loads(dumps(state.to_dict()))
+    assert data["islands"][0]["state"]["n_evals"] == 10
+    assert [r["count"] for r in data["islands"][0]["replay"]] == [30, 20]
+    back = ArchipelagoState.from_dict(data, capacity=10)
+    assert back.islands[0].replay == replay and back.islands[0].n_evals == 60 and back.n_evals == 60
+    data["islands"][0]["replay"][0]["count"] = -1
+    with pytest.raises(ValueError, match="count"):
+        ArchipelagoState.from_dict(data, capacity=10)
 
 
 def test_one_island_is_the_single_population_run(tmp_path):
