@@ -64,12 +64,20 @@ class ClassicalSeed:
     error: float  # max error of the program itself (constants rounded, arithmetic in its format)
     denominator: int = 0  # degree of Q in P(u)/Q(u); 0: a polynomial
     offset: bool = False  # the rational evaluated as c + u*(P'(u)/Q(u))
-    form: str = ""  # a reciprocal form's own label (``_reciprocal_seeds``); empty for the others
+    # a reciprocal form A + K*w/Q(u) (outer "reciprocal", ``denominator`` the degree of Q): A, w and
+    # whether Horner's first step u*u + q skips the u^(n-1) term
+    addend: str = ""  # "v", or the constant f(0) as text
+    numerator: str = ""  # "v", "u" or "v*u"
+    skip: bool = False
 
     @property
     def label(self) -> str:
-        if self.form:
-            return self.form
+        if self.outer == "reciprocal":
+            v = "(x-lo)" if self.shift else "x"
+            u = v if self.variable == "v" else f"{v}^2"
+            n = self.denominator
+            q = f"Q monic of degree {n}" + (f" without u^{n - 1}" if self.skip else "")
+            return f"{self.addend}+K*{self.numerator}/Q(u), v={v}, u={u}, {q}"
         v = "(x-lo)" if self.shift else "x"
         u = {"v": v, "v2": f"{v}^2", "v-mid": "(x-mid)"}[self.variable]
         r = ("(c+u*P'(u)/Q(u))" if self.offset else "P(u)/Q(u)") if self.denominator else "P(u)"
@@ -491,14 +499,12 @@ def _reciprocal_seeds(x, ref, scale, lo, hi, shift, fused, ops, max_ops, dtype, 
                     continue
                 if program.op_count() > max_ops:
                     break
-                a = "v" if addend == "v" else f"{c:.6g}"
-                wl = {"v": "v", "u": "u", "vu": "v*u"}[numer]
-                ul = {"v": "v", "v2": "v^2"}[variable]
-                q = f"Q monic of degree {n}" + (f" without u^{n - 1}" if skip else "")
-                label = f"{a}+K*{wl}/Q(u), u={ul}, v={'x-lo' if shift else 'x'}, {q}"
+                a = "v" if addend == "v" else f"{c:.9g}"
+                w_label = {"v": "v", "u": "u", "vu": "v*u"}[numer]
+                error = judge(program)
                 seeds.append(
                     ClassicalSeed(
-                        shift, variable, "reciprocal", 0, err, program, judge(program), n, form=label
+                        shift, variable, "reciprocal", 0, err, program, error, n, False, a, w_label, skip
                     )
                 )
                 if err < SATURATED:
@@ -507,7 +513,7 @@ def _reciprocal_seeds(x, ref, scale, lo, hi, shift, fused, ops, max_ops, dtype, 
 
 
 def _kind(seed: ClassicalSeed) -> int:
-    return 2 if seed.form else int(seed.denominator > 0)
+    return 2 if seed.outer == "reciprocal" else int(seed.denominator > 0)
 
 
 def classical_seeds(
