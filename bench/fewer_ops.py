@@ -9,6 +9,8 @@ With ``--refine-points N`` each seed's float32 constants are also lattice-refine
 on the search points and N more (never the select points) before ranking: a structure that stays
 above 1 ULP after a dense refinement is limited by its form, not by the fit of its constants.
 The last column is the best exhaustive error at one op below the anchor, also when above 1 ULP.
+Each form is listed with its float64 model error (the fit before float32 rounding, on the fit
+points): a model far under 1 ULP with a float32 program above it is limited by rounding.
 
     python bench/fewer_ops.py --targets tanh erf log2 --per-count 2
     python bench/fewer_ops.py --targets log2 erf --refine-points 1048576 --refine-budget 4000
@@ -93,7 +95,8 @@ def main() -> None:
                 candidates |= {refine(p, dense, settings).program for p in tuple(candidates)}
             for program in candidates:
                 select = score(program, problem.select).max_err
-                by_count.setdefault(program.op_count(), []).append((select, seed.label, program))
+                label = f"{seed.label} (float64 model {seed.model_error:.3g})"
+                by_count.setdefault(program.op_count(), []).append((select, label, program))
         print(f"\n{case.label}: anchor {anchor_ops} ops, {anchor_err:.4f} ULP (exhaustive)")
         print(f"{'ops':>4} {'select':>8} {'final':>8}  form")
         winner, below = None, math.inf

@@ -14,6 +14,13 @@ by 1/D of the previous step) with Lawson's weights on top. Per op count a ration
 more than a polynomial with as many coefficients, and wins where f has poles or a branch point
 near the domain (tanh, log2 near 1, erf): there it reaches fewer ops under 1 ULP than fpminimax.
 
+When div is allowed, reciprocal forms A + K*w/Q(u) (A = f(0) or v, w = v, u or v*u, Q monic) are
+fitted too: R = Q/K is a polynomial fit to w/(f - A) (``_reciprocal_seeds``). The monic Q and the
+scale K folded into the last fma save the ops of leading coefficients; with Horner's first step
+u*u + q, Q of degree n costs n - 1 ops when the u^(n-1) term is not needed. e^x = 1 + x/R(x) with
+R ~ x/(e^x - 1) = 1 - x/2 + x^2/12 - x^4/720 + ... (no x^3 term) is the example: 5 ops under 1 ULP
+on exp and on 2^x on [-1/2, 1/2], where the polynomials need 6.
+
 Per op count the forms with the smallest error as evaluated (rounding included) are kept
 (``per_cost``), so the population starts with the classical answer at every op count and the search
 only has to beat it.
@@ -57,9 +64,20 @@ class ClassicalSeed:
     error: float  # max error of the program itself (constants rounded, arithmetic in its format)
     denominator: int = 0  # degree of Q in P(u)/Q(u); 0: a polynomial
     offset: bool = False  # the rational evaluated as c + u*(P'(u)/Q(u))
+    # a reciprocal form A + K*w/Q(u) (outer "reciprocal", ``denominator`` the degree of Q): A, w and
+    # whether Horner's first step u*u + q skips the u^(n-1) term
+    addend: str = ""  # "v", or the constant f(0) as text
+    numerator: str = ""  # "v", "u" or "v*u"
+    skip: bool = False
 
     @property
     def label(self) -> str:
+        if self.outer == "reciprocal":
+            v = "(x-lo)" if self.shift else "x"
+            u = v if self.variable == "v" else f"{v}^2"
+            n = self.denominator
+            q = f"Q monic of degree {n}" + (f" without u^{n - 1}" if self.skip else "")
+            return f"{self.addend}+K*{self.numerator}/Q(u), v={v}, u={u}, {q}"
         v = "(x-lo)" if self.shift else "x"
         u = {"v": v, "v2": f"{v}^2", "v-mid": "(x-mid)"}[self.variable]
         r = ("(c+u*P'(u)/Q(u))" if self.offset else "P(u)/Q(u)") if self.denominator else "P(u)"
@@ -323,6 +341,181 @@ def _rational_seeds(
     return seeds
 
 
+def _value_at_zero(v: np.ndarray, ref: np.ndarray) -> float:
+    """f where v = 0: the point's own reference, else a local cubic through the nearest points."""
+    nearest = np.argsort(np.abs(v), kind="stable")[:8]
+    if v[nearest[0]] == 0.0:
+        return float(ref[nearest[0]])
+    if len(nearest) < 4:
+        return math.nan
+    return float(np.polyval(np.polyfit(v[nearest], ref[nearest], 3), 0.0))
+
+
+def _fit_reciprocal(
+    u: np.ndarray, w: np.ndarray, rest: np.ndarray, scale: np.ndarray, ulo: float, uhi: float, powers
+) -> tuple[np.ndarray, float] | None:
+    """Coefficients (power basis in u, over ``powers``) of R with w/R(u) ~ rest in units of 1/scale,
+    and the model's max error: Sanathanan-Koerner steps on the linear error (w - rest*R)/R_prev
+    with Lawson's weights; a step where R changes sign in [ulo, uhi] (a pole) is never kept."""
+    span = max(abs(ulo), abs(uhi))
+    exponents = np.asarray(powers)
+    basis = (u / span)[:, None] ** exponents[None, :]
+    probes = (np.linspace(ulo, uhi, POLE_PROBES) / span)[:, None] ** exponents[None, :]
+    n = len(rest)
+    weights, previous = np.full(n, 1.0 / n), np.ones(n)
+    best, best_err, stale = None, math.inf, 0
+    for _ in range(RATIONAL_STEPS):
+        row = scale / np.abs(previous)
+        root = np.sqrt(weights)
+        coef, *_ = np.linalg.lstsq(basis * (rest * row * root)[:, None], w * row * root, rcond=None)
+        if not np.all(np.isfinite(coef)):
+            break
+        r, at_probes = basis @ coef, probes @ coef
+        sign = np.sign(at_probes[0])
+        if not (sign != 0 and np.all(r * sign > 0) and np.all(at_probes * sign > 0)):
+            break
+        residual = np.abs(w / r - rest) * scale
+        err = float(residual.max())
+        if not math.isfinite(err):
+            break
+        stale = 0 if err < 0.999 * best_err else stale + 1
+        if err < best_err:
+            best, best_err = coef / span**exponents, err
+        if stale >= 4:
+            break
+        weights = weights * residual
+        total = weights.sum()
+        if not total > 0:
+            break
+        weights /= total
+        previous = r
+    return None if best is None else (best, best_err)
+
+
+def _reciprocal_program(
+    shift, variable, numer, addend, monic, k, c, lo, skip, fused, dtype
+) -> Program | None:
+    """``addend + k * (w / Q(u))`` with Q monic (``monic`` lowest first, top coefficient 1) by
+    Horner's rule from ``u + q[n-1]``, or from ``u*u + q[n-2]`` when ``skip`` (no u^(n-1) term)."""
+    fmt = get_format(dtype)
+    body: list[Instr] = []
+
+    def const(value: float) -> Const | None:
+        rounded = float(fmt.dtype.type(value))
+        return Const(float_to_bits(rounded, fmt)) if math.isfinite(rounded) else None
+
+    def emit(op: str, *args: Operand) -> Ref:
+        body.append(Instr(op, tuple(args)))
+        return Ref(len(body))
+
+    def madd(a: Operand, b: Operand, addend: Operand) -> Ref:
+        return emit("fma", a, b, addend) if fused else emit("add", emit("mul", a, b), addend)
+
+    n = len(monic) - 1
+    consts = [const(q) for q in monic[:-1]]
+    lo_c, k_c, c_c = const(lo), const(k), const(c)
+    if any(q is None for q in consts) or lo_c is None or k_c is None or c_c is None:
+        return None
+    v: Operand = emit("sub", Ref(0), lo_c) if shift else Ref(0)
+    u: Operand = v if variable == "v" else emit("mul", v, v)
+    w: Operand = {"v": v, "u": u}.get(numer) or emit("mul", v, u)
+    if skip:
+        q: Operand = madd(u, u, consts[n - 2])
+        rest = consts[: n - 2]
+    else:
+        q = emit("add", u, consts[n - 1])
+        rest = consts[: n - 1]
+    for coefficient in reversed(rest):
+        q = madd(q, u, coefficient)
+    quotient = emit("div", w, q)
+    if addend == "v":
+        out = madd(quotient, k_c, v)
+    elif c == 0.0:
+        out = emit("mul", quotient, k_c)
+    else:
+        out = madd(quotient, k_c, c_c)
+    return Program(tuple(body), out, dtype).pruned()
+
+
+RECIPROCAL_FORMS = (  # (variable, numerator w, addend A) of A + K*w/Q(u)
+    ("v", "v", "c"),
+    ("v", "v", "v"),
+    ("v2", "v", "c"),
+    ("v2", "u", "c"),
+    ("v2", "vu", "c"),
+    ("v2", "v", "v"),
+    ("v2", "vu", "v"),
+)
+
+
+def _reciprocal_seeds(x, ref, scale, lo, hi, shift, fused, ops, max_ops, dtype, judge) -> list[ClassicalSeed]:
+    """The reciprocal forms A + K*w/Q(u), Q monic: R = Q/K is a polynomial fit to w/(f - A).
+
+    A is f(v = 0) (a constant) or v, w one of v, u, v*u. The monic Q and the final fma's K cost
+    one op less than a rational with its leading coefficient, and Horner's first step u*u + q
+    drops the u^(n-1) term for free: where w/(f - A) has no such term, Q of degree n costs n - 1
+    ops. 2^x = 1 + x/R(x) with R ~ x/(2^x - 1), which is even but for its linear term
+    (x/(e^x - 1) + x/2 is even), is the example: R of degree 4 without x^3 in 3 ops, 5 ops in all
+    (one fewer than the polynomial under 1 ULP on [-1/2, 1/2]).
+    """
+    if "div" not in ops or not ({"fma"} <= set(ops) or {"mul", "add"} <= set(ops)):
+        return []
+    seeds = []
+    for variable, numer, addend in RECIPROCAL_FORMS:
+        needs = {"add"} | ({"mul"} if variable == "v2" or numer == "vu" else set())
+        if shift:
+            needs.add("sub")
+        if not needs <= set(ops):
+            continue
+        v, u, ulo, uhi, _ = _domain_of_u(x, lo, hi, shift, variable)
+        vlo, vhi = (0.0, hi - lo) if shift else (lo, hi)
+        if not (uhi > ulo and vlo <= 0.0 <= vhi):
+            continue
+        c = _value_at_zero(v, ref) if addend == "c" else 0.0
+        if not math.isfinite(c):
+            continue
+        c = float(get_format(dtype).dtype.type(c))
+        base = v if addend == "v" else np.full_like(v, c)
+        w = {"v": v, "u": u, "vu": v * u}[numer]
+        rest = ref - base
+        for skip in (False, True):
+            for n in range(2 if skip else 1, MAX_DEGREE + 1):
+                powers = [j for j in range(n + 1) if not (skip and j == n - 1)]
+                if len(x) <= 2 * len(powers):
+                    break
+                fitted = _fit_reciprocal(u, w, rest, scale, ulo, uhi, powers)
+                if fitted is None:
+                    continue
+                coef, err = fitted
+                full = np.zeros(n + 1)
+                full[powers] = coef
+                top = full[n]
+                if not (math.isfinite(top) and top != 0.0):
+                    continue
+                program = _reciprocal_program(
+                    shift, variable, numer, addend, full / top, 1.0 / top, c, lo, skip, fused, dtype
+                )
+                if program is None or not program.body:
+                    continue
+                if program.op_count() > max_ops:
+                    break
+                a = "v" if addend == "v" else f"{c:.9g}"
+                w_label = {"v": "v", "u": "u", "vu": "v*u"}[numer]
+                error = judge(program)
+                seeds.append(
+                    ClassicalSeed(
+                        shift, variable, "reciprocal", 0, err, program, error, n, False, a, w_label, skip
+                    )
+                )
+                if err < SATURATED:
+                    break
+    return seeds
+
+
+def _kind(seed: ClassicalSeed) -> int:
+    return 2 if seed.outer == "reciprocal" else int(seed.denominator > 0)
+
+
 def classical_seeds(
     x: np.ndarray,
     ref: np.ndarray,
@@ -358,6 +551,8 @@ def classical_seeds(
     shifts = (False,) if lo <= 0.0 <= hi else (False, True)
     by_cost: dict[int, list[ClassicalSeed]] = {}
     for shift in shifts:
+        for seed in _reciprocal_seeds(x, ref, scale, lo, hi, shift, fused, ops, max_ops, dtype, judge):
+            by_cost.setdefault(seed.program.op_count(), []).append(seed)
         for variable in VARIABLES:
             for outer in OUTERS:
                 if not _allowed(shift, variable, outer, ops):
@@ -387,10 +582,10 @@ def classical_seeds(
     seeds: list[ClassicalSeed] = []
     for count in sorted(by_cost):
         kept: list[ClassicalSeed] = []
-        for rational in (False, True):  # ``per_cost`` of each kind: the best as evaluated need not
-            # be the best on every float (rounding), so both kinds start the search
+        for kind in (0, 1, 2):  # ``per_cost`` of each kind (polynomial, rational, reciprocal): the
+            # best as evaluated need not be the best on every float (rounding), so all start the search
             ranked = sorted(
-                (s for s in by_cost[count] if (s.denominator > 0) == rational),
+                (s for s in by_cost[count] if _kind(s) == kind),
                 key=lambda s: (s.error, s.model_error, s.label),
             )
             hashes: set[str] = set()
