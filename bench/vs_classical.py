@@ -11,6 +11,10 @@ comparisons, and skips the sign-off).
 It prints, per op count k, the best final ULP of a program with at most k ops (median and worst
 over the seeds) next to the best fpminimax polynomial with at most k ops (exhaustive errors from
 targets/data/anchors.json), and per target the fewest ops under 1 ULP against the anchor's.
+For a user expression the comparator is a classical polynomial of the same op count scored on the
+expression's own final set (``user_comparator``): Sollya's polynomials where the expression is a
+built-in shifted (log2(1 + x)), and the project's fpminimax stand-in (``evo.minimax``) for every
+expression (there is no Sollya here). The op bound is the anchor's op count plus one, at least 8.
 Budgets are evaluation counts by default (fair on a loaded machine) or seconds.
 
     python bench/vs_classical.py --targets exp2 erf --seeds 1 2 3 --evals 30000
