@@ -387,9 +387,8 @@ def main() -> None:
                 f"user expressions: {', '.join(c.key for c in USER_CASES)}, or 'user')"
             )
 
-    comparators = _user_comparators(
-        [c for c in cases if c.expr is not None], tuple(args.ops.split(",")), args
-    )
+    comparators: dict[str, dict[int, float]] = {}
+    users = [c for c in cases if c.expr is not None]
 
     def comparator_for(case: Case) -> dict[int, float]:
         return comparators[case.label] if case.expr is not None else classical_by_ops(case)
@@ -403,6 +402,8 @@ def main() -> None:
 
     args.max_ops_for = max_ops_for
     args.comparator_for = comparator_for
+    if args.max_ops is None:  # the op bound follows from the comparators: compute them first
+        comparators.update(_user_comparators(users, tuple(args.ops.split(",")), args))
     with tempfile.TemporaryDirectory() as scratch:
         runs_dir = args.runs_dir or scratch
         jobs = [
@@ -429,7 +430,10 @@ def main() -> None:
         results = []
         job_from, job_to = args.from_ops, max(job["max_ops"] for job in jobs)
         with ProcessPoolExecutor(max_workers=args.parallel, mp_context=get_context("spawn")) as pool:
-            for result in pool.map(run_one, jobs):
+            running = pool.map(run_one, jobs)
+            if not comparators:  # while the searches run
+                comparators.update(_user_comparators(users, tuple(args.ops.split(",")), args))
+            for result in running:
                 best = {k: best_at_most(result["scored"], k) for k in range(job_from, job_to + 1)}
                 line = {k: v for k, v in result.items() if k != "scored"}
                 print(json.dumps({**line, "best_at_most_k": best}), flush=True)
