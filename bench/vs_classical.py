@@ -11,6 +11,10 @@ comparisons, and skips the sign-off).
 It prints, per op count k, the best final ULP of a program with at most k ops (median and worst
 over the seeds) next to the best fpminimax polynomial with at most k ops (exhaustive errors from
 targets/data/anchors.json), and per target the fewest ops under 1 ULP against the anchor's.
+For a user expression the comparator is a classical polynomial of the same op count scored on the
+expression's own final set (``user_comparator``): Sollya's polynomials where the expression is a
+built-in shifted (log2(1 + x)), and the project's fpminimax stand-in (``evo.minimax``) for every
+expression (there is no Sollya here). The op bound is the anchor's op count plus one, at least 8.
 Budgets are evaluation counts by default (fair on a loaded machine) or seconds.
 
     python bench/vs_classical.py --targets exp2 erf --seeds 1 2 3 --evals 30000
@@ -78,6 +82,74 @@ def classical_by_ops(case: Case) -> dict[int, float]:
         ops = b.program.op_count() - (1 if case.shifted and (b.form, b.degree) in shifted_forms else 0)
         table[ops] = min(table.get(ops, math.inf), b.max_ulp_exhaustive)
     return table
+
+
+COMPARATOR_OPS = 14  # op counts of a user expression's classical comparator
+FINAL_SCORED_PER_COUNT = 1  # comparator polynomials per op count scored on the final set
+
+
+def _user_variable(poly: dict[str, Any]) -> tuple[str, float] | None:
+    """An anchor polynomial in t = x - 1 on [1, 2] rewritten for log2(1 + x) on [0, 1]: v = x and
+    u = v, v*v or x - 1/2 (what x - 3/2 was); None for a polynomial in x itself."""
+    if not poly["shift"]:
+        return None
+    return {"v": ("v", 0.0), "v2": ("v2", 0.0), "x-1.5": ("v-mid", 0.5)}[poly["umode"]]
+
+
+def user_comparator(
+    case: Case, ops: tuple[str, ...], max_ops: int = COMPARATOR_OPS, from_ops: int = 3
+) -> dict[str, Any]:
+    """The classical polynomials of a user expression, per op count, scored on its own final set.
+
+    Two sources: Sollya's fpminimax polynomials where the expression is a built-in shifted
+    (log2(1 + x): the log2 anchors in t = x - 1, evaluated with x as t, so their error is measured on
+    every float of [0, 1], not on the floats 1 + t of [1, 2]), and, for every expression, the
+    project's fpminimax stand-in (``evo.minimax``: the minimax polynomial of each classical form in
+    ULP, coefficients made floats one at a time; no rounding-aware refinement). Per op count the
+    best ``FINAL_SCORED_PER_COUNT`` by error on a dense sample are scored on the final set."""
+    import numpy as np
+
+    from evo.classical import _program, _program_error
+    from evo.config import RunConfig
+    from evo.minimax import minimax_seeds
+    from evo.problem import build_problem
+    from primitives.floatbits import parse_hex
+    from targets.dataset import refine_dataset
+    from targets.scoring import score
+
+    problem = build_problem(RunConfig(target=None, expr=case.expr, domain=case.domain, name=case.key))
+    dense = refine_dataset(problem.target, problem.search, problem.select, seed=0, n=4 * problem.search.size)
+    x, ref, scale = dense.x.astype(np.float64), dense.ref_hi + dense.ref_lo, dense.inv_scale
+    fused = "fma" in ops
+    candidates = []  # (op count, dense error, source, program)
+    if case.anchors is not None and case.shifted:
+        for poly in anchors_data()["targets"][case.anchors]["polys"]:
+            variable = _user_variable(poly)
+            if variable is None:
+                continue
+            coefficients = [float(parse_hex(h)) for h in poly["inner_hex"]]
+            program = _program(
+                False, variable[0], poly["outer"], coefficients, variable[1], 0.0, fused, "float32"
+            )
+            if program is not None and program.op_count() <= max_ops:
+                candidates.append(
+                    (program.op_count(), _program_error(program, x, ref, scale), "sollya", program)
+                )
+    for seed in minimax_seeds(x, ref, scale, ops, max_ops):
+        candidates.append((seed.program.op_count(), seed.error, "minimax", seed.program))
+    final = problem.final()
+    table: dict[int, float] = {}
+    rows = []
+    for count in sorted({c[0] for c in candidates if c[0] >= from_ops}):
+        ranked = sorted((c for c in candidates if c[0] == count), key=lambda c: c[1])[:FINAL_SCORED_PER_COUNT]
+        for _, dense_err, source, program in ranked:
+            err = score(program, final).max_err
+            table[count] = min(table.get(count, math.inf), err)
+            rows.append(
+                {"ops": count, "source": source, "dense": dense_err, "final": err, "program": str(program)}
+            )
+            print(json.dumps({"comparator": case.label, **rows[-1]}), flush=True)
+    return {"table": table, "rows": rows, "final_set": type(final).__name__, "final_size": final.size}
 
 
 def at_most(table: dict[int, float], k: int) -> float | None:
@@ -159,15 +231,16 @@ def _median_worst(values: list[float]) -> tuple[float, float]:
 def print_tables(cases: list[Case], results: list[dict[str, Any]], args) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     modes = args.selection
+    worse_cells = []
     for case in cases:
-        classical = classical_by_ops(case)
+        classical = args.comparator_for(case)
         seeds = " ".join(map(str, args.seeds))
         where = f"{args.score_on} set"
         print(f"\n{case.label}: best ULP with at most k ops ({where}), median / worst of seeds {seeds}")
         header = (
             f"{'k':>3} "
             + " ".join(f"{m + ' median':>14} {m + ' worst':>13}" for m in modes)
-            + f" {'fpminimax':>10}"
+            + f" {'fpminimax':>10} {'median/fpm':>10}"
         )
         print(header)
         rows = {}
@@ -184,7 +257,11 @@ def print_tables(cases: list[Case], results: list[dict[str, Any]], args) -> dict
                 row[mode] = {"median": med, "worst": worst}
                 cells.append(f"{_fmt(med, 14)} {_fmt(worst, 13)}")
             rows[k] = row
-            print(f"{k:>3} " + " ".join(cells) + f" {_fmt(row['fpminimax'])}")
+            ratio = row[modes[0]]["median"] / row["fpminimax"] if row["fpminimax"] else math.nan
+            flags = [m for m in modes if row["fpminimax"] is not None and row[m]["median"] > row["fpminimax"]]
+            worse_cells.extend((case.label, k, m, row[m]["median"], row["fpminimax"]) for m in flags)
+            mark = "  WORSE" if flags else ""
+            print(f"{k:>3} " + " ".join(cells) + f" {_fmt(row['fpminimax'])} {ratio:>10.4f}{mark}")
         anchor_ops = min((ops for ops, err in classical.items() if err < 1.0), default=None)
         fewest = {}
         for mode in modes:
@@ -200,7 +277,31 @@ def print_tables(cases: list[Case], results: list[dict[str, Any]], args) -> dict
             )
             print(f"; anchor: {anchor_ops if anchor_ops is not None else '-'}")
         summary[case.label] = {"per_k": rows, "fewest_under_1": fewest, "anchor_ops": anchor_ops}
+    print("\ncells where the median is worse than the comparator:", "none" if not worse_cells else "")
+    for label, k, mode, median, comparator in worse_cells:
+        print(f"  {label} k={k} {mode}: {median:.4g} > {comparator:.4g}")
+    summary["worse_cells"] = worse_cells
     return summary
+
+
+def _user_comparators(cases: list[Case], ops: tuple[str, ...], args) -> dict[str, dict[int, float]]:
+    """Each user expression's comparator table (op count -> final-set ULP), cached in
+    ``--comparator-json`` when given (it takes minutes: exhaustive scores of every candidate)."""
+    import os
+
+    stored: dict[str, Any] = {}
+    if args.comparator_json and os.path.exists(args.comparator_json):
+        with open(args.comparator_json) as handle:
+            stored = json.load(handle)
+    changed = False
+    for case in cases:
+        if case.label not in stored:
+            stored[case.label] = user_comparator(case, ops, from_ops=args.from_ops)
+            changed = True
+    if args.comparator_json and changed:
+        with open(args.comparator_json, "w") as handle:
+            json.dump(stored, handle, indent=1)
+    return {c.label: {int(k): float(v) for k, v in stored[c.label]["table"].items()} for c in cases}
 
 
 def main() -> None:
@@ -245,6 +346,13 @@ def main() -> None:
         "--from-ops", type=int, default=3, help="score front programs of at least this many ops"
     )
     parser.add_argument("--ops", default="add,sub,mul,div,fma")
+    parser.add_argument(
+        "--beyond-anchor", type=int, default=1, help="op bound: the anchor's op count plus this (at least 8)"
+    )
+    parser.add_argument(
+        "--comparator-json",
+        help="user expressions' comparators: read from this file, else computed and written to it",
+    )
     parser.add_argument("--score-on", choices=("final", "select"), default="final")
     parser.add_argument("--runs-dir", help="keep the runs here (default: a temporary directory)")
     parser.add_argument("--json", help="also write the results to this JSON file")
@@ -279,14 +387,23 @@ def main() -> None:
                 f"user expressions: {', '.join(c.key for c in USER_CASES)}, or 'user')"
             )
 
+    comparators: dict[str, dict[int, float]] = {}
+    users = [c for c in cases if c.expr is not None]
+
+    def comparator_for(case: Case) -> dict[int, float]:
+        return comparators[case.label] if case.expr is not None else classical_by_ops(case)
+
     def max_ops_for(case: Case) -> int:
         if args.max_ops is not None:
             return args.max_ops
-        classical = classical_by_ops(case)
-        anchor_ops = min((ops for ops, err in classical.items() if err < 1.0), default=8)
-        return max(8, anchor_ops)
+        classical = comparator_for(case)
+        anchor_ops = min((ops for ops, err in classical.items() if err < 1.0), default=8 - args.beyond_anchor)
+        return max(8, anchor_ops + args.beyond_anchor)
 
     args.max_ops_for = max_ops_for
+    args.comparator_for = comparator_for
+    if args.max_ops is None:  # the op bound follows from the comparators: compute them first
+        comparators.update(_user_comparators(users, tuple(args.ops.split(",")), args))
     with tempfile.TemporaryDirectory() as scratch:
         runs_dir = args.runs_dir or scratch
         jobs = [
@@ -313,7 +430,10 @@ def main() -> None:
         results = []
         job_from, job_to = args.from_ops, max(job["max_ops"] for job in jobs)
         with ProcessPoolExecutor(max_workers=args.parallel, mp_context=get_context("spawn")) as pool:
-            for result in pool.map(run_one, jobs):
+            running = pool.map(run_one, jobs)
+            if not comparators:  # while the searches run
+                comparators.update(_user_comparators(users, tuple(args.ops.split(",")), args))
+            for result in running:
                 best = {k: best_at_most(result["scored"], k) for k in range(job_from, job_to + 1)}
                 line = {k: v for k, v in result.items() if k != "scored"}
                 print(json.dumps({**line, "best_at_most_k": best}), flush=True)

@@ -225,9 +225,12 @@ def _classical_memo(
 
     def compute():
         fitted = classical_seeds(data.x, data.ref_hi + data.ref_lo, data.inv_scale, ops, max_ops, dtype)
-        return _refined_seeds(
-            [s.program for s in fitted], search, final, ops, max_ops, lattice_budget, exchange_rounds
-        )
+        programs = [s.program for s in fitted]
+        if data.target.anchor is None:  # no fpminimax polynomials shipped: the exact minimax ones
+            from evo.minimax import with_minimax_seeds
+
+            programs = with_minimax_seeds(fitted, data, ops, max_ops, dtype)
+        return _refined_seeds(programs, search, final, ops, max_ops, lattice_budget, exchange_rounds)
 
     parts = (search.key, final.key, list(ops), max_ops, dtype, lattice_budget, exchange_rounds)
     return _Seeding(*cached_seeds(parts, compute))

@@ -19,6 +19,7 @@ from targets.reference import default_cache_dir
 # these modules (or the shipped anchors) is a new key, never a stale entry
 _SOURCES = (
     ("evo", "classical.py"),
+    ("evo", "minimax.py"),
     ("evo", "lattice.py"),
     ("evo", "exchange.py"),
     ("evo", "assemble.py"),

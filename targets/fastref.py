@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import sympy
 from numba import njit
+from sympy.codegen.rewriting import expm1_opt, log1p_opt, optimize
 
 from targets.target import Target, X
 
@@ -76,7 +77,10 @@ def fast_reference(target: Target) -> Callable[[float], float]:
         return LIBM_REFERENCES[target.fast_ref]
     # lambdify prints the parsed (whitelisted) tree as code, never user text; the numpy error model
     # makes a division by zero inf/nan, which the reference pass over the final set reports
-    source = sympy.lambdify(X, target.sympy_expr(), modules="math")
+    # log(1 + u) and exp(u) - 1 as log1p / expm1: float64 keeps their relative accuracy near u = 0
+    # (log(1+x) loses every digit at tiny x, where float32 still has them all)
+    expr = optimize(target.sympy_expr(), (log1p_opt, expm1_opt))
+    source = sympy.lambdify(X, expr, modules="math")
     function = njit(error_model="numpy")(source)
     try:
         function(np.float64(0.5))
