@@ -332,11 +332,17 @@ def test_asynchronous_migration_on_ray_exchanges_programs_and_merges_the_fronts(
     assert {tuple(m[:2]) for m in moves} == {(0, 1), (1, 0)} and all(len(m[2]) == 2 for m in moves)
     islands = _checkpoint(result.run_dir)["islands"]
     assert sum(r["state"]["n_evals"] for r in islands) == 800
+    # Immigrants live 120 evaluations. An island that ran ahead may finish before the last programs
+    # sent to it arrive, with the earlier ones aged out; the slower island always takes in the last
+    # ones of the other before its last batch, so at least one island holds immigrants at the end.
+    holding = 0
     for index, island in enumerate(islands):
         arrived = [d for d in island["state"]["population"] if d["mutation"] == "migrant"]
-        assert arrived and all(d["id"] % 2 == index and d["parent"] % 2 != index for d in arrived)
+        holding += bool(arrived)
+        assert all(d["id"] % 2 == index and d["parent"] % 2 != index for d in arrived)
         sent_here = {h for m in moves if m[1] == index for h in m[2]}
         assert {d["hash"] for d in arrived} <= sent_here
+    assert holding >= 1
     offered = [e for island in islands for e in ParetoFront.from_list(island["state"]["front"]).entries]
     merged = result.front.entries
     assert merged and {e.individual.program.canonical_hash() for e in merged} <= {
