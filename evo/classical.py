@@ -35,9 +35,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from primitives.floatbits import float_to_bits, get_format
+from evo.progbuild import ProgramBuilder
+from primitives.floatbits import get_format
 from primitives.interp import evaluate
-from primitives.program import Const, Instr, Operand, Program, Ref
+from primitives.program import Const, Operand, Program, Ref
 
 VARIABLES = ("v", "v2", "v-mid")
 OUTERS = ("none", "mul_v", "v_plus_vr", "v_plus_v3r")
@@ -249,16 +250,8 @@ def _program(
     """The Horner evaluation of a fitted form (``mid`` is the middle of the domain of v), with
     ``denominator`` the coefficients of Q for a rational P(u)/Q(u), evaluated as
     ``offset + u*(P(u)/Q(u))`` when an offset is given."""
-    fmt = get_format(dtype)
-    body: list[Instr] = []
-
-    def const(value: float) -> Const | None:
-        rounded = float(fmt.dtype.type(value))
-        return Const(float_to_bits(rounded, fmt)) if math.isfinite(rounded) else None
-
-    def emit(op: str, *args: Operand) -> Ref:
-        body.append(Instr(op, tuple(args)))
-        return Ref(len(body))
+    build = ProgramBuilder(dtype)
+    body, const, emit = build.body, build.const, build.emit
 
     consts = [const(c) for c in coefficients]
     den_consts = [const(c) for c in denominator]
@@ -397,16 +390,8 @@ def _reciprocal_program(
 ) -> Program | None:
     """``addend + k * (w / Q(u))`` with Q monic (``monic`` lowest first, top coefficient 1) by
     Horner's rule from ``u + q[n-1]``, or from ``u*u + q[n-2]`` when ``skip`` (no u^(n-1) term)."""
-    fmt = get_format(dtype)
-    body: list[Instr] = []
-
-    def const(value: float) -> Const | None:
-        rounded = float(fmt.dtype.type(value))
-        return Const(float_to_bits(rounded, fmt)) if math.isfinite(rounded) else None
-
-    def emit(op: str, *args: Operand) -> Ref:
-        body.append(Instr(op, tuple(args)))
-        return Ref(len(body))
+    build = ProgramBuilder(dtype)
+    body, const, emit = build.body, build.const, build.emit
 
     def madd(a: Operand, b: Operand, addend: Operand) -> Ref:
         return emit("fma", a, b, addend) if fused else emit("add", emit("mul", a, b), addend)

@@ -32,8 +32,8 @@ import math
 import numpy as np
 
 from evo.classical import FIT_POINTS, SATURATED, _lawson, _program_error
-from primitives.floatbits import float_to_bits, get_format
-from primitives.program import Const, Instr, Operand, Program, Ref
+from evo.progbuild import ProgramBuilder
+from primitives.program import Const, Operand, Program, Ref
 
 MAX_DEGREE = 12
 TAILS = ("zeros", "mul_v")
@@ -134,16 +134,8 @@ def _program(
     dtype: str,
 ) -> Program | None:
     """The straight-line program of one fitted form (``coefficients`` of S or R, lowest first)."""
-    fmt = get_format(dtype)
-    body: list[Instr] = []
-
-    def const(value: float) -> Const | None:
-        rounded = float(fmt.dtype.type(value))
-        return Const(float_to_bits(rounded, fmt)) if math.isfinite(rounded) else None
-
-    def emit(op: str, *args: Operand) -> Ref:
-        body.append(Instr(op, tuple(args)))
-        return Ref(len(body))
+    build = ProgramBuilder(dtype)
+    body, const, emit = build.body, build.const, build.emit
 
     consts = [const(c) for c in coefficients]
     lo_c, b_c, k_c, c0_c, a_c = const(lo), const(b), const(k), const(c0), const(a)
