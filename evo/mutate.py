@@ -363,7 +363,10 @@ def level(program: Program, rng: np.random.Generator, space: SearchSpace) -> Pro
     magnitude = max((abs(v) for v in _cone_constants(program, t.index)), default=1.0) or 1.0
     c = float(rng.choice((-1.0, 1.0))) * magnitude * 2.0 ** rng.uniform(-1.0, 2.0)
     with np.errstate(over="ignore"):
-        c_const = Const(float_to_bits(float(fmt.dtype.type(c)), fmt))
+        rounded = float(fmt.dtype.type(c))
+    if not math.isfinite(rounded):  # a constant near the format's max in t's cone
+        return None
+    c_const = Const(float_to_bits(rounded, fmt))
     base = edge[0]
     child = _spliced(program, edge, [Instr("div", (c_const, t)), Instr("add", (Ref(base + 1), t))]).pruned()
     k = 2.0 ** rng.uniform(0.0, 2.0)
