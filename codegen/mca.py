@@ -3,9 +3,9 @@
 Each latency, throughput, pair and copy kernel is compiled exactly as for the measurement (llvmlite, host CPU
 and features, -O3); the instructions of its loop body go to ``llvm-mca -mcpu=CPU`` (the llvmlite host
 name; an AVX-512 model or ``native`` when this llvm-mca does not know it), which simulates the
-host's scheduling
-model. Cycles per loop iteration (total cycles over the simulated iterations) divided by the ops or
-elements of one iteration give latency, reciprocal throughput, port sharing and loop overhead, as
+host's scheduling model. Cycles per loop iteration (total cycles over the simulated iterations)
+divided by the ops or elements of one iteration give latency, reciprocal throughput, port sharing and loop
+overhead, as
 ``measure_table`` does from the clock. The simulation is deterministic; only the clock rate
 (``ns_per_cycle``, not used by any model) is measured, with the integer add chain.
 """
