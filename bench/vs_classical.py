@@ -181,7 +181,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         settings["target"] = case.target
     else:
         settings.update(expr=case.expr, domain=case.domain, name=job["name"])
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = evolve(**settings)
     search_s = time.perf_counter() - started
     entries = [e for e in result.front.entries if e.individual.program.op_count() >= job["from_ops"]]
@@ -201,6 +201,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "evals": result.n_evals,
         "search_s": round(search_s, 1),
         "total_s": round(time.perf_counter() - started, 1),
+        "cpu_s": round(time.process_time() - cpu_started, 1),  # wall time misleads on a shared machine
         "scored": scored,
         "run": str(result.run_dir),
     }

@@ -23,6 +23,7 @@ from evo.run import Run, load_run, unfinished
 from evo.runlog import RunReader, RunWriter, new_run_dir
 from evo.setting import setting_for
 from evo.state import SearchState
+from evo.threads import one_blas_thread
 from primitives.program import Program
 from targets.dataset import Dataset, Sweep, build_dataset
 from targets.registry import get_target
@@ -62,6 +63,7 @@ def _run_to_end(engine, recorder, run_dir: Path, config: RunConfig) -> RunResult
     )
 
 
+@one_blas_thread
 def evolve(
     config: RunConfig | dict | None = None,
     executor: Executor | None = None,
@@ -137,6 +139,7 @@ RESUMABLE_CHANGES = frozenset(
 )
 
 
+@one_blas_thread
 def resume(
     run_dir: str | Path,
     max_evals: int | None = None,
