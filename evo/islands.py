@@ -167,7 +167,8 @@ class Island:
             score = ind.score
             if score.points != search.search_set.label:
                 score = search._score(ind.program, search.search_set)
-            state.population.add(Individual(state.next_id, ind.program, score, ind.cost, ind.id, "migrant"))
+            migrant = Individual(state.next_id, ind.program, score, ind.cost, ind.id, "migrant")
+            state.population = state.population.add(migrant)
             state.next_id += search.id_step
             present.add(ind.program.canonical_hash())
 

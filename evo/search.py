@@ -75,7 +75,7 @@ class Search:
         cost = rules.cost_model.cost(result.program)
         ind = Individual(result.child_id, result.program, child_score, cost, parent, result.mutation)
         state.n_evals += 1
-        state.population.add(ind)
+        state.population = state.population.add(ind)
         n, events, made = state.n_evals, [], {"parent": parent, "mutation": ind.mutation}
         if rules.eval_every and n % rules.eval_every == 0:
             timing = result.timing()
