@@ -208,6 +208,7 @@ class Engine:
             return
         grown = with_extra_points(search.search_set, np.array(fresh))
         search.use_search(grown, fresh)
+        state = self.state  # the grown search's new state
         self.executor.update_search(grown)
         self.recorder.write(
             [

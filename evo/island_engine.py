@@ -66,10 +66,10 @@ class IslandEngine(Engine):
             self._run_async()
 
     def _run_rounds(self) -> None:
-        state, every = self.state, self.plan.migrate_every
+        every = self.plan.migrate_every  # self.state each time: a sign-off makes a new driver state
         while not (self._stop or self._budget_reason()):
-            mark = (state.migrations + 1) * every
-            todo = [record for record in state.islands if record.n_evals < mark]
+            mark = (self.state.migrations + 1) * every
+            todo = [record for record in self.state.islands if record.n_evals < mark]
             if not todo:
                 self._migrate()
                 continue
@@ -93,9 +93,9 @@ class IslandEngine(Engine):
                 self._file_batch(batch)
 
     def _run_async(self) -> None:
-        state, every = self.state, self.plan.migrate_every
+        every = self.plan.migrate_every
         in_flight: dict[int, int] = {}
-        idle = list(state.islands)
+        idle = list(self.state.islands)
         while True:
             while idle and not (self._stop or self._budget_reason()):
                 record = idle.pop(0)
@@ -110,7 +110,7 @@ class IslandEngine(Engine):
                 return
             batch = self.pool.next_batch()
             in_flight.pop(batch.island, None)
-            idle.append(state.islands[batch.island])
+            idle.append(self.state.islands[batch.island])
             self._file_batch(batch)
             if batch.emigrants:
                 self._send(batch.island)
@@ -194,9 +194,9 @@ class IslandEngine(Engine):
         )
         if not fresh:
             return
-        state.hard_points.extend(fresh)
         search.search_set = with_extra_points(search.search_set, np.array(fresh))
-        state.best = replace(state.best, score=search._score(source, search.search_set))
+        best = replace(state.best, score=search._score(source, search.search_set))
+        search.state = state = replace(state, hard_points=[*state.hard_points, *fresh], best=best)
         self.recorder.write(
             [
                 Harden(

@@ -113,17 +113,17 @@ class Island:
             self.run(replace(request, snapshot=False))
 
     def run(self, request: Request) -> Batch:
-        search, state = self.search, self.search.state
+        search = self.search
         self._harden(request.hard_points)
         self._immigrate(request.immigrants)
-        start, events, eval_ms, cached = state.n_evals, [], 0.0, 0
+        start, events, eval_ms, cached = search.state.n_evals, [], 0.0, 0
         for _ in range(request.count):
             result = self.evaluator.run(search.ask())
             eval_ms += result.eval_ms
             cached += bool(result.cached)
             for event in search.tell(result):
                 events.append((event, self._subject(event)))
-        emigrants = ()
+        state, emigrants = search.state, ()  # the state the batch ended at
         if request.migrants and state.n_evals == request.emigrate_at:
             emigrants = tuple(sorted(state.population, key=search.rules.objective.key)[: request.migrants])
         snapshot = state_text(state) if request.snapshot else None
@@ -160,16 +160,18 @@ class Island:
 
     def _immigrate(self, immigrants: tuple[Individual, ...]) -> None:
         search, state = self.search, self.search.state
-        present = {ind.program.canonical_hash() for ind in state.population}
+        population, next_id = state.population, state.next_id
+        present = {ind.program.canonical_hash() for ind in population}
         for ind in immigrants:
             if ind.program.canonical_hash() in present:
                 continue
             score = ind.score
             if score.points != search.search_set.label:
                 score = search._score(ind.program, search.search_set)
-            state.population.add(Individual(state.next_id, ind.program, score, ind.cost, ind.id, "migrant"))
-            state.next_id += search.id_step
+            population = population.add(Individual(next_id, ind.program, score, ind.cost, ind.id, "migrant"))
+            next_id += search.id_step
             present.add(ind.program.canonical_hash())
+        search.state = replace(state, population=population, next_id=next_id)
 
 
 def state_text(state: SearchState) -> str:
@@ -431,6 +433,7 @@ class LocalIslands:
             )
             record.snapshot, record.replay = island.state, []  # the live state is the record's snapshot
             self.islands.append(island)
+        self._records = records
         self._queue: list[Request] = []
 
     def submit(self, request: Request) -> None:
@@ -438,13 +441,15 @@ class LocalIslands:
 
     def next_batch(self) -> Batch:
         request = self._queue.pop(0)
-        return self.islands[request.island].run(request)
+        batch = self.islands[request.island].run(request)
+        self._records[request.island].snapshot = self.islands[request.island].state  # the new value
+        return batch
 
     def cancel_all(self) -> None:
         self._queue.clear()
 
     def refresh(self, records: list[IslandRecord]) -> None:
-        """The records hold the live states already."""
+        """The records hold the live states already (each batch leaves its island's new state there)."""
 
     @staticmethod
     def sweep(function, *args):

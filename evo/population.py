@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -65,20 +64,35 @@ class Individual:
         )
 
 
+@dataclass(frozen=True, slots=True)
 class Population:
-    """A fixed-capacity FIFO of individuals: adding to a full population retires the oldest."""
+    """A fixed-capacity FIFO of individuals, as a value: adding to a full population retires the
+    oldest, and every change returns a new population.
 
-    def __init__(self, capacity: int, members: Iterable[Individual] = ()) -> None:
-        if capacity < 1:
+    Attributes:
+        capacity: the most members it holds.
+        members: oldest first (given more than ``capacity``, the newest are kept).
+    """
+
+    capacity: int
+    members: tuple[Individual, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.capacity < 1:
             raise ValueError("population capacity must be positive")
-        self.capacity = capacity
-        self._members: deque[Individual] = deque(members, maxlen=capacity)
+        members = tuple(self.members)
+        object.__setattr__(self, "members", members[-self.capacity :])
 
-    def add(self, individual: Individual) -> Individual | None:
-        """Append ``individual``; returns the retired (oldest) member, if any."""
-        retired = self._members[0] if len(self._members) == self.capacity else None
-        self._members.append(individual)
-        return retired
+    def add(self, individual: Individual) -> Population:
+        """With ``individual`` appended (and the oldest retired when full): one tuple of at most
+        ``capacity`` members is built, so adding is linear in the capacity, never worse."""
+        kept = self.members[1:] if self.full else self.members
+        return replace(self, members=(*kept, individual))
+
+    @property
+    def retiring(self) -> Individual | None:
+        """The member the next ``add`` retires (the oldest, once the population is full)."""
+        return self.members[0] if self.full else None
 
     def tournament(
         self, size: int, rng: np.random.Generator, target_error: float | None, selection: str = "error"
@@ -89,40 +103,40 @@ class Population:
         ``nsga`` draws the same members and ranks them by NSGA-II order over the population;
         ``niches`` draws a cost niche, then the best of ``size`` of its members.
         """
-        if not self._members:
+        if not self.members:
             raise ValueError("tournament on an empty population")
         if selection == "niches":
             return self._niche_tournament(size, rng, target_error)
-        size = min(size, len(self._members))
-        picks = [int(i) for i in rng.choice(len(self._members), size=size, replace=False)]
+        size = min(size, len(self.members))
+        picks = [int(i) for i in rng.choice(len(self.members), size=size, replace=False)]
         if selection == "error":
-            contenders = [self._members[i] for i in picks]
+            contenders = [self.members[i] for i in picks]
             return min(contenders, key=lambda ind: fitness_key(ind, target_error))
         if selection == "nsga":
-            errors = [ind.score.max_err for ind in self._members]
-            ranks, crowding = nsga_order(errors, [ind.cost for ind in self._members], target_error)
+            errors = [ind.score.max_err for ind in self.members]
+            ranks, crowding = nsga_order(errors, [ind.cost for ind in self.members], target_error)
 
             def order(i: int) -> tuple:
-                return (ranks[i], -crowding[i], fitness_key(self._members[i], target_error))
+                return (ranks[i], -crowding[i], fitness_key(self.members[i], target_error))
 
-            return self._members[min(picks, key=order)]
+            return self.members[min(picks, key=order)]
         raise ValueError(f"unknown selection {selection!r} (known: {', '.join(SELECTIONS)})")
 
     def _niche_tournament(self, size: int, rng: np.random.Generator, target: float | None) -> Individual:
-        errors = [ind.score.max_err for ind in self._members]
-        costs = [ind.cost for ind in self._members]
+        errors = [ind.score.max_err for ind in self.members]
+        costs = [ind.cost for ind in self.members]
         niches = drawable_niches(errors, costs, target)
         niche = niches[int(rng.integers(len(niches)))]
-        members = [ind for ind in self._members if ind.cost == niche]
+        members = [ind for ind in self.members if ind.cost == niche]
         picks = rng.choice(len(members), size=min(size, len(members)), replace=False)
         return min((members[int(i)] for i in picks), key=lambda ind: fitness_key(ind, target))
 
     def __len__(self) -> int:
-        return len(self._members)
+        return len(self.members)
 
     def __iter__(self) -> Iterator[Individual]:
-        return iter(self._members)
+        return iter(self.members)
 
     @property
     def full(self) -> bool:
-        return len(self._members) == self.capacity
+        return len(self.members) == self.capacity

@@ -3,6 +3,8 @@ front where their final error beats every entry costing no more."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from evo.events import Event, Front, Signoff, summary_of
 from evo.population import Individual
 from evo.search import Search
@@ -26,10 +28,10 @@ def record_reserve(
     """A runner-up's final score: remembered (a resumed end does not sweep it again), and the
     program admitted to the front if its final error beats every entry costing no more."""
     state, rules = search.state, search.rules
-    state.finals[program.canonical_hash()] = final
+    new = {"finals": {**state.finals, program.canonical_hash(): final}}  # the state is a value: replaced
     if isinstance(state, SearchState):
         ind_id = state.next_id
-        state.next_id += search.id_step
+        new["next_id"] = ind_id + search.id_step
     else:  # islands hand out their own ids: one above every count and id the run holds
         ind_id = max([state.n_evals, *(e.individual.id for e in state.front.entries)]) + 1
     search_score = score(program, search.search_set)
@@ -40,11 +42,12 @@ def record_reserve(
     certified = admitted and rules.certifier.certified(final)
     events: list[Event] = []
     if admitted:
-        state.front = front
+        new["front"] = front
         if certified:
-            state.certified_cost = min(state.certified_cost, ind.cost)
+            new["certified_cost"] = min(state.certified_cost, ind.cost)
         entered = Front(state.n_evals, **summary, program=program_to_dict(program), front=front.summary())
         events.append(entered)
     how = {"during_search": False, "reference_deviation": reference_deviation, "signoff_s": seconds}
     events.append(Signoff(state.n_evals, **summary, final=final.to_dict(), certified=certified, **how))
+    search.state = replace(state, **new)
     return events

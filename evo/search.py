@@ -5,18 +5,21 @@
 a result: the child joins the population and the oldest member retires; a new best, a front entry
 (through the select gate) and a restart on stagnation come back as events. Sweeps of the final set
 (sign-offs, hard-point mining) are the loop's work: the search says when they are due, and takes
-their results with ``record_final`` and ``use_search``. All the state is one ``SearchState`` value
-(``state.to_dict()`` is the checkpoint).
+their results with ``record_final`` and ``use_search``. All the state is one frozen
+``SearchState`` value (``state.to_dict()`` is the checkpoint): each call replaces ``state`` with
+a new value and leaves the old one as it was.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 from evo.evaluate import EvalResult, Job, niche_bests
 from evo.events import Eval, Event, Front, Improve, Restart, Signoff, summary_of
 from evo.policies import SearchRules
 from evo.population import Individual, Population
+from evo.rng_state import Draws
 from evo.state import SearchState
 from primitives.jsonform import to_dict as program_to_dict
 from targets.dataset import Dataset
@@ -35,6 +38,7 @@ class Search:
         self.search_set = search_set
         self._score = score  # Program, Dataset -> Score (pure)
         self._parents: dict[int, int | None] = {}  # child id -> parent id, for jobs handed out
+        self._draws = Draws()  # tournaments draw from the state's RNG value through one generator
 
     @property
     def in_flight(self) -> int:
@@ -45,16 +49,16 @@ class Search:
         return bool(self.state.pending_seeds) or len(self.state.population) > 0
 
     def ask(self) -> Job:
-        state = self.state
-        child_id = state.next_id
-        state.next_id += self.id_step
+        state, rules = self.state, self.rules
+        child_id, next_id = state.next_id, state.next_id + self.id_step
         if state.pending_seeds:
+            self.state = replace(state, next_id=next_id, pending_seeds=state.pending_seeds[1:])
             self._parents[child_id] = None
-            return Job(child_id, state.pending_seeds.pop(0), mutate=False)
-        rules = self.rules
-        parent = state.population.tournament(
-            rules.tournament_size, state.rng, rules.objective.target_error, rules.selection
-        )
+            return Job(child_id, state.pending_seeds[0], mutate=False)
+        size, target = rules.tournament_size, rules.objective.target_error
+        pick = partial(state.population.tournament, size, target_error=target, selection=rules.selection)
+        parent, rng = self._draws.draw(state.rng, pick)
+        self.state = replace(state, next_id=next_id, rng=rng)
         self._parents[child_id] = parent.id
         return Job(child_id, parent.program, mutate=True, niche=niche_bests(state.front))
 
@@ -74,38 +78,36 @@ class Search:
         child_score = self._score(result.program, self.search_set) if stale else result.score
         cost = rules.cost_model.cost(result.program)
         ind = Individual(result.child_id, result.program, child_score, cost, parent, result.mutation)
-        state.n_evals += 1
-        state.population.add(ind)
-        n, events, made = state.n_evals, [], {"parent": parent, "mutation": ind.mutation}
+        n, events, made = state.n_evals + 1, [], {"parent": parent, "mutation": ind.mutation}
+        new = {"n_evals": n, "population": state.population.add(ind)}
         if rules.eval_every and n % rules.eval_every == 0:
             timing = result.timing()
             events.append(Eval(n, **made, **summary_of(ind), fit_evals=result.fit_evals, **timing))
         if rules.objective.better(ind, state.best):
-            state.best = ind
+            new["best"] = ind
             events.append(Improve(n, **made, **summary_of(ind), program=program_to_dict(ind.program)))
         admitted = rules.gate.admit(state.front, ind, state.finals)
         if admitted is not None:
-            state.front, select = admitted
+            new["front"], select = admitted
             summary = {**summary_of(ind), "select_err": select.max_err}
-            events.append(
-                Front(n, **summary, program=program_to_dict(ind.program), front=state.front.summary())
-            )
-        events.extend(self._track_stagnation(ind))
+            front = new["front"].summary()
+            events.append(Front(n, **summary, program=program_to_dict(ind.program), front=front))
+        events.extend(self._track_stagnation(ind, new))
+        self.state = replace(state, **new)
         return events
 
-    def _track_stagnation(self, ind: Individual) -> list[Event]:
-        state, policy = self.state, self.rules.restart
+    def _track_stagnation(self, ind: Individual, new: dict) -> list[Event]:
+        """Adds to ``new`` (the changes ``tell`` makes) the epoch's progress or a restart."""
+        state, policy, n = self.state, self.rules.restart, new["n_evals"]
         if policy.progressed(ind, state.epoch_best):
-            state.epoch_best, state.epoch_mark = ind, state.n_evals
+            new.update(epoch_best=ind, epoch_mark=n)
             return []
-        if not policy.due(state.n_evals, state.epoch_mark, seeding=bool(state.pending_seeds)):
+        if not policy.due(n, state.epoch_mark, seeding=bool(state.pending_seeds)):
             return []
         best = None if state.epoch_best is None else summary_of(state.epoch_best)
-        stagnant = state.n_evals - state.epoch_mark
-        event = Restart(state.n_evals, epoch=state.epoch + 1, stagnant_for=stagnant, epoch_best=best)
-        state.epoch, state.epoch_best, state.epoch_mark = state.epoch + 1, None, state.n_evals
-        state.population = Population(state.population.capacity)
-        state.pending_seeds = list(self.rules.restart_seeds)
+        event = Restart(n, epoch=state.epoch + 1, stagnant_for=n - state.epoch_mark, epoch_best=best)
+        new.update(epoch=state.epoch + 1, epoch_best=None, epoch_mark=n)
+        new.update(population=Population(state.population.capacity), pending_seeds=self.rules.restart_seeds)
         return [event]
 
     # ------------------------------------------------------------------ results of the loop's sweeps
@@ -124,27 +126,24 @@ class Search:
         state, entry = self.state, self.entry(program_hash)
         if entry is None:
             return []
-        state.finals[program_hash] = final
-        state.front = state.front.with_final(program_hash, final)
         certified = self.rules.certifier.certified(final)
-        if certified:
-            state.certified_cost = min(state.certified_cost, entry.cost)
-        how = {
-            "during_search": during_search,
-            "reference_deviation": reference_deviation,
-            "signoff_s": seconds,
-        }
+        cost = min(state.certified_cost, entry.cost) if certified else state.certified_cost
+        front, finals = state.front.with_final(program_hash, final), {**state.finals, program_hash: final}
+        self.state = replace(state, front=front, finals=finals, certified_cost=cost)
+        how = dict(during_search=during_search, reference_deviation=reference_deviation, signoff_s=seconds)
         summary = {**summary_of(entry.individual), "select_err": entry.select.max_err}
         return [Signoff(state.n_evals, **summary, final=final.to_dict(), certified=certified, **how)]
 
     def use_search(self, search_set: Dataset, added: list[float]) -> None:
         """Switch to a grown search set (hard points): the population and the best are re-scored."""
         state = self.state
-        state.hard_points.extend(added)
         self.search_set = search_set
         members = [replace(ind, score=self._score(ind.program, search_set)) for ind in state.population]
-        state.population = Population(state.population.capacity, members)
         candidates = list(members)
         if state.best is not None:
             candidates.append(replace(state.best, score=self._score(state.best.program, search_set)))
-        state.best = self.rules.objective.best(candidates)
+        population = Population(state.population.capacity, members)
+        best = self.rules.objective.best(candidates)
+        self.state = replace(
+            state, hard_points=(*state.hard_points, *added), population=population, best=best
+        )

@@ -10,6 +10,7 @@ import numpy as np
 
 from evo.front import ParetoFront
 from evo.population import Individual, Population
+from evo.rng_state import RngState
 from primitives.floatbits import format_hex, get_format, parse_hex
 from primitives.jsonform import from_dict as program_from_dict
 from primitives.jsonform import to_dict as program_to_dict
@@ -19,28 +20,35 @@ from targets.scoring import Score
 CHECKPOINT_SCHEMA = "evo.checkpoint/1"
 
 
-def driver_rng(seed: int) -> np.random.Generator:
-    """The driver's RNG (tournaments); saved in checkpoints."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
+def driver_rng(seed: int) -> RngState:
+    """The start of the driver's RNG (tournaments); saved in checkpoints."""
+    return RngState.of(np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,)))))
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchState:
-    """Everything a checkpoint must hold to continue the search exactly."""
+    """Everything a checkpoint must hold to continue the search exactly, as one frozen value: a
+    search moves on by making a new state (``dataclasses.replace``), never by changing one.
+    ``finals`` is a dict for lookups, but is never changed either (a new dict replaces it)."""
 
     population: Population
     front: ParetoFront
-    rng: np.random.Generator
+    rng: RngState
     next_id: int = 0
     n_evals: int = 0
     best: Individual | None = None
-    pending_seeds: list[Program] = field(default_factory=list)
+    pending_seeds: tuple[Program, ...] = ()
     certified_cost: float = math.inf
-    hard_points: list[float] = field(default_factory=list)
+    hard_points: tuple[float, ...] = ()
     epoch: int = 0
     epoch_best: Individual | None = None
     epoch_mark: int = 0  # n_evals when the epoch best last improved by at least 1%
     finals: dict[str, Score] = field(default_factory=dict)  # final-set scores by program hash
+
+    def __post_init__(self) -> None:
+        for name in ("pending_seeds", "hard_points"):  # lists given by callers become tuples
+            if not isinstance(getattr(self, name), tuple):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
 
     def population_errors(self) -> list[float]:
         return [ind.score.max_err for ind in self.population]
@@ -50,7 +58,7 @@ class SearchState:
             "format": CHECKPOINT_SCHEMA,
             "n_evals": self.n_evals,
             "next_id": self.next_id,
-            "rng": self.rng.bit_generator.state,
+            "rng": self.rng.to_dict(),
             "population": [ind.to_dict() for ind in self.population],
             "front": self.front.to_list(),
             "best": None if self.best is None else self.best.to_dict(),
@@ -95,8 +103,7 @@ class SearchState:
         for key in ("n_evals", "next_id", "epoch", "epoch_mark"):
             if not _is_count(data.get(key, 0)):
                 raise ValueError(f"{key!r} is not a non-negative integer")
-        rng = np.random.Generator(np.random.PCG64())
-        rng.bit_generator.state = _checked_rng_state(data["rng"])
+        rng = RngState.from_dict(_checked_rng_state(data["rng"]))
         population = data["population"]
         if not isinstance(population, list) or len(population) > capacity:
             raise ValueError(f"the population is not a list of at most {capacity} individuals")
@@ -115,9 +122,9 @@ class SearchState:
             next_id=int(data["next_id"]),
             n_evals=int(data["n_evals"]),
             best=None if data.get("best") is None else _individual(data["best"]),
-            pending_seeds=[program_from_dict(p) for p in data.get("pending_seeds", [])],
+            pending_seeds=tuple(program_from_dict(p) for p in data.get("pending_seeds", [])),
             certified_cost=math.inf if certified in ("inf", None) else float(certified),
-            hard_points=[parse_hex(t, get_format("float64")) for t in data.get("hard_points", [])],
+            hard_points=tuple(parse_hex(t, get_format("float64")) for t in data.get("hard_points", [])),
             epoch=int(data.get("epoch", 0)),
             epoch_best=None if data.get("epoch_best") is None else _individual(data["epoch_best"]),
             epoch_mark=int(data.get("epoch_mark", 0)),

@@ -171,7 +171,7 @@ def test_an_island_rebuilt_from_a_snapshot_and_its_requests_is_the_island_that_r
     ]
     batches = [live.run(r) for r in requests]
     assert batches[1].emigrants and any(e.mutation == "migrant" for e in live.state.population)
-    assert live.state.epoch >= 1 and live.state.hard_points == list(hard)
+    assert live.state.epoch >= 1 and live.state.hard_points == tuple(hard)
     snapshot = json.loads(state_text(taken.state))
     rebuilt = factory.build(0, snapshot, tuple(requests))
     assert state_text(rebuilt.state) == state_text(live.state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -47,7 +48,9 @@ def test_capacity_is_never_exceeded_and_the_oldest_retires_first(capacity, n):
     population = Population(capacity)
     added = []
     for i in range(n):
-        retired = population.add(individual(i))
+        before, retired = population, population.retiring
+        population = population.add(individual(i))
+        assert [m.id for m in before] == added[-capacity:]  # the add left the old value as it was
         added.append(i)
         assert len(population) <= capacity
         assert len(population) == min(i + 1, capacity)
@@ -64,7 +67,17 @@ def test_capacity_is_never_exceeded_and_the_oldest_retires_first(capacity, n):
 def test_initial_members_beyond_capacity_keep_the_newest():
     population = Population(3, [individual(i) for i in range(5)])
     assert [m.id for m in population] == [2, 3, 4]
-    assert population.add(individual(5)).id == 2
+    assert population.retiring.id == 2
+    assert [m.id for m in population.add(individual(5))] == [3, 4, 5]
+    assert [m.id for m in population] == [2, 3, 4]  # adding made a new value
+
+
+def test_a_population_is_a_frozen_value():
+    population = Population(2, [individual(0)])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        population.members = ()
+    assert population == Population(2, (individual(0),))
+    assert population.add(individual(1)) == Population(2, [individual(0), individual(1)])
 
 
 def test_capacity_must_be_positive():
