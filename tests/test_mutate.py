@@ -13,6 +13,7 @@ from evo.evaluate import child_rng
 from evo.mutate import FIT_KINDS, MUTATIONS, NICE_CONSTANTS, SearchSpace, draw_constant, mutate
 from primitives.ops import OP_BY_NAME
 from primitives.program import Const, Program, Ref
+from primitives.textform import parse_text
 from tests.strategies import programs
 
 SETTINGS = settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
@@ -255,8 +256,6 @@ def test_fit_kinds_cover_every_kind_but_perturb_const():
 
 
 def test_horner_step_adds_one_horner_step_at_the_output():
-    from primitives.textform import parse_text
-
     parent = parse_text("t1 = fma(0x1.5p-2, x, 0x1.6p-1)\nt2 = fma(t1, x, 0x1p+0)\nreturn t2")
     seen_v = set()
     for seed in range(40):
@@ -270,3 +269,16 @@ def test_horner_step_adds_one_horner_step_at_the_output():
     plain = MUTATIONS["horner_step"](parent, np.random.default_rng(0), space_of(ops=("add", "sub", "mul")))
     assert [i.op for i in plain.body[2:]] == ["mul", "add"] and plain.out == Ref(4)
     assert MUTATIONS["horner_step"](parent, np.random.default_rng(0), space_of(ops=("add", "sub"))) is None
+
+
+def test_level_declines_when_its_correction_constant_overflows_float32():
+    """A float32 max constant in the cone makes c = m * 2^U(-1, 2) round to inf for most draws: the
+    mutation declines there instead of building an invalid constant."""
+    from primitives.textform import parse_text
+
+    program = parse_text("t1 = add(x, 0x1.fffffep+127)\nt2 = mul(t1, x)\nreturn t2")
+    children = [MUTATIONS["level"](program, np.random.default_rng(seed), space_of()) for seed in range(40)]
+    assert any(child is None for child in children)
+    for child in children:
+        if child is not None:
+            check_valid(child, program, space_of())
