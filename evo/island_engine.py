@@ -196,7 +196,7 @@ class IslandEngine(Engine):
             return
         search.search_set = with_extra_points(search.search_set, np.array(fresh))
         best = replace(state.best, score=search._score(source, search.search_set))
-        search.state = state = replace(state, hard_points=[*state.hard_points, *fresh], best=best)
+        search.state = state = replace(state, hard_points=(*state.hard_points, *fresh), best=best)
         self.recorder.write(
             [
                 Harden(
