@@ -131,15 +131,33 @@ def reserve_seeds(config: RunConfig, problem: Problem) -> tuple[tuple[Program, f
     final set's worst points, ``evo.exchange``; estimates from final-set probes), and the
     fallbacks: every shipped fpminimax polynomial of a built-in on its own domain with its error
     on every float (``_anchor_fallbacks``), or, without those, the minimax polynomials of the
-    dense set with their final-set probes (exchange on). So a run ends no worse than the classical
-    polynomial of any op count it allows. Else none."""
+    dense set with their final-set probes (where the exchange reads the final set) or their error
+    on the dense points (where it does not: the final set is then read only by the sign-off). So
+    a run ends no worse than the classical polynomial of any op count it allows. Else none."""
     if config.seed_from != "classical":
         return ()
     seeding = _classical_seeding(config, problem)
     reserve = (*seeding.reserve, *seeding.fallbacks)
     if config.dtype == "float32":
         reserve = (*reserve, *_anchor_fallbacks(problem.target, config.ops, config.max_ops))
+        exchanged = config.seed_lattice_budget and config.seed_exchange_rounds
+        if not exchanged and not _shipped_polynomials(problem.target, config.ops, config.max_ops):
+            search, select = _ByContent(problem.search), _ByContent(problem.select)
+            reserve = (*reserve, *_dense_fallbacks(search, select, config.ops, config.max_ops))
     return ordered_reserve(reserve)
+
+
+@lru_cache(maxsize=8)
+def _dense_fallbacks(
+    search: _ByContent, select: _ByContent, ops: tuple[str, ...], max_ops: int
+) -> tuple[tuple[Program, float], ...]:
+    """The minimax fallbacks of the dense set with their error on its points (a lower bound of the
+    error on every float; asked for at the end of a run only)."""
+    from targets.dataset import refine_dataset
+
+    data = search.data
+    dense = refine_dataset(data.target, data, select.data, seed=0, n=4 * data.size)
+    return tuple(_minimax_fallbacks(dense, None, ops, max_ops))
 
 
 def ordered_reserve(entries) -> tuple[tuple[Program, float], ...]:
@@ -314,11 +332,13 @@ def _minimax_fallbacks(
     """Without shipped polynomials (a user expression, or a built-in off its own domain): the
     minimax polynomials of each op count fitted on the dense set (``evo.minimax``, what a user
     would compare with), each with its final-set probe (exact on an explicit set, a lower bound
-    on an exhaustive one) as the estimate."""
+    on an exhaustive one) as the estimate, or without a final set its error on the dense points."""
     from evo.exchange import ExchangeSettings, probe
     from evo.minimax import minimax_seeds
 
     fitted = minimax_seeds(dense.x, dense.ref_hi + dense.ref_lo, dense.inv_scale, ops, max_ops, "float32")
+    if final_set is None:
+        return [(seed.program, seed.error) for seed in fitted if math.isfinite(seed.error)]
     found = []
     for seed in fitted:
         _, errors = probe(seed.program, final_set, 1, ExchangeSettings())

@@ -14,7 +14,9 @@ from evo.api import evolve
 from evo.assemble import (
     _anchor_fallbacks,
     _anchor_starts,
+    _ByContent,
     _classical_seeding,
+    _dense_fallbacks,
     ordered_reserve,
     population_seeds,
     reserve_seeds,
@@ -178,10 +180,12 @@ def test_a_run_ends_with_a_front_no_worse_than_its_refined_seeds(tmp_path, islan
         own = score(program, final).max_err
         best = min(e.final.max_err for e in entries if e.cost <= program.op_count())
         assert best <= own
-    off = resolve({**quick, "seed_exchange_rounds": 0})  # only the shipped polynomials: none here
-    off_problem = build_problem(off)
-    fallbacks = _anchor_fallbacks(off_problem.target, off.ops, off.max_ops)
-    assert reserve_seeds(off, off_problem) == ordered_reserve(fallbacks) == ()
+    off = resolve({**quick, "seed_exchange_rounds": 0})  # only the fallbacks: off the anchors' domain,
+    off_problem = build_problem(off)  # the minimax polynomials of the dense set
+    assert _anchor_fallbacks(off_problem.target, off.ops, off.max_ops) == ()
+    search, select = _ByContent(off_problem.search), _ByContent(off_problem.select)
+    fallbacks = _dense_fallbacks(search, select, off.ops, off.max_ops)
+    assert fallbacks and reserve_seeds(off, off_problem) == ordered_reserve(fallbacks)
 
 
 @pytest.mark.slow
