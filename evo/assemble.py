@@ -4,6 +4,7 @@ search and the engine that runs it."""
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -122,14 +123,53 @@ def population_seeds(config: RunConfig, problem: Problem) -> list[Program]:
 
 
 def reserve_seeds(config: RunConfig, problem: Problem) -> tuple[tuple[Program, float], ...]:
-    """The exchange-refined seed of each op count (the classical seed, or a built-in's fpminimax
-    polynomial where it is better, refined in rounds that add the final set's worst points,
-    ``evo.exchange``) with its estimated final error (a lower bound, from final-set probes): what
-    the end of a run signs off where the front is worse (float32, classical seeding with the
-    exchange on; else none)."""
+    """What the end of a run signs off where the front costing no more is worse, each with its
+    estimated final error (a lower bound), ordered by op count, then estimate (``ordered_reserve``).
+
+    In float32 with classical seeding: the exchange-refined seed of each op count (the classical
+    seed, or a built-in's fpminimax polynomial where it is better, refined in rounds that add the
+    final set's worst points, ``evo.exchange``; estimates from final-set probes), and the
+    fallbacks: every shipped fpminimax polynomial of a built-in on its own domain with its error
+    on every float (``_anchor_fallbacks``), or, without those, the minimax polynomials of the
+    dense set with their final-set probes (where the exchange reads the final set) or their error
+    on the dense points (where it does not: the final set is then read only by the sign-off). So
+    a run ends no worse than the classical polynomial of any op count it allows. Else none."""
     if config.seed_from != "classical":
         return ()
-    return _classical_seeding(config, problem).reserve
+    seeding = _classical_seeding(config, problem)
+    reserve = (*seeding.reserve, *seeding.fallbacks)
+    if config.dtype == "float32":
+        reserve = (*reserve, *_anchor_fallbacks(problem.target, config.ops, config.max_ops))
+        exchanged = config.seed_lattice_budget and config.seed_exchange_rounds
+        if not exchanged and not _shipped_polynomials(problem.target, config.ops, config.max_ops):
+            search, select = _ByContent(problem.search), _ByContent(problem.select)
+            reserve = (*reserve, *_dense_fallbacks(search, select, config.ops, config.max_ops))
+    return ordered_reserve(reserve)
+
+
+@lru_cache(maxsize=8)
+def _dense_fallbacks(
+    search: _ByContent, select: _ByContent, ops: tuple[str, ...], max_ops: int
+) -> tuple[tuple[Program, float], ...]:
+    """The minimax fallbacks of the dense set with their error on its points (a lower bound of the
+    error on every float; asked for at the end of a run only)."""
+    from targets.dataset import refine_dataset
+
+    data = search.data
+    dense = refine_dataset(data.target, data, select.data, seed=0, n=4 * data.size)
+    return tuple(_minimax_fallbacks(dense, None, ops, max_ops))
+
+
+def ordered_reserve(entries) -> tuple[tuple[Program, float], ...]:
+    """One entry per canonical hash (the larger estimate: both are lower bounds of the same final
+    error), ordered by op count, then estimate, so the best of each op count is signed off first
+    and the others only where it did not get in."""
+    best: dict[str, tuple[Program, float]] = {}
+    for program, estimate in entries:
+        key = program.canonical_hash()
+        if key not in best or estimate > best[key][1]:
+            best[key] = (program, float(estimate))
+    return tuple(sorted(best.values(), key=lambda item: (item[0].op_count(), item[1])))
 
 
 class _ByContent:
@@ -172,11 +212,13 @@ def _compensated_memo(
 
 @dataclass(frozen=True, slots=True)
 class _Seeding:
-    """Classical seeds (ordered by op count, then error) and the exchange-refined best of each op
-    count with its estimated final error."""
+    """Classical seeds (ordered by op count, then error), the exchange-refined best of each op
+    count with its estimated final error, and the minimax fallbacks with their final-set probes
+    (without shipped polynomials; ``_minimax_fallbacks``)."""
 
     programs: tuple[Program, ...]
     reserve: tuple[tuple[Program, float], ...] = ()
+    fallbacks: tuple[tuple[Program, float], ...] = ()
 
 
 def _classical_seeding(config: RunConfig, problem: Problem, exchange: bool = True) -> _Seeding:
@@ -244,10 +286,11 @@ def _refined_seeds(
     max_ops: int,
     lattice_budget: int,
     exchange_rounds: int,
-) -> tuple[tuple[Program, ...], tuple[tuple[Program, float], ...]]:
-    """The lattice refinement (and exchange) of the best seed of each op count; see ``_classical_memo``."""
+) -> tuple[tuple[Program, ...], tuple[tuple[Program, float], ...], tuple[tuple[Program, float], ...]]:
+    """The lattice refinement (and exchange) of the best seed of each op count, and the minimax
+    fallbacks where the exchange reads the final set; see ``_classical_memo``."""
     if not programs:
-        return (), ()
+        return (), (), ()
     data = search.data
     from evo.exchange import ExchangeSettings, exchange_refine
     from evo.lattice import LatticeSettings, refine
@@ -277,26 +320,58 @@ def _refined_seeds(
         refined.extend(r.program for r in results)
         best = min(results, key=lambda r: r.estimate)  # the first of equals: the classical seed
         reserve.append((best.program, best.estimate))
-    return tuple(refined), tuple(reserve)
+    fallbacks = []
+    if final_set is not None and not _shipped_polynomials(data.target, ops, max_ops):
+        fallbacks = _minimax_fallbacks(dense, final_set, ops, max_ops)
+    return tuple(refined), tuple(reserve), tuple(fallbacks)
+
+
+def _minimax_fallbacks(
+    dense: Dataset, final_set, ops: tuple[str, ...], max_ops: int
+) -> list[tuple[Program, float]]:
+    """Without shipped polynomials (a user expression, or a built-in off its own domain): the
+    minimax polynomials of each op count fitted on the dense set (``evo.minimax``, what a user
+    would compare with), each with its final-set probe (exact on an explicit set, a lower bound
+    on an exhaustive one) as the estimate, or without a final set its error on the dense points."""
+    from evo.exchange import ExchangeSettings, probe
+    from evo.minimax import minimax_seeds
+
+    fitted = minimax_seeds(dense.x, dense.ref_hi + dense.ref_lo, dense.inv_scale, ops, max_ops, "float32")
+    if final_set is None:
+        return [(seed.program, seed.error) for seed in fitted if math.isfinite(seed.error)]
+    found = []
+    for seed in fitted:
+        _, errors = probe(seed.program, final_set, 1, ExchangeSettings())
+        if len(errors) and math.isfinite(errors[0]):
+            found.append((seed.program, float(errors[0])))
+    return found
+
+
+def _shipped_polynomials(target, ops: tuple[str, ...], max_ops: int) -> list:
+    """A built-in's shipped fpminimax polynomials (``targets.baselines``) that use only ``ops``
+    and at most ``max_ops`` ops, where the target's domain is the one they were measured on."""
+    from targets.baselines import anchors_data, baselines
+
+    key = target.anchor
+    if key is None:
+        return []
+    entry = anchors_data()["targets"].get(key)
+    if entry is None or [np.float32(v) for v in entry["domain"]] != [np.float32(v) for v in target.domain()]:
+        return []
+    return [
+        b
+        for b in baselines(key)
+        if b.program.op_count() <= max_ops and set(b.program.op_histogram()) <= set(ops)
+    ]
 
 
 def _anchor_starts(target, ops: tuple[str, ...], max_ops: int, per_count: int = 2) -> dict:
     """A built-in's shipped fpminimax polynomials on its own domain, per op count: the best
     ``per_count`` that use only ``ops``, with their measured error on every float of the domain
     (known answers to start from)."""
-    from targets.baselines import anchors_data, baselines
-
-    key = target.anchor
-    if key is None:
-        return {}
-    entry = anchors_data()["targets"].get(key)
-    if entry is None or [np.float32(v) for v in entry["domain"]] != [np.float32(v) for v in target.domain()]:
-        return {}
     found: dict[int, list] = {}
-    for baseline in baselines(key):
-        program = baseline.program
-        if program.op_count() <= max_ops and set(program.op_histogram()) <= set(ops):
-            found.setdefault(program.op_count(), []).append(baseline)
+    for baseline in _shipped_polynomials(target, ops, max_ops):
+        found.setdefault(baseline.program.op_count(), []).append(baseline)
     return {
         count: tuple(
             (b.program, b.max_ulp_exhaustive)
@@ -304,6 +379,17 @@ def _anchor_starts(target, ops: tuple[str, ...], max_ops: int, per_count: int = 
         )
         for count, group in found.items()
     }
+
+
+def _anchor_fallbacks(target, ops: tuple[str, ...], max_ops: int) -> tuple[tuple[Program, float], ...]:
+    """Every shipped fpminimax polynomial of a built-in on its own domain within ``ops`` and
+    ``max_ops``, with its error on every float of the domain as shipped (exact: the estimate a
+    reserve entry needs, at no cost; read from the package, never from the seed cache)."""
+    return tuple(
+        (b.program, b.max_ulp_exhaustive)
+        for b in _shipped_polynomials(target, ops, max_ops)
+        if math.isfinite(b.max_ulp_exhaustive)
+    )
 
 
 def initial_state(config: RunConfig, problem: Problem) -> SearchState | ArchipelagoState:

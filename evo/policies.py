@@ -131,11 +131,13 @@ class Certifier:
         finals: dict[str, Score],
         cost_of: Callable[[Program], float],
     ) -> Program | None:
-        """At the end, after the front: the first runner-up of the reserve (exchange-refined seeds,
-        each with an estimated final error that is a lower bound of its final error) that is not
-        signed off yet and may beat every front entry costing no more. Signing it off, and
-        admitting it if it is better, makes the front's best at each cost the best certified
-        program, not the best on the select set (only with ``mode`` front)."""
+        """At the end, after the front: the first runner-up of the reserve (exchange-refined seeds
+        and classical fallbacks, each with an estimated final error that is a lower bound of its
+        final error) that is not signed off yet and may beat every front entry costing no more.
+        Signing it off, and admitting it if it is better, makes the front's best at each cost the
+        best certified program, not the best on the select set (only with ``mode`` front). An
+        estimate equal to the front's error cannot beat it (the front keeps the first of equals),
+        so it costs no sweep."""
         if self.mode != "front":
             return None
         for program, estimate in reserve:

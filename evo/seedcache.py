@@ -1,5 +1,6 @@
-"""An on-disk cache of the refined classical seeds: the exchange reads the final set and costs
-seconds per op count, and a resumed run, a restart or a second run on the same sets asks again."""
+"""An on-disk cache of the refined classical seeds (and the minimax fallbacks scored on the final
+set): the exchange reads the final set and costs seconds per op count, and a resumed run, a
+restart or a second run on the same sets asks again."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ _SOURCES = (
     ("targets", "data/anchors.json"),
 )
 
-Seeds = tuple[tuple[Program, ...], tuple[tuple[Program, float], ...]]
+Reserve = tuple[tuple[Program, float], ...]
+Seeds = tuple[tuple[Program, ...], Reserve, Reserve]  # seeds, refined reserve, fallbacks
 
 
 def _code_digest() -> str:
@@ -39,7 +41,8 @@ def _code_digest() -> str:
 
 def cached_seeds(parts: tuple, compute: Callable[[], Seeds], cache_dir: Path | None = None) -> Seeds:
     """``compute()`` through a JSON file keyed by ``parts`` (strings and numbers) and the code.
-    A corrupt or unreadable file is ignored and rewritten; a read-only cache only costs time."""
+    A corrupt or unreadable file is ignored and rewritten; a read-only cache only costs time. A
+    file without fallbacks (written before they were kept) reads as having none."""
     directory = (default_cache_dir() if cache_dir is None else Path(cache_dir)) / "seeds"
     key = hashlib.blake2b(json.dumps([_code_digest(), *parts]).encode(), digest_size=16).hexdigest()
     path = directory / f"{key}.json"
@@ -47,11 +50,16 @@ def cached_seeds(parts: tuple, compute: Callable[[], Seeds], cache_dir: Path | N
         data = json.loads(path.read_text())
         programs = tuple(from_dict(p) for p in data["programs"])
         reserve = tuple((from_dict(p), float(e)) for p, e in data["reserve"])
-        return programs, reserve
-    except (OSError, ValueError, KeyError, TypeError):
+        fallbacks = tuple((from_dict(p), float(e)) for p, e in data.get("fallbacks", []))
+        return programs, reserve, fallbacks
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
-    programs, reserve = compute()
-    record = {"programs": [to_dict(p) for p in programs], "reserve": [[to_dict(p), e] for p, e in reserve]}
+    programs, reserve, fallbacks = compute()
+    record = {
+        "programs": [to_dict(p) for p in programs],
+        "reserve": [[to_dict(p), e] for p, e in reserve],
+        "fallbacks": [[to_dict(p), e] for p, e in fallbacks],
+    }
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as handle:
@@ -60,4 +68,4 @@ def cached_seeds(parts: tuple, compute: Callable[[], Seeds], cache_dir: Path | N
         os.replace(temporary, path)
     except OSError:
         pass
-    return programs, reserve
+    return programs, reserve, fallbacks

@@ -5,11 +5,22 @@ the refined seeds that keeps the front at each cost the best certified program."
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from evo.api import evolve
-from evo.assemble import _anchor_starts, population_seeds, reserve_seeds
+from evo.assemble import (
+    _anchor_fallbacks,
+    _anchor_starts,
+    _ByContent,
+    _classical_seeding,
+    _dense_fallbacks,
+    ordered_reserve,
+    population_seeds,
+    reserve_seeds,
+)
 from evo.classical import classical_seeds
 from evo.config import resolve
 from evo.exchange import ExchangeSettings, exchange_points, exchange_refine, probe
@@ -154,10 +165,12 @@ def test_a_run_ends_with_a_front_no_worse_than_its_refined_seeds(tmp_path, islan
     }
     config = resolve(quick)
     problem = build_problem(config)
-    reserve = reserve_seeds(config, problem)
-    assert reserve and len({p.op_count() for p, _ in reserve}) == len(reserve)
+    reserve = reserve_seeds(config, problem)  # the refined seeds and the minimax fallbacks
+    refined = _classical_seeding(config, problem).reserve
+    assert refined and len({p.op_count() for p, _ in refined}) == len(refined)
+    assert {p for p, _ in refined} <= {p for p, _ in reserve}
     seeds = population_seeds(config, problem)  # plainly refined: the exchange waits for the end
-    assert {p.op_count() for p, _ in reserve} <= {p.op_count() for p in seeds}
+    assert {p.op_count() for p, _ in refined} <= {p.op_count() for p in seeds}
     assert population_seeds(resolve({**quick, "seed_exchange_rounds": 0}), problem) == seeds
     result = evolve(**quick)
     final = problem.final()
@@ -167,8 +180,12 @@ def test_a_run_ends_with_a_front_no_worse_than_its_refined_seeds(tmp_path, islan
         own = score(program, final).max_err
         best = min(e.final.max_err for e in entries if e.cost <= program.op_count())
         assert best <= own
-    off = resolve({**quick, "seed_exchange_rounds": 0})
-    assert reserve_seeds(off, build_problem(off)) == ()
+    off = resolve({**quick, "seed_exchange_rounds": 0})  # only the fallbacks: off the anchors' domain,
+    off_problem = build_problem(off)  # the minimax polynomials of the dense set
+    assert _anchor_fallbacks(off_problem.target, off.ops, off.max_ops) == ()
+    search, select = _ByContent(off_problem.search), _ByContent(off_problem.select)
+    fallbacks = _dense_fallbacks(search, select, off.ops, off.max_ops)
+    assert fallbacks and reserve_seeds(off, off_problem) == ordered_reserve(fallbacks)
 
 
 @pytest.mark.slow
@@ -197,13 +214,18 @@ def test_the_seed_cache_returns_what_was_computed_and_survives_a_corrupt_file(tm
 
     def compute():
         calls.append(1)
-        return (Program.identity(), doubled), ((doubled, 0.75),)
+        return (Program.identity(), doubled), ((doubled, 0.75),), ((Program.identity(), 9.0),)
 
     first = cached_seeds(("a", 1), compute, tmp_path)
     assert cached_seeds(("a", 1), compute, tmp_path) == first and len(calls) == 1
-    assert first == ((Program.identity(), doubled), ((doubled, 0.75),))
+    assert first == ((Program.identity(), doubled), ((doubled, 0.75),), ((Program.identity(), 9.0),))
     cached_seeds(("b", 1), compute, tmp_path)
     assert len(calls) == 2  # another key
     for path in (tmp_path / "seeds").iterdir():
         path.write_text("{not json")
     assert cached_seeds(("a", 1), compute, tmp_path) == first and len(calls) == 3
+    for path in (tmp_path / "seeds").glob("*.json"):  # "a" as written before fallbacks were kept
+        if path.read_text() != "{not json":
+            record = json.loads(path.read_text())
+            path.write_text(json.dumps({k: v for k, v in record.items() if k != "fallbacks"}))
+    assert cached_seeds(("a", 1), compute, tmp_path) == (*first[:2], ()) and len(calls) == 3
