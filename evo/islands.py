@@ -20,7 +20,7 @@ import numpy as np
 from evo.events import Event, Front, Improve
 from evo.front import FrontEntry, ParetoFront
 from evo.population import Individual
-from evo.runlog import RawJSON
+from evo.runlog import RawJSON, dumps
 from evo.search import Search
 from evo.state import SearchState, _checked_front, _checked_rng_state, _individual, _is_count
 from primitives.floatbits import format_hex, get_format, parse_hex
@@ -179,6 +179,14 @@ def state_text(state: SearchState) -> str:
     return json.dumps(state.to_dict(), allow_nan=False)
 
 
+def _individual_text(individual: Individual) -> str:
+    return dumps(individual.to_dict())
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b
+
+
 def destination(index: int, count: int, how: str, rng: np.random.Generator) -> int:
     """Where one island's migrants go (asynchronous migration: one island at a time)."""
     if count < 2:
@@ -223,14 +231,35 @@ class IslandRecord:
         self.outbox, self.outbox_hashes = [], []
         return out, hashes
 
-    def state_value(self) -> dict[str, Any] | RawJSON:
-        """The island's state for a checkpoint (a worker's text goes in as it came)."""
-        snap = self.snapshot
-        return snap.to_dict() if isinstance(snap, SearchState) else RawJSON(snap)
-
     def snapshot_text(self) -> str:
         snap = self.snapshot
         return state_text(snap) if isinstance(snap, SearchState) else snap
+
+
+class TextCache:
+    """The JSON texts of frozen values (island states, requests, members) by identity, so that a
+    checkpoint encodes only what changed since the last one. It holds each value it keeps a text
+    of (an id is never reused while cached)."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[Any, str]] = {}
+
+    def text(self, value: Any, encode) -> str:
+        key = id(value)
+        hit = self._texts.get(key)
+        if hit is None or hit[0] is not value:
+            hit = self._texts[key] = (value, encode(value))
+        return hit[1]
+
+    def keep_only(self, values) -> None:
+        """Forget the texts of values not in ``values``."""
+        keep = {id(value) for value in values}
+        self._texts = {key: hit for key, hit in self._texts.items() if key in keep}
+
+
+def _list_text(texts: list[str]) -> str:
+    """A JSON array of JSON texts, spaced as ``json.dumps`` spaces one (checkpoints keep their bytes)."""
+    return "[" + ", ".join(texts) + "]"
 
 
 @dataclass
@@ -246,6 +275,8 @@ class ArchipelagoState:
     hard_points: list[float] = field(default_factory=list)
     migrations: int = 0  # migration rounds done
     n_evals: int = field(init=False)  # the run's count: the islands' sum, kept as batches are filed
+    texts: TextCache = field(default_factory=TextCache, repr=False, compare=False)
+    _entries: dict[int, tuple[tuple, str]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.n_evals = sum(record.n_evals for record in self.islands)
@@ -265,21 +296,16 @@ class ArchipelagoState:
         ]
 
     def to_dict(self) -> dict[str, Any]:
+        """The checkpoint; its islands (most of it) as one JSON text, in which only the islands
+        that changed since the last checkpoint are encoded again."""
+        islands = RawJSON(_list_text([self._island_text(r) for r in self.islands]))
+        front = RawJSON(self.texts.text(self.front, lambda f: dumps(f.to_list())))
+        self.texts.keep_only([self.front, *(v for key, _ in self._entries.values() for v in key)])
         return {
             "format": ISLANDS_SCHEMA,
             "n_evals": self.n_evals,
-            "islands": [
-                {
-                    "index": r.index,
-                    "seed": r.seed,
-                    "state": r.state_value(),
-                    "replay": [request.to_dict() for request in r.replay],
-                    "inbox": [i.to_dict() for i in r.inbox],
-                    "outbox": [i.to_dict() for i in r.outbox],
-                }
-                for r in self.islands
-            ],
-            "front": self.front.to_list(),
+            "islands": islands,
+            "front": front,
             "rng": self.rng.bit_generator.state,
             "best": None if self.best is None else self.best.to_dict(),
             "finals": {h: score.to_dict() for h, score in self.finals.items()},
@@ -287,6 +313,26 @@ class ArchipelagoState:
             "hard_points": [format_hex(x) for x in self.hard_points],
             "migrations": self.migrations,
         }
+
+    def _island_text(self, record: IslandRecord) -> str:
+        """One island's entry, as ``dumps`` writes it; kept while its state, requests and boxes are
+        the same values (a worker's state text is only replaced by a newer snapshot)."""
+        key = (record.snapshot, *record.replay, None, *record.inbox, None, *record.outbox)
+        cached = self._entries.get(record.index)
+        if cached is not None and len(cached[0]) == len(key) and all(map(_same, cached[0], key)):
+            return cached[1]
+        texts = self.texts
+        snap = record.snapshot
+        state = texts.text(snap, lambda s: dumps(s.to_dict())) if isinstance(snap, SearchState) else snap
+        replay = _list_text([texts.text(q, lambda q: dumps(q.to_dict())) for q in record.replay])
+        inbox = _list_text([texts.text(i, _individual_text) for i in record.inbox])
+        outbox = _list_text([texts.text(i, _individual_text) for i in record.outbox])
+        text = (
+            f'{{"index": {record.index}, "seed": {record.seed}, "state": {state}, '
+            f'"replay": {replay}, "inbox": {inbox}, "outbox": {outbox}}}'
+        )
+        self._entries[record.index] = (key, text)
+        return text
 
     @staticmethod
     def from_dict(data: dict[str, Any], capacity: int) -> ArchipelagoState:

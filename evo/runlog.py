@@ -27,7 +27,6 @@ import fcntl
 import json
 import math
 import os
-import re
 import secrets
 import tempfile
 import time
@@ -66,14 +65,16 @@ class RawJSON(str):
     island sent, is not parsed and encoded again for every checkpoint)."""
 
 
-def _clean(value: Any, raws: list[str], mark: str) -> Any:
-    """Non-finite floats as strings ("inf", "nan"), so the files stay standard JSON; a RawJSON
-    becomes the string ``mark`` + its index in ``raws``."""
+def _clean(value: Any, raws: list[str], mark: list[str]) -> Any:
+    """Non-finite floats as strings ("inf", "nan"), so the files stay standard JSON; a RawJSON goes
+    to ``raws`` and becomes the string ``mark[0]`` (drawn at the first one)."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, RawJSON):
+        if not mark:
+            mark.append(f"raw-json-{secrets.token_hex(8)}")  # cannot occur in the data by chance
         raws.append(value)
-        return f"{mark}{len(raws) - 1}"
+        return mark[0]
     if isinstance(value, dict):
         return {k: _clean(v, raws, mark) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -83,11 +84,18 @@ def _clean(value: Any, raws: list[str], mark: str) -> Any:
 
 def dumps(value: Any, indent: int | None = None) -> str:
     raws: list[str] = []
-    mark = f"raw-json-{secrets.token_hex(8)}-"  # cannot occur in the data by chance
+    mark: list[str] = []
     text = json.dumps(_clean(value, raws, mark), default=_json_default, indent=indent, allow_nan=False)
     if not raws:
         return text
-    return re.sub(f'"{mark}([0-9]+)"', lambda match: raws[int(match.group(1))], text)
+    # json.dumps visits values in the order _clean did, so the marks stand in the order of ``raws``
+    pieces = text.split(f'"{mark[0]}"')
+    if len(pieces) != len(raws) + 1:
+        raise ValueError("a raw JSON text's mark occurs in the data")
+    out = [pieces[0]]
+    for raw, piece in zip(raws, pieces[1:], strict=True):
+        out += (raw, piece)
+    return "".join(out)
 
 
 def storage_error(exc: OSError, path: str | Path, doing: str = "write") -> Exception:
