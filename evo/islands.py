@@ -91,6 +91,7 @@ class Batch:
     eval_ms: float
     cached: int
     emigrant_hashes: tuple[str, ...] = ()
+    emigrant_texts: tuple[str, ...] = ()  # their checkpoint JSON texts
 
 
 class Island:
@@ -128,7 +129,9 @@ class Island:
             emigrants = tuple(sorted(state.population, key=search.rules.objective.key)[: request.migrants])
         snapshot = state_text(state) if request.snapshot else None
         errors = np.array([ind.score.max_err for ind in state.population], dtype=np.float64)
-        hashes = tuple(ind.program.canonical_hash() for ind in emigrants)  # hashed here, not on the driver
+        # hashed and encoded here, not on the driver (their texts go into its checkpoints)
+        hashes = tuple(ind.program.canonical_hash() for ind in emigrants)
+        texts = tuple(_individual_text(ind) for ind in emigrants)
         return Batch(
             self.index,
             start,
@@ -140,6 +143,7 @@ class Island:
             eval_ms,
             cached,
             hashes,
+            texts,
         )
 
     def _subject(self, event: Event) -> Any:
@@ -244,6 +248,10 @@ class TextCache:
     def __init__(self) -> None:
         self._texts: dict[int, tuple[Any, str]] = {}
 
+    def put(self, value: Any, text: str) -> None:
+        """Take ``text`` as the text of ``value`` (encoded where the value was made)."""
+        self._texts[id(value)] = (value, text)
+
     def text(self, value: Any, encode) -> str:
         key = id(value)
         hit = self._texts.get(key)
@@ -300,7 +308,9 @@ class ArchipelagoState:
         that changed since the last checkpoint are encoded again."""
         islands = RawJSON(_list_text([self._island_text(r) for r in self.islands]))
         front = RawJSON(self.texts.text(self.front, lambda f: dumps(f.to_list())))
-        self.texts.keep_only([self.front, *(v for key, _ in self._entries.values() for v in key)])
+        kept = [self.front, *(v for key, _ in self._entries.values() for v in key)]
+        kept += [i for r in self.islands for q in r.replay for i in q.immigrants]
+        self.texts.keep_only(kept)
         return {
             "format": ISLANDS_SCHEMA,
             "n_evals": self.n_evals,
@@ -324,7 +334,7 @@ class ArchipelagoState:
         texts = self.texts
         snap = record.snapshot
         state = texts.text(snap, lambda s: dumps(s.to_dict())) if isinstance(snap, SearchState) else snap
-        replay = _list_text([texts.text(q, lambda q: dumps(q.to_dict())) for q in record.replay])
+        replay = _list_text([texts.text(q, self._request_text) for q in record.replay])
         inbox = _list_text([texts.text(i, _individual_text) for i in record.inbox])
         outbox = _list_text([texts.text(i, _individual_text) for i in record.outbox])
         text = (
@@ -333,6 +343,15 @@ class ArchipelagoState:
         )
         self._entries[record.index] = (key, text)
         return text
+
+    def _request_text(self, request: Request) -> str:
+        """``dumps(request.to_dict())``, with the texts its immigrants already have."""
+        immigrants = _list_text([self.texts.text(i, _individual_text) for i in request.immigrants])
+        hard = dumps([format_hex(x) for x in request.hard_points])
+        return (
+            f'{{"count": {request.count}, "immigrants": {immigrants}, "hard_points": {hard}, '
+            f'"emigrate_at": {request.emigrate_at}, "migrants": {request.migrants}}}'
+        )
 
     @staticmethod
     def from_dict(data: dict[str, Any], capacity: int) -> ArchipelagoState:
@@ -403,6 +422,9 @@ class ArchipelagoState:
         record.sent = None
         if batch.emigrants:
             record.outbox, record.outbox_hashes = list(batch.emigrants), list(batch.emigrant_hashes)
+            if len(batch.emigrant_texts) == len(batch.emigrants):
+                for individual, text in zip(batch.emigrants, batch.emigrant_texts, strict=True):
+                    self.texts.put(individual, text)
         out: list[Event] = []
         for event, subject in batch.events:
             n = before + event.n_evals - batch.start
@@ -493,6 +515,11 @@ class LocalIslands:
 
     def cancel_all(self) -> None:
         self._queue.clear()
+
+    @staticmethod
+    def collected() -> int:
+        """Batches run and not yet taken: none (a batch runs when it is asked for)."""
+        return 0
 
     def refresh(self, records: list[IslandRecord]) -> None:
         """The records hold the live states already (each batch leaves its island's new state there)."""
