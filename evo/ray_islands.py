@@ -188,6 +188,10 @@ class RayIslands:
                 self._ready.append(batch)
         return self._ready.popleft()
 
+    def collected(self) -> int:
+        """Batches collected and not yet taken (``next_batch`` returns them without waiting)."""
+        return len(self._ready)
+
     def _restore(self, host: int) -> None:
         """Replace a dead host and rebuild its islands from their snapshots and the requests
         since (its lost requests are then run again: same state, same immigrants, so the same
