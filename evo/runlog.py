@@ -98,6 +98,15 @@ def dumps(value: Any, indent: int | None = None) -> str:
     return "".join(out)
 
 
+def event_text(record: dict[str, Any]) -> str:
+    """``dumps(record)`` for an event (which never holds a RawJSON): encoded at once, and cleaned
+    first only if it holds a non-finite float (an event is written for every few evaluations)."""
+    try:
+        return json.dumps(record, default=_json_default, allow_nan=False)
+    except ValueError:
+        return dumps(record)
+
+
 def storage_error(exc: OSError, path: str | Path, doing: str = "write") -> Exception:
     """A one-line error for an OSError on ``path``: RunError if the location is not writable,
     else StorageError."""
@@ -325,7 +334,7 @@ class RunWriter:
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
         record = {"v": SCHEMA_VERSION, "kind": kind, "t": round(self.elapsed, 4), **fields}
         self._size = _append_line(
-            self._events, (dumps(record) + "\n").encode(), self._events_path, self._size
+            self._events, (event_text(record) + "\n").encode(), self._events_path, self._size
         )
         return record
 
