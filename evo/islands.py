@@ -304,9 +304,9 @@ class ArchipelagoState:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        """The checkpoint; its islands (most of it) as one JSON text, in which only the islands
-        that changed since the last checkpoint are encoded again."""
-        islands = RawJSON(_list_text([self._island_text(r) for r in self.islands]))
+        """The checkpoint; its islands (most of it) as JSON texts, of which only those of the
+        islands that changed since the last checkpoint are encoded again."""
+        islands = [self._island_text(r) for r in self.islands]
         front = RawJSON(self.texts.text(self.front, lambda f: dumps(f.to_list())))
         kept = [self.front, *(v for key, _ in self._entries.values() for v in key)]
         kept += [i for r in self.islands for q in r.replay for i in q.immigrants]
@@ -324,7 +324,7 @@ class ArchipelagoState:
             "migrations": self.migrations,
         }
 
-    def _island_text(self, record: IslandRecord) -> str:
+    def _island_text(self, record: IslandRecord) -> RawJSON:
         """One island's entry, as ``dumps`` writes it; kept while its state, requests and boxes are
         the same values (a worker's state text is only replaced by a newer snapshot)."""
         key = (record.snapshot, *record.replay, None, *record.inbox, None, *record.outbox)
@@ -337,7 +337,7 @@ class ArchipelagoState:
         replay = _list_text([texts.text(q, self._request_text) for q in record.replay])
         inbox = _list_text([texts.text(i, _individual_text) for i in record.inbox])
         outbox = _list_text([texts.text(i, _individual_text) for i in record.outbox])
-        text = (
+        text = RawJSON(
             f'{{"index": {record.index}, "seed": {record.seed}, "state": {state}, '
             f'"replay": {replay}, "inbox": {inbox}, "outbox": {outbox}}}'
         )

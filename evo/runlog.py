@@ -83,11 +83,16 @@ def _clean(value: Any, raws: list[str], mark: list[str]) -> Any:
 
 
 def dumps(value: Any, indent: int | None = None) -> str:
+    return "".join(dump_pieces(value, indent))
+
+
+def dump_pieces(value: Any, indent: int | None = None) -> list[str]:
+    """``dumps(value)`` as the pieces it joins (a large document's RawJSON texts are not copied)."""
     raws: list[str] = []
     mark: list[str] = []
     text = json.dumps(_clean(value, raws, mark), default=_json_default, indent=indent, allow_nan=False)
     if not raws:
-        return text
+        return [text]
     # json.dumps visits values in the order _clean did, so the marks stand in the order of ``raws``
     pieces = text.split(f'"{mark[0]}"')
     if len(pieces) != len(raws) + 1:
@@ -95,7 +100,7 @@ def dumps(value: Any, indent: int | None = None) -> str:
     out = [pieces[0]]
     for raw, piece in zip(raws, pieces[1:], strict=True):
         out += (raw, piece)
-    return "".join(out)
+    return out
 
 
 def event_text(record: dict[str, Any]) -> str:
@@ -116,7 +121,7 @@ def storage_error(exc: OSError, path: str | Path, doing: str = "write") -> Excep
     return StorageError(f"cannot {doing} {path}: {reason} (files written before are intact)")
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | list[str]) -> None:
     """Write a whole file so that readers see the old or the new content, never a torn one. On any
     failure (a full disk, an interrupt) the temporary file is removed and the old file is untouched.
     """
@@ -140,12 +145,13 @@ def write_new(path: Path, text: str) -> None:
     _fill(fd, text, leftover=path, path=path)
 
 
-def _fill(fd: int, text: str, leftover, path: Path, then=None) -> None:
+def _fill(fd: int, text: str | list[str], leftover, path: Path, then=None) -> None:
     """Write ``text`` to ``fd``, sync and close it, then run ``then``; on any failure remove
     ``leftover`` so nothing is left behind, and report an OSError as a storage error of ``path``."""
     try:
         try:
-            _write_all(fd, text.encode("utf-8"))
+            data = text if isinstance(text, str) else "".join(text)
+            _write_all(fd, data.encode("utf-8"))
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -350,7 +356,7 @@ class RunWriter:
         state = {"schema": SCHEMA_VERSION, **state, "elapsed": elapsed}
         line = _checkpoint_event(state) if announce else b""
         state["events_offset"] = self._size + len(line)
-        write_atomic(self.run_dir / CHECKPOINT, dumps(state) + "\n")
+        write_atomic(self.run_dir / CHECKPOINT, [*dump_pieces(state), "\n"])
         if line:
             self._size = _append_line(self._events, line, self._events_path, self._size)
 
