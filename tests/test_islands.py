@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -396,3 +397,30 @@ def test_asynchronous_migration_on_ray_exchanges_programs_and_merges_the_fronts(
     }
     for entry in offered:  # each island's front is on the run's front or no better than an entry of it
         assert any(m.cost <= entry.cost and m.select.max_err <= entry.select.max_err for m in merged)
+
+
+class _SleepyIsland:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def run(self, request: Request) -> int:
+        time.sleep(self.seconds)
+        return request.island
+
+
+def test_a_host_collect_brings_the_batches_done_soon_after_the_first_and_never_waits_on_an_idle_host(
+    monkeypatch,
+):
+    import evo.ray_islands as ray_islands
+
+    monkeypatch.setattr(ray_islands, "COLLECT_LINGER", 1.0)  # wait as long again as the first batch took
+    host = ray_islands._IslandHost(None, threads=3)
+    host.islands = {0: _SleepyIsland(0.2), 1: _SleepyIsland(0.3), 2: _SleepyIsland(1.2)}
+    started = time.monotonic()
+    host.start([Request(0, 1), Request(1, 1), Request(2, 1)])
+    assert host.collect() == [0, 1]  # island 1 ended within the wait, island 2 did not
+    assert time.monotonic() - started < 1.0
+    assert host.collect() == [2]  # nothing else running: no wait
+    host.islands[0] = _SleepyIsland(0.3)
+    started = time.monotonic()
+    assert host.step([Request(0, 1)]) == [0] and time.monotonic() - started < 0.55
