@@ -96,16 +96,20 @@ class IslandEngine(Engine):
         every = self.plan.migrate_every
         in_flight: dict[int, int] = {}
         idle = list(self.state.islands)
+        leaving: list[int] = []  # islands whose migrants leave once their group of batches is filed
         while True:
-            while idle and not (self._stop or self._budget_reason()):
-                record = idle.pop(0)
-                mark = (record.n_evals // every + 1) * every
-                count = int(min(mark - record.n_evals, self._remaining() - sum(in_flight.values())))
-                if count <= 0:
-                    idle.insert(0, record)
-                    break
-                self.pool.submit(self._request(record, count, mark))
-                in_flight[record.index] = count
+            if not self.pool.collected():  # a group of batches is filed: migrate, then ask again
+                self._send(leaving)
+                leaving = []
+                while idle and not (self._stop or self._budget_reason()):
+                    record = idle.pop(0)
+                    mark = (record.n_evals // every + 1) * every
+                    count = int(min(mark - record.n_evals, self._remaining() - sum(in_flight.values())))
+                    if count <= 0:
+                        idle.insert(0, record)
+                        break
+                    self.pool.submit(self._request(record, count, mark))
+                    in_flight[record.index] = count
             if not in_flight:
                 return
             batch = self.pool.next_batch()
@@ -113,8 +117,9 @@ class IslandEngine(Engine):
             idle.append(self.state.islands[batch.island])
             self._file_batch(batch)
             if batch.emigrants:
-                self._send(batch.island)
+                leaving.append(batch.island)
             if self._stop and in_flight:
+                self._send(leaving)
                 self.pool.cancel_all()
                 return
 
@@ -163,18 +168,19 @@ class IslandEngine(Engine):
         moves = self.state.migrate(self.plan.migration)
         self.recorder.write([Migration(self.state.n_evals, round=self.state.migrations, moves=moves)])
 
-    def _send(self, index: int) -> None:
-        """Asynchronous migration: one island's migrants leave as soon as it has reached its count."""
-        state = self.state
-        record = state.islands[index]
-        target = destination(index, len(state.islands), self.plan.migration, state.rng)
-        emigrants, hashes = record.take_outbox()
-        if target != index:
-            state.islands[target].inbox.extend(emigrants)
-            moves = [[index, target, hashes]]
-            self.recorder.write(
-                [Migration(state.n_evals, round=record.n_evals // self.plan.migrate_every, moves=moves)]
-            )
+    def _send(self, islands: list[int]) -> None:
+        """Asynchronous migration: the migrants of islands that reached their count leave, one
+        event per migration round among them (a group of batches collected together is one event)."""
+        state, every = self.state, self.plan.migrate_every
+        rounds: dict[int, list] = {}
+        for index in islands:
+            record = state.islands[index]
+            target = destination(index, len(state.islands), self.plan.migration, state.rng)
+            emigrants, hashes = record.take_outbox()
+            if emigrants and target != index:
+                state.islands[target].inbox.extend(emigrants)
+                rounds.setdefault(record.n_evals // every, []).append([index, target, hashes])
+        self.recorder.write([Migration(state.n_evals, round=r, moves=moves) for r, moves in rounds.items()])
 
     def _mine_crossing(self, before: int) -> None:
         """Hard points from the run's best program once a ``mine_every`` count is passed; every

@@ -20,7 +20,7 @@ import numpy as np
 from evo.events import Event, Front, Improve
 from evo.front import FrontEntry, ParetoFront
 from evo.population import Individual
-from evo.runlog import RawJSON
+from evo.runlog import RawJSON, dumps
 from evo.search import Search
 from evo.state import SearchState, _checked_front, _checked_rng_state, _individual, _is_count
 from primitives.floatbits import format_hex, get_format, parse_hex
@@ -91,6 +91,7 @@ class Batch:
     eval_ms: float
     cached: int
     emigrant_hashes: tuple[str, ...] = ()
+    emigrant_texts: tuple[str, ...] = ()  # their checkpoint JSON texts
 
 
 class Island:
@@ -128,7 +129,9 @@ class Island:
             emigrants = tuple(sorted(state.population, key=search.rules.objective.key)[: request.migrants])
         snapshot = state_text(state) if request.snapshot else None
         errors = np.array([ind.score.max_err for ind in state.population], dtype=np.float64)
-        hashes = tuple(ind.program.canonical_hash() for ind in emigrants)  # hashed here, not on the driver
+        # hashed and encoded here, not on the driver (their texts go into its checkpoints)
+        hashes = tuple(ind.program.canonical_hash() for ind in emigrants)
+        texts = tuple(_individual_text(ind) for ind in emigrants)
         return Batch(
             self.index,
             start,
@@ -140,6 +143,7 @@ class Island:
             eval_ms,
             cached,
             hashes,
+            texts,
         )
 
     def _subject(self, event: Event) -> Any:
@@ -177,6 +181,14 @@ class Island:
 def state_text(state: SearchState) -> str:
     """An island's state as standard JSON text (the checkpoint holds it as it is)."""
     return json.dumps(state.to_dict(), allow_nan=False)
+
+
+def _individual_text(individual: Individual) -> str:
+    return dumps(individual.to_dict())
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b
 
 
 def destination(index: int, count: int, how: str, rng: np.random.Generator) -> int:
@@ -223,14 +235,39 @@ class IslandRecord:
         self.outbox, self.outbox_hashes = [], []
         return out, hashes
 
-    def state_value(self) -> dict[str, Any] | RawJSON:
-        """The island's state for a checkpoint (a worker's text goes in as it came)."""
-        snap = self.snapshot
-        return snap.to_dict() if isinstance(snap, SearchState) else RawJSON(snap)
-
     def snapshot_text(self) -> str:
         snap = self.snapshot
         return state_text(snap) if isinstance(snap, SearchState) else snap
+
+
+class TextCache:
+    """The JSON texts of frozen values (island states, requests, members) by identity, so that a
+    checkpoint encodes only what changed since the last one. It holds each value it keeps a text
+    of (an id is never reused while cached)."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[Any, str]] = {}
+
+    def put(self, value: Any, text: str) -> None:
+        """Take ``text`` as the text of ``value`` (encoded where the value was made)."""
+        self._texts[id(value)] = (value, text)
+
+    def text(self, value: Any, encode) -> str:
+        key = id(value)
+        hit = self._texts.get(key)
+        if hit is None or hit[0] is not value:
+            hit = self._texts[key] = (value, encode(value))
+        return hit[1]
+
+    def keep_only(self, values) -> None:
+        """Forget the texts of values not in ``values``."""
+        keep = {id(value) for value in values}
+        self._texts = {key: hit for key, hit in self._texts.items() if key in keep}
+
+
+def _list_text(texts: list[str]) -> str:
+    """A JSON array of JSON texts, spaced as ``json.dumps`` spaces one (checkpoints keep their bytes)."""
+    return "[" + ", ".join(texts) + "]"
 
 
 @dataclass
@@ -246,6 +283,8 @@ class ArchipelagoState:
     hard_points: list[float] = field(default_factory=list)
     migrations: int = 0  # migration rounds done
     n_evals: int = field(init=False)  # the run's count: the islands' sum, kept as batches are filed
+    texts: TextCache = field(default_factory=TextCache, repr=False, compare=False)
+    _entries: dict[int, tuple[tuple, str]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.n_evals = sum(record.n_evals for record in self.islands)
@@ -265,21 +304,18 @@ class ArchipelagoState:
         ]
 
     def to_dict(self) -> dict[str, Any]:
+        """The checkpoint; its islands (most of it) as JSON texts, of which only those of the
+        islands that changed since the last checkpoint are encoded again."""
+        islands = [self._island_text(r) for r in self.islands]
+        front = RawJSON(self.texts.text(self.front, lambda f: dumps(f.to_list())))
+        kept = [self.front, *(v for key, _ in self._entries.values() for v in key)]
+        kept += [i for r in self.islands for q in r.replay for i in q.immigrants]
+        self.texts.keep_only(kept)
         return {
             "format": ISLANDS_SCHEMA,
             "n_evals": self.n_evals,
-            "islands": [
-                {
-                    "index": r.index,
-                    "seed": r.seed,
-                    "state": r.state_value(),
-                    "replay": [request.to_dict() for request in r.replay],
-                    "inbox": [i.to_dict() for i in r.inbox],
-                    "outbox": [i.to_dict() for i in r.outbox],
-                }
-                for r in self.islands
-            ],
-            "front": self.front.to_list(),
+            "islands": islands,
+            "front": front,
             "rng": self.rng.bit_generator.state,
             "best": None if self.best is None else self.best.to_dict(),
             "finals": {h: score.to_dict() for h, score in self.finals.items()},
@@ -287,6 +323,35 @@ class ArchipelagoState:
             "hard_points": [format_hex(x) for x in self.hard_points],
             "migrations": self.migrations,
         }
+
+    def _island_text(self, record: IslandRecord) -> RawJSON:
+        """One island's entry, as ``dumps`` writes it; kept while its state, requests and boxes are
+        the same values (a worker's state text is only replaced by a newer snapshot)."""
+        key = (record.snapshot, *record.replay, None, *record.inbox, None, *record.outbox)
+        cached = self._entries.get(record.index)
+        if cached is not None and len(cached[0]) == len(key) and all(map(_same, cached[0], key)):
+            return cached[1]
+        texts = self.texts
+        snap = record.snapshot
+        state = texts.text(snap, lambda s: dumps(s.to_dict())) if isinstance(snap, SearchState) else snap
+        replay = _list_text([texts.text(q, self._request_text) for q in record.replay])
+        inbox = _list_text([texts.text(i, _individual_text) for i in record.inbox])
+        outbox = _list_text([texts.text(i, _individual_text) for i in record.outbox])
+        text = RawJSON(
+            f'{{"index": {record.index}, "seed": {record.seed}, "state": {state}, '
+            f'"replay": {replay}, "inbox": {inbox}, "outbox": {outbox}}}'
+        )
+        self._entries[record.index] = (key, text)
+        return text
+
+    def _request_text(self, request: Request) -> str:
+        """``dumps(request.to_dict())``, with the texts its immigrants already have."""
+        immigrants = _list_text([self.texts.text(i, _individual_text) for i in request.immigrants])
+        hard = dumps([format_hex(x) for x in request.hard_points])
+        return (
+            f'{{"count": {request.count}, "immigrants": {immigrants}, "hard_points": {hard}, '
+            f'"emigrate_at": {request.emigrate_at}, "migrants": {request.migrants}}}'
+        )
 
     @staticmethod
     def from_dict(data: dict[str, Any], capacity: int) -> ArchipelagoState:
@@ -357,6 +422,9 @@ class ArchipelagoState:
         record.sent = None
         if batch.emigrants:
             record.outbox, record.outbox_hashes = list(batch.emigrants), list(batch.emigrant_hashes)
+            if len(batch.emigrant_texts) == len(batch.emigrants):
+                for individual, text in zip(batch.emigrants, batch.emigrant_texts, strict=True):
+                    self.texts.put(individual, text)
         out: list[Event] = []
         for event, subject in batch.events:
             n = before + event.n_evals - batch.start
@@ -447,6 +515,11 @@ class LocalIslands:
 
     def cancel_all(self) -> None:
         self._queue.clear()
+
+    @staticmethod
+    def collected() -> int:
+        """Batches run and not yet taken: none (a batch runs when it is asked for)."""
+        return 0
 
     def refresh(self, records: list[IslandRecord]) -> None:
         """The records hold the live states already (each batch leaves its island's new state there)."""

@@ -19,6 +19,8 @@ import contextlib
 import json
 import os
 import queue
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -28,6 +30,10 @@ from evo.islands import Batch, IslandFactory, IslandRecord, Request, state_text
 from evo.ray_executor import RayOptions, start_ray
 
 SNAPSHOT_EVERY = 8  # batches per island between state snapshots (a restore replays fewer)
+# a collect waits this share of the first done batch's time for more (its islands still running):
+# each call costs the driver about a millisecond, and the batches of islands on one host end close
+# together; an island done early waits at most this share of its batch
+COLLECT_LINGER = 0.02
 
 
 def _call(function, *args):
@@ -46,20 +52,28 @@ class _IslandHost:
         self.islands: dict[int, Any] = {}
         self._threads = ThreadPoolExecutor(max_workers=threads)
         self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._busy = 0  # requests started and not yet done
 
     def add(self, index: int, snapshot: str, replay: tuple[Request, ...] = ()) -> int:
         self.islands[index] = self.factory.build(index, json.loads(snapshot), replay)
         return os.getpid()
 
     def start(self, requests: list[Request]) -> None:
+        with self._lock:
+            self._busy += len(requests)
         for request in requests:
             self._threads.submit(self._run, request)
 
     def _run(self, request: Request) -> None:
+        started = time.monotonic()
         try:
-            self._done.put(self.islands[request.island].run(request))
+            item = self.islands[request.island].run(request)
         except BaseException as exc:  # handed to the driver by collect
-            self._done.put(exc)
+            item = exc
+        self._done.put((item, time.monotonic() - started))
+        with self._lock:  # after the put: with none busy, every batch done is in the queue
+            self._busy -= 1
 
     def step(self, requests: list[Request]) -> list[Batch]:
         """``start`` then ``collect`` in one call (one round trip per batch taken)."""
@@ -67,10 +81,19 @@ class _IslandHost:
         return self.collect()
 
     def collect(self) -> list[Batch]:
-        done = [self._done.get()]
+        """The first batch done, and every other done by then or within ``COLLECT_LINGER`` of its time."""
+        first, seconds = self._done.get()
+        done = [first]
+        deadline = time.monotonic() + COLLECT_LINGER * seconds
         with contextlib.suppress(queue.Empty):
             while True:
-                done.append(self._done.get_nowait())
+                wait = deadline - time.monotonic()
+                with self._lock:
+                    running = self._busy
+                if running and wait > 0:
+                    done.append(self._done.get(timeout=wait)[0])
+                else:
+                    done.append(self._done.get_nowait()[0])
         for item in done:
             if isinstance(item, BaseException):
                 raise item
@@ -187,6 +210,10 @@ class RayIslands:
                     self._since[batch.island].append(request)
                 self._ready.append(batch)
         return self._ready.popleft()
+
+    def collected(self) -> int:
+        """Batches collected and not yet taken (``next_batch`` returns them without waiting)."""
+        return len(self._ready)
 
     def _restore(self, host: int) -> None:
         """Replace a dead host and rebuild its islands from their snapshots and the requests

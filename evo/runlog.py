@@ -27,7 +27,6 @@ import fcntl
 import json
 import math
 import os
-import re
 import secrets
 import tempfile
 import time
@@ -66,14 +65,16 @@ class RawJSON(str):
     island sent, is not parsed and encoded again for every checkpoint)."""
 
 
-def _clean(value: Any, raws: list[str], mark: str) -> Any:
-    """Non-finite floats as strings ("inf", "nan"), so the files stay standard JSON; a RawJSON
-    becomes the string ``mark`` + its index in ``raws``."""
+def _clean(value: Any, raws: list[str], mark: list[str]) -> Any:
+    """Non-finite floats as strings ("inf", "nan"), so the files stay standard JSON; a RawJSON goes
+    to ``raws`` and becomes the string ``mark[0]`` (drawn at the first one)."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, RawJSON):
+        if not mark:
+            mark.append(f"raw-json-{secrets.token_hex(8)}")  # cannot occur in the data by chance
         raws.append(value)
-        return f"{mark}{len(raws) - 1}"
+        return mark[0]
     if isinstance(value, dict):
         return {k: _clean(v, raws, mark) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -82,12 +83,33 @@ def _clean(value: Any, raws: list[str], mark: str) -> Any:
 
 
 def dumps(value: Any, indent: int | None = None) -> str:
+    return "".join(dump_pieces(value, indent))
+
+
+def dump_pieces(value: Any, indent: int | None = None) -> list[str]:
+    """``dumps(value)`` as the pieces it joins (a large document's RawJSON texts are not copied)."""
     raws: list[str] = []
-    mark = f"raw-json-{secrets.token_hex(8)}-"  # cannot occur in the data by chance
+    mark: list[str] = []
     text = json.dumps(_clean(value, raws, mark), default=_json_default, indent=indent, allow_nan=False)
     if not raws:
-        return text
-    return re.sub(f'"{mark}([0-9]+)"', lambda match: raws[int(match.group(1))], text)
+        return [text]
+    # json.dumps visits values in the order _clean did, so the marks stand in the order of ``raws``
+    pieces = text.split(f'"{mark[0]}"')
+    if len(pieces) != len(raws) + 1:
+        raise ValueError("a raw JSON text's mark occurs in the data")
+    out = [pieces[0]]
+    for raw, piece in zip(raws, pieces[1:], strict=True):
+        out += (raw, piece)
+    return out
+
+
+def event_text(record: dict[str, Any]) -> str:
+    """``dumps(record)`` for an event (which never holds a RawJSON): encoded at once, and cleaned
+    first only if it holds a non-finite float (an event is written for every few evaluations)."""
+    try:
+        return json.dumps(record, default=_json_default, allow_nan=False)
+    except ValueError:
+        return dumps(record)
 
 
 def storage_error(exc: OSError, path: str | Path, doing: str = "write") -> Exception:
@@ -99,7 +121,7 @@ def storage_error(exc: OSError, path: str | Path, doing: str = "write") -> Excep
     return StorageError(f"cannot {doing} {path}: {reason} (files written before are intact)")
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | list[str]) -> None:
     """Write a whole file so that readers see the old or the new content, never a torn one. On any
     failure (a full disk, an interrupt) the temporary file is removed and the old file is untouched.
     """
@@ -123,12 +145,13 @@ def write_new(path: Path, text: str) -> None:
     _fill(fd, text, leftover=path, path=path)
 
 
-def _fill(fd: int, text: str, leftover, path: Path, then=None) -> None:
+def _fill(fd: int, text: str | list[str], leftover, path: Path, then=None) -> None:
     """Write ``text`` to ``fd``, sync and close it, then run ``then``; on any failure remove
     ``leftover`` so nothing is left behind, and report an OSError as a storage error of ``path``."""
     try:
         try:
-            _write_all(fd, text.encode("utf-8"))
+            data = text if isinstance(text, str) else "".join(text)
+            _write_all(fd, data.encode("utf-8"))
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -317,7 +340,7 @@ class RunWriter:
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
         record = {"v": SCHEMA_VERSION, "kind": kind, "t": round(self.elapsed, 4), **fields}
         self._size = _append_line(
-            self._events, (dumps(record) + "\n").encode(), self._events_path, self._size
+            self._events, (event_text(record) + "\n").encode(), self._events_path, self._size
         )
         return record
 
@@ -333,7 +356,7 @@ class RunWriter:
         state = {"schema": SCHEMA_VERSION, **state, "elapsed": elapsed}
         line = _checkpoint_event(state) if announce else b""
         state["events_offset"] = self._size + len(line)
-        write_atomic(self.run_dir / CHECKPOINT, dumps(state) + "\n")
+        write_atomic(self.run_dir / CHECKPOINT, [*dump_pieces(state), "\n"])
         if line:
             self._size = _append_line(self._events, line, self._events_path, self._size)
 

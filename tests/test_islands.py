@@ -5,6 +5,9 @@ actors, one of which is killed mid-run."""
 from __future__ import annotations
 
 import json
+import math
+import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -195,6 +198,50 @@ def test_a_checkpoint_holds_each_islands_snapshot_and_the_requests_filed_since()
         ArchipelagoState.from_dict(data, capacity=10)
 
 
+def _plain_checkpoint(state: ArchipelagoState) -> str:
+    """The checkpoint encoded from scratch, every value of it as a plain dict."""
+    data = state.to_dict()
+    data["islands"] = [
+        {
+            "index": r.index,
+            "seed": r.seed,
+            "state": r.snapshot.to_dict() if isinstance(r.snapshot, SearchState) else json.loads(r.snapshot),
+            "replay": [q.to_dict() for q in r.replay],
+            "inbox": [i.to_dict() for i in r.inbox],
+            "outbox": [i.to_dict() for i in r.outbox],
+        }
+        for r in state.islands
+    ]
+    data["front"] = state.front.to_list()
+    return dumps(data)
+
+
+def test_a_checkpoint_encodes_again_only_what_changed_and_always_equals_a_fresh_encoding():
+    """Each island's text is kept between checkpoints; changing a record's snapshot, requests or
+    boxes (in place or not) must show in the next checkpoint, byte for byte as a fresh encoding."""
+    live = SearchState(Population(10), ParetoFront(), driver_rng(1), next_id=10, n_evals=10)
+    records = [IslandRecord(i, island_seed(1, i), 10, state_text(live)) for i in range(3)]
+    records[2].snapshot = live  # an island in this process: its state is a live value
+    state = ArchipelagoState(records, ParetoFront(), migration_rng(1))
+    first = dumps(state.to_dict())
+    assert first == _plain_checkpoint(state)
+    assert dumps(state.to_dict()) == first
+    encoded = []
+    records[0].replay.append(Request(0, 30, immigrants=(_member(7, math.inf),)))
+    records[1].inbox.extend([_member(4, 2.0), _member(5, 3.0)])
+    records[2].snapshot = replace(live, n_evals=40, next_id=40)
+    text = dumps(state.to_dict())
+    encoded.append(text)
+    assert text == _plain_checkpoint(state) and text != first
+    records[1].inbox = []
+    records[1].outbox.append(_member(6, 1.0))
+    records[0].snapshot, records[0].replay = state_text(replace(live, n_evals=40, next_id=40)), []
+    text = dumps(state.to_dict())
+    assert text == _plain_checkpoint(state) and text not in encoded
+    back = ArchipelagoState.from_dict(json.loads(text), capacity=10)
+    assert [r.n_evals for r in back.islands] == [40, 10, 40] and back.islands[1].outbox[0].id == 6
+
+
 def test_one_island_is_the_single_population_run(tmp_path):
     kw = dict(BASE, max_evals=300, seed=2, runs_dir=str(tmp_path), progress_every=100)
     one, default = evolve(kw, islands=1), evolve(kw)
@@ -350,3 +397,30 @@ def test_asynchronous_migration_on_ray_exchanges_programs_and_merges_the_fronts(
     }
     for entry in offered:  # each island's front is on the run's front or no better than an entry of it
         assert any(m.cost <= entry.cost and m.select.max_err <= entry.select.max_err for m in merged)
+
+
+class _SleepyIsland:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def run(self, request: Request) -> int:
+        time.sleep(self.seconds)
+        return request.island
+
+
+def test_a_host_collect_brings_the_batches_done_soon_after_the_first_and_never_waits_on_an_idle_host(
+    monkeypatch,
+):
+    import evo.ray_islands as ray_islands
+
+    monkeypatch.setattr(ray_islands, "COLLECT_LINGER", 1.0)  # wait as long again as the first batch took
+    host = ray_islands._IslandHost(None, threads=3)
+    host.islands = {0: _SleepyIsland(0.2), 1: _SleepyIsland(0.3), 2: _SleepyIsland(1.2)}
+    started = time.monotonic()
+    host.start([Request(0, 1), Request(1, 1), Request(2, 1)])
+    assert host.collect() == [0, 1]  # island 1 ended within the wait, island 2 did not
+    assert time.monotonic() - started < 1.0
+    assert host.collect() == [2]  # nothing else running: no wait
+    host.islands[0] = _SleepyIsland(0.3)
+    started = time.monotonic()
+    assert host.step([Request(0, 1)]) == [0] and time.monotonic() - started < 0.55

@@ -17,7 +17,7 @@ import pytest
 
 import evo.engine
 from evo.errors import RunError, StorageError
-from evo.runlog import RunLock, RunWriter, append_event, write_atomic
+from evo.runlog import RawJSON, RunLock, RunWriter, append_event, dumps, event_text, write_atomic
 from tests.runfiles_helpers import (
     LOCK_FILE,
     SMALL_RUN,
@@ -516,3 +516,15 @@ def test_inspect_reports_the_search_to_final_gap(base_run):
     code, out, err = run_cli("inspect", base_run, "--json")
     gap = json.loads(out)["gap"]
     assert gap["n"] == len(ratios) and gap["max"] == pytest.approx(max(ratios))
+
+
+def test_an_event_is_encoded_as_dumps_encodes_it_non_finite_values_included():
+    import numpy as np
+
+    plain = {"kind": "front", "t": 0.5, "front": [(1.0, 2.5)], "n": np.int64(3), "x": np.float32(0.25)}
+    expected = json.dumps({**plain, "front": [[1.0, 2.5]], "n": 3, "x": 0.25})
+    assert event_text(plain) == dumps(plain) == expected
+    odd = {"kind": "improve", "max_err": float("inf"), "mean": [float("nan"), -float("inf")]}
+    assert event_text(odd) == dumps(odd)
+    assert json.loads(event_text(odd)) == {"kind": "improve", "max_err": "inf", "mean": ["nan", "-inf"]}
+    assert dumps({"a": RawJSON('{"b": [1, 2]}'), "c": [RawJSON("3")]}) == '{"a": {"b": [1, 2]}, "c": [3]}'
