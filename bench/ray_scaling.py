@@ -1,14 +1,25 @@
 """Scaling of the search: one central driver against islands, on Ray, real and simulated.
 
-Four parts, each a table with its baseline measured in the same run:
+Five parts, each a table with its baseline measured in the same run:
 
 - ``central``: serial against Ray with 1 and 2 workers running one population (the driver runs every
   tournament and files every result), asynchronous and in synchronous batches of 64.
-- ``islands``: real runs on this machine, evaluations per second with 1 and 2 islands on Ray (each
-  island a whole search in its own actor). The rate is taken between progress callbacks after the
-  first 20% of the evaluations, so Ray's start, the actors' start and numba's compilation in each
-  actor are excluded; the ``with start`` column is the whole run (wall time from the engine's
-  start) for comparison. Repeated ``--repeats`` times: min and median of the ratio.
+- ``islands``: parallel efficiency of islands on this machine, on the same work. A run of 2 islands
+  that never migrate (``migrants`` 0) on 2 workers (one actor each), against the same two islands
+  on 1 worker: each island rebuilt from its start state and run for the count of evaluations it made
+  in the 2-worker run, round-robin in one Ray task with one CPU. Without migration an island's
+  trajectory is a function of its own start state (seed stream, interleaved child ids) and its
+  count only, so both do the same evaluations; the table checks it (each island's count, best error
+  and a digest of its final state must be equal) and prints the ratio of the two rates (evaluations
+  / wall). Both are timed without their start: every worker first runs a throwaway island (numba's
+  kernels load), and the 2-worker run is timed from its first request to its end (tail, driver and
+  Ray included). The 1-worker side is not a 2-island run on one worker: a run's budget is shared,
+  so the faster island makes more of it, and a 1-worker run would split the evaluations otherwise.
+  Repeated ``--repeats`` times (seeds ``--seed``, ``--seed`` + 1, ...): median and worst ratio.
+- ``islands-unpaired`` (not in ``all``): the earlier comparison, a 1-island run against a 2-island
+  run (steady rate between progress callbacks after the first 20% of the evaluations; ``with
+  start``: the whole run). It compares different work: each run evolves programs of its own sizes,
+  so the 1-island rate alone varies by a third between seeds, and the ratio with it.
 - ``simulated``: workers with a fake evaluator of fixed cost (it sleeps ``--eval-ms`` per
   evaluation, so 64-256 workers fit on 2 cores: they are threads of a few actors with no CPU
   reserved), driven by the central design and by the island design. It prints the driver's CPU per
@@ -24,12 +35,19 @@ Four parts, each a table with its baseline measured in the same run:
 - ``quality``: islands against one population at equal evaluations (serial, exp2 and erf, 3 seeds):
   the median select-set error of the best program.
 
-    python bench/ray_scaling.py [--mode all|central|islands|simulated|quality] [--simulated 64 256]
+The machine's 1-minute load average is printed at the start and the end (and per run in the
+islands tables): the real runs want an otherwise idle machine.
+
+    python bench/ray_scaling.py [--mode all|central|islands|islands-unpaired|simulated|quality]
+        [--evals 3000] [--repeats 3] [--batch 250] [--simulated 64 256]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import math
 import os
 import platform
 import statistics
@@ -43,9 +61,11 @@ from evo.api import evolve
 from evo.assemble import build_engine, island_state, make_recorder
 from evo.config import resolve
 from evo.evaluate import EvalResult, Job
+from evo.islands import Request, state_text
 from evo.meta import run_meta
 from evo.problem import build_problem
 from evo.runlog import RunReader, RunWriter, new_run_dir
+from evo.state import SearchState
 from targets.dataset import Dataset
 from targets.scoring import Score
 
@@ -318,6 +338,236 @@ def print_islands_real(rows: list[dict]) -> None:
     )
 
 
+# ----------------------------------------------------------------------------- real runs, same work
+WARM_EVALS = 300  # evaluations a throwaway island runs on each worker before timing (numba kernels load)
+WARM_ISLAND = 10**6  # its index: no island of the run has it
+
+
+@dataclass(frozen=True, slots=True)
+class IslandWork:
+    """What one island did: its evaluations and the state they led to (equal values: the same work)."""
+
+    island: int
+    n_evals: int
+    best_err: float
+    state: str  # digest of the island's final state (population, front, RNG, counts)
+
+    @staticmethod
+    def of(index: int, state: SearchState) -> IslandWork:
+        digest = hashlib.sha256(state_text(state).encode()).hexdigest()[:12]
+        best = math.inf if state.best is None else state.best.score.max_err
+        return IslandWork(index, state.n_evals, best, digest)
+
+
+def mismatches(parallel: tuple[IslandWork, ...], serial: tuple[IslandWork, ...]) -> list[str]:
+    """How the work of two runs differs, island by island (empty: the same evaluations led to the
+    same states, so the two rates are rates of the same work)."""
+    if len(parallel) != len(serial):
+        return [f"{len(parallel)} islands against {len(serial)}"]
+    out = []
+    for a, b in zip(parallel, serial, strict=True):
+        for name in ("island", "n_evals", "best_err", "state"):
+            if getattr(a, name) != getattr(b, name):
+                out.append(f"island {a.island}: {name} {getattr(a, name)} against {getattr(b, name)}")
+    return out
+
+
+def rate_ratio(evals_a: int, wall_a: float, evals_b: int, wall_b: float) -> float:
+    """(evaluations per second of a) / (evaluations per second of b)."""
+    return (evals_a / wall_a) / (evals_b / wall_b)
+
+
+def median_and_worst(ratios: list[float]) -> tuple[float, float]:
+    return statistics.median(ratios), min(ratios)
+
+
+class _FactoryProbe:
+    """An island pool that only keeps the factory the run would hand its workers (so the serial
+    replay builds its islands exactly as the run does)."""
+
+    local = False
+    snapshot_every = 0
+
+    def start(self, factory, records) -> None:
+        self.factory = factory
+
+
+def island_factory(config, problem):
+    probe = _FactoryProbe()
+    build_engine(
+        config, problem, probe, island_state(config, problem, config.islands), make_recorder(config, None)
+    )
+    return probe.factory
+
+
+def run_alone(factory, starts: tuple[str, ...], counts: tuple[int, ...], batch: int, warm: int):
+    """Each island from its start state for its count of evaluations, in this process, round-robin
+    in batches of ``batch`` (as one worker hosting them all runs them). Returns the wall time of the
+    evaluations (after ``warm`` evaluations of a throwaway island, untimed) and each island's work."""
+    if warm:
+        factory.build(WARM_ISLAND, json.loads(starts[0])).run(Request(WARM_ISLAND, warm))
+    islands = [factory.build(index, json.loads(text)) for index, text in enumerate(starts)]
+    left = list(counts)
+    started = time.perf_counter()
+    while any(left):
+        for index, island in enumerate(islands):
+            count = min(batch, left[index])
+            if count:
+                island.run(Request(index, count))
+                left[index] -= count
+    wall = time.perf_counter() - started
+    return wall, tuple(IslandWork.of(index, island.state) for index, island in enumerate(islands))
+
+
+def warm_hosts(executor, start: str, evals: int) -> None:
+    """A throwaway island runs ``evals`` evaluations on every island host (numba's kernels load in
+    each worker process), so the timed run is the islands' work alone."""
+    ray = executor._ray
+    ray.get([host.add.remote(WARM_ISLAND, start) for host in executor._hosts])
+    ray.get([host.step.remote([Request(WARM_ISLAND, evals)]) for host in executor._hosts])
+
+
+def island_states(engine, capacity: int) -> list[SearchState]:
+    """Every island's state at the end of a run (live in this process, or JSON text from a worker)."""
+    out = []
+    for record in engine.state.islands:
+        snap = record.snapshot
+        out.append(
+            snap if isinstance(snap, SearchState) else SearchState.from_dict(json.loads(snap), capacity)
+        )
+    return out
+
+
+def run_paired(config, executor, runs_dir: str, warm: int) -> dict:
+    """An island run timed from its first request to its end (workers built and warmed before)."""
+    problem = build_problem(config)
+    state = island_state(config, problem, config.islands)
+    starts = tuple(state_text(record.snapshot) for record in state.islands)
+    steady = Steady(config.max_evals // 5)
+    writer = RunWriter.create(
+        new_run_dir(runs_dir, problem.target.name, config.seed),
+        config,
+        run_meta(config, problem, executor.describe()),
+    )
+    recorder = make_recorder(config, writer, steady)
+    try:
+        engine = build_engine(config, problem, executor, state, recorder)  # starts and fills the workers
+        if warm and not getattr(executor, "local", True):
+            warm_hosts(executor, starts[0], warm)
+        started = time.perf_counter()
+        engine.run()
+        wall = time.perf_counter() - started
+    finally:
+        recorder.close()
+    works = tuple(IslandWork.of(i, s) for i, s in enumerate(island_states(engine, config.population_size)))
+    return dict(wall=wall, works=works, starts=starts, steady=steady.rates()[0])
+
+
+def on_one_worker(factory, starts, counts, batch: int, warm: int):
+    """``run_alone`` as one Ray task with one CPU (a worker like each island's in the parallel run)."""
+    from evo.ray_executor import RayOptions, start_ray
+
+    ray, started = start_ray(RayOptions())
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(run_alone)
+        return ray.get(task.remote(factory, tuple(starts), tuple(counts), batch, warm))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def paired_config(evals: int, seed: int, runs_dir: str, batch: int, backend: str = "ray"):
+    """Two islands of ``evals`` evaluations each that never migrate (``migrants`` 0): each island's
+    trajectory is then a function of its own start state and count only."""
+    return resolve(
+        dict(
+            target="exp2",
+            max_ops=6,
+            **QUIET,
+            progress_every=250,
+            seed=seed,
+            runs_dir=runs_dir,
+            islands=2,
+            migrants=0,
+            migrate_every=batch,
+            max_evals=2 * evals,
+            backend=backend,
+            workers=2 if backend == "ray" else None,
+        )
+    )
+
+
+def islands_same_work(evals: int, runs_dir: str, repeats: int, batch: int, seed: int) -> list[dict]:
+    import ray
+
+    from evo.ray_islands import RayIslands
+
+    rows = []
+    for repeat in range(repeats):
+        config = paired_config(evals, seed + repeat, runs_dir, batch)
+        factory = island_factory(config, build_problem(config))
+        load_start = os.getloadavg()[0]
+        executor = RayIslands(ray_options(2))
+        try:
+            parallel = run_paired(config, executor, runs_dir, WARM_EVALS)
+        finally:
+            executor.close()
+        ray.shutdown()
+        counts = tuple(work.n_evals for work in parallel["works"])
+        wall, works = on_one_worker(factory, parallel["starts"], counts, batch, WARM_EVALS)
+        total = sum(counts)
+        rows.append(
+            dict(
+                repeat=repeat,
+                seed=config.seed,
+                parallel=total / parallel["wall"],
+                parallel_wall=parallel["wall"],
+                steady=parallel["steady"],
+                serial=total / wall,
+                serial_wall=wall,
+                ratio=rate_ratio(total, parallel["wall"], total, wall),
+                works=parallel["works"],
+                serial_works=works,
+                mismatches=mismatches(parallel["works"], works),
+                load=(load_start, os.getloadavg()[0]),
+            )
+        )
+    return rows
+
+
+def print_same_work(rows: list[dict], evals: int, batch: int) -> None:
+    print(
+        f"\n2 islands on 2 workers against the same islands on 1 worker (exp2, {evals} evaluations per"
+        f" island in all, batches of {batch}, no migration)"
+    )
+    print(
+        f"{'run':>3s} {'seed':>4s} {'2 workers evals/s':>17s} {'wall s':>7s} {'1 worker evals/s':>16s}"
+        f" {'wall s':>7s} {'ratio':>6s} {'steady':>7s} {'same work':>9s} {'load start/end':>14s}"
+    )
+    for r in rows:
+        split = "/".join(str(w.n_evals) for w in r["works"])
+        print(
+            f"{r['repeat']:>3d} {r['seed']:>4d} {r['parallel']:>17.0f} {r['parallel_wall']:>7.2f}"
+            f" {r['serial']:>16.0f} {r['serial_wall']:>7.2f} {r['ratio']:>5.2f}x {r['steady']:>7.0f}"
+            f" {'yes' if not r['mismatches'] else 'NO':>9s} {r['load'][0]:>6.1f}/{r['load'][1]:<6.1f}"
+        )
+        for w in r["works"]:
+            print(
+                f"      island {w.island}: {w.n_evals} evaluations (split {split}),"
+                f" best {w.best_err:.4g} ULP, state {w.state}"
+            )
+        for line in r["mismatches"]:
+            print(f"      MISMATCH {line}")
+    median, worst = median_and_worst([r["ratio"] for r in rows])
+    matched = sum(not r["mismatches"] for r in rows)
+    print(
+        f"ratio over {len(rows)} runs: median {median:.2f}x, worst {worst:.2f}x; same work in {matched} of"
+        f" {len(rows)}.\nratio = (evaluations / wall with 2 workers) / (the same evaluations / wall on 1"
+        " worker); steady: the 2-worker run's\nrate after 20% of its evaluations (as the unpaired"
+        " table measures it). Goal: ratio >= 1.9x in every run."
+    )
+
+
 def central(evals: int, workers: list[int], seed: int, runs_dir: str) -> list[dict]:
     rows = []
     for sync in (0, 64):
@@ -435,7 +685,9 @@ def print_quality(rows: list[dict], evals: int, members: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--mode", choices=("all", "central", "islands", "simulated", "quality"), default="all"
+        "--mode",
+        choices=("all", "central", "islands", "islands-unpaired", "simulated", "quality"),
+        default="all",
     )
     parser.add_argument("--evals", type=int, default=12000, help="evaluations per central row / per island")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -445,7 +697,8 @@ def main() -> None:
     parser.add_argument(
         "--sim-evals", type=int, default=2000, help="simulated evaluations per island (2 migrations)"
     )
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=250, help="islands: evaluations per request")
     parser.add_argument("--quality-evals", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--islands", type=int, default=4, help="islands in the quality comparison")
@@ -464,6 +717,9 @@ def main() -> None:
         if args.mode in ("all", "simulated"):
             print_simulated(simulated(args.simulated, args.eval_ms, args.actors, args.sim_evals, runs_dir))
         if args.mode in ("all", "islands"):
+            rows = islands_same_work(args.evals, runs_dir, args.repeats, args.batch, args.seed)
+            print_same_work(rows, args.evals, args.batch)
+        if args.mode == "islands-unpaired":
             print_islands_real(islands_real(args.evals, runs_dir, args.repeats))
         if args.mode in ("all", "central"):
             print_central(central(args.evals, args.workers, args.seed, runs_dir))
@@ -478,6 +734,7 @@ def main() -> None:
                 args.migrate_every,
             )
             print_quality(rows, args.quality_evals, args.members)
+    print(f"load at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
