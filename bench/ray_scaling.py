@@ -381,6 +381,36 @@ def median_and_worst(ratios: list[float]) -> tuple[float, float]:
     return statistics.median(ratios), min(ratios)
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, all) CPU ticks of the whole machine since boot, every process counted (None off Linux)."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(field) for field in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # idle and iowait are not busy
+
+
+def busy_cores(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float:
+    """Cores the whole machine kept busy on average between two ``cpu_ticks`` (nan if unknown)."""
+    if before is None or after is None or after[1] == before[1]:
+        return math.nan
+    return (os.cpu_count() or 1) * (after[0] - before[0]) / (after[1] - before[1])
+
+
+def wait_for_quiet(max_seconds: float, cores: float = 0.5, sample: float = 2.0) -> tuple[float, float]:
+    """Wait (at most ``max_seconds``) until the machine keeps fewer than ``cores`` cores busy over
+    ``sample`` seconds; returns the seconds waited and the last busy cores seen."""
+    started = time.perf_counter()
+    while True:
+        before = cpu_ticks()
+        time.sleep(sample)
+        busy = busy_cores(before, cpu_ticks())
+        waited = time.perf_counter() - started
+        if not busy >= cores or waited >= max_seconds:  # nan (unknown) does not wait
+            return waited, busy
+
+
 class _FactoryProbe:
     """An island pool that only keeps the factory the run would hand its workers (so the serial
     replay builds its islands exactly as the run does)."""
@@ -403,20 +433,21 @@ def island_factory(config, problem):
 def run_alone(factory, starts: tuple[str, ...], counts: tuple[int, ...], batch: int, warm: int):
     """Each island from its start state for its count of evaluations, in this process, round-robin
     in batches of ``batch`` (as one worker hosting them all runs them). Returns the wall time of the
-    evaluations (after ``warm`` evaluations of a throwaway island, untimed) and each island's work."""
+    evaluations (after ``warm`` evaluations of a throwaway island, untimed), the machine's busy cores
+    meanwhile and each island's work."""
     if warm:
         factory.build(WARM_ISLAND, json.loads(starts[0])).run(Request(WARM_ISLAND, warm))
     islands = [factory.build(index, json.loads(text)) for index, text in enumerate(starts)]
     left = list(counts)
-    started = time.perf_counter()
+    ticks, started = cpu_ticks(), time.perf_counter()
     while any(left):
         for index, island in enumerate(islands):
             count = min(batch, left[index])
             if count:
                 island.run(Request(index, count))
                 left[index] -= count
-    wall = time.perf_counter() - started
-    return wall, tuple(IslandWork.of(index, island.state) for index, island in enumerate(islands))
+    wall, busy = time.perf_counter() - started, busy_cores(ticks, cpu_ticks())
+    return wall, busy, tuple(IslandWork.of(index, island.state) for index, island in enumerate(islands))
 
 
 def warm_hosts(executor, start: str, evals: int) -> None:
@@ -454,13 +485,13 @@ def run_paired(config, executor, runs_dir: str, warm: int) -> dict:
         engine = build_engine(config, problem, executor, state, recorder)  # starts and fills the workers
         if warm and not getattr(executor, "local", True):
             warm_hosts(executor, starts[0], warm)
-        started = time.perf_counter()
+        ticks, started = cpu_ticks(), time.perf_counter()
         engine.run()
-        wall = time.perf_counter() - started
+        wall, busy = time.perf_counter() - started, busy_cores(ticks, cpu_ticks())
     finally:
         recorder.close()
     works = tuple(IslandWork.of(i, s) for i, s in enumerate(island_states(engine, config.population_size)))
-    return dict(wall=wall, works=works, starts=starts, steady=steady.rates()[0])
+    return dict(wall=wall, busy=busy, works=works, starts=starts, steady=steady.rates()[0])
 
 
 def on_one_worker(factory, starts, counts, batch: int, warm: int):
@@ -497,7 +528,9 @@ def paired_config(evals: int, seed: int, runs_dir: str, batch: int, backend: str
     )
 
 
-def islands_same_work(evals: int, runs_dir: str, repeats: int, batch: int, seed: int) -> list[dict]:
+def islands_same_work(
+    evals: int, runs_dir: str, repeats: int, batch: int, seed: int, quiet_wait: float
+) -> list[dict]:
     import ray
 
     from evo.ray_islands import RayIslands
@@ -506,6 +539,7 @@ def islands_same_work(evals: int, runs_dir: str, repeats: int, batch: int, seed:
     for repeat in range(repeats):
         config = paired_config(evals, seed + repeat, runs_dir, batch)
         factory = island_factory(config, build_problem(config))
+        waited, _ = wait_for_quiet(quiet_wait)
         load_start = os.getloadavg()[0]
         executor = RayIslands(ray_options(2))
         try:
@@ -514,7 +548,7 @@ def islands_same_work(evals: int, runs_dir: str, repeats: int, batch: int, seed:
             executor.close()
         ray.shutdown()
         counts = tuple(work.n_evals for work in parallel["works"])
-        wall, works = on_one_worker(factory, parallel["starts"], counts, batch, WARM_EVALS)
+        wall, busy, works = on_one_worker(factory, parallel["starts"], counts, batch, WARM_EVALS)
         total = sum(counts)
         rows.append(
             dict(
@@ -530,6 +564,8 @@ def islands_same_work(evals: int, runs_dir: str, repeats: int, batch: int, seed:
                 serial_works=works,
                 mismatches=mismatches(parallel["works"], works),
                 load=(load_start, os.getloadavg()[0]),
+                busy=(parallel["busy"], busy),
+                waited=waited,
             )
         )
     return rows
@@ -542,14 +578,16 @@ def print_same_work(rows: list[dict], evals: int, batch: int) -> None:
     )
     print(
         f"{'run':>3s} {'seed':>4s} {'2 workers evals/s':>17s} {'wall s':>7s} {'1 worker evals/s':>16s}"
-        f" {'wall s':>7s} {'ratio':>6s} {'steady':>7s} {'same work':>9s} {'load start/end':>14s}"
+        f" {'wall s':>7s} {'ratio':>6s} {'steady':>7s} {'same work':>9s} {'busy cores 2w/1w':>16s}"
+        f" {'load start/end':>14s} {'waited s':>8s}"
     )
     for r in rows:
         split = "/".join(str(w.n_evals) for w in r["works"])
         print(
             f"{r['repeat']:>3d} {r['seed']:>4d} {r['parallel']:>17.0f} {r['parallel_wall']:>7.2f}"
             f" {r['serial']:>16.0f} {r['serial_wall']:>7.2f} {r['ratio']:>5.2f}x {r['steady']:>7.0f}"
-            f" {'yes' if not r['mismatches'] else 'NO':>9s} {r['load'][0]:>6.1f}/{r['load'][1]:<6.1f}"
+            f" {'yes' if not r['mismatches'] else 'NO':>9s} {r['busy'][0]:>8.2f}/{r['busy'][1]:<7.2f}"
+            f" {r['load'][0]:>6.1f}/{r['load'][1]:<7.1f} {r['waited']:>8.0f}"
         )
         for w in r["works"]:
             print(
@@ -564,7 +602,10 @@ def print_same_work(rows: list[dict], evals: int, batch: int) -> None:
         f"ratio over {len(rows)} runs: median {median:.2f}x, worst {worst:.2f}x; same work in {matched} of"
         f" {len(rows)}.\nratio = (evaluations / wall with 2 workers) / (the same evaluations / wall on 1"
         " worker); steady: the 2-worker run's\nrate after 20% of its evaluations (as the unpaired"
-        " table measures it). Goal: ratio >= 1.9x in every run."
+        " table measures it); busy cores: the whole machine's, every process\ncounted, during each"
+        " timed part (about 2 and 1 on an idle machine; more on the 1-worker side: others were\nbusy);"
+        " load: 1-minute load average before the 2-worker run and after the 1-worker one; waited: for"
+        " an idle\nmachine before the run. Goal: ratio >= 1.9x in every run."
     )
 
 
@@ -699,6 +740,9 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=250, help="islands: evaluations per request")
+    parser.add_argument(
+        "--quiet-wait", type=float, default=60.0, help="islands: seconds to wait for an idle machine per run"
+    )
     parser.add_argument("--quality-evals", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--islands", type=int, default=4, help="islands in the quality comparison")
@@ -717,7 +761,9 @@ def main() -> None:
         if args.mode in ("all", "simulated"):
             print_simulated(simulated(args.simulated, args.eval_ms, args.actors, args.sim_evals, runs_dir))
         if args.mode in ("all", "islands"):
-            rows = islands_same_work(args.evals, runs_dir, args.repeats, args.batch, args.seed)
+            rows = islands_same_work(
+                args.evals, runs_dir, args.repeats, args.batch, args.seed, args.quiet_wait
+            )
             print_same_work(rows, args.evals, args.batch)
         if args.mode == "islands-unpaired":
             print_islands_real(islands_real(args.evals, runs_dir, args.repeats))

@@ -32,6 +32,13 @@ def test_rate_ratio_compares_rates_not_walls(bench):
     assert bench.median_and_worst([1.95, 1.8, 2.1]) == (1.95, 1.8)
 
 
+def test_busy_cores_of_the_whole_machine(bench):
+    cores = bench.os.cpu_count()
+    assert bench.busy_cores((100, 1000), (150, 1100)) == pytest.approx(0.5 * cores)
+    assert math.isnan(bench.busy_cores(None, (1, 2)))
+    assert math.isnan(bench.busy_cores((1, 2), (1, 2)))
+
+
 def test_mismatches_name_every_difference(bench):
     work = bench.IslandWork
     a = (work(0, 3000, 0.5, "aa"), work(1, 3000, 0.7, "bb"))
@@ -49,7 +56,7 @@ def run_pair(bench, tmp_path, migrants: int):
     problem = build_problem(config)
     parallel = bench.run_paired(config, make_executor(config, problem), str(tmp_path), 0)
     counts = tuple(w.n_evals for w in parallel["works"])
-    _, alone = bench.run_alone(bench.island_factory(config, problem), parallel["starts"], counts, 25, 0)
+    _, _, alone = bench.run_alone(bench.island_factory(config, problem), parallel["starts"], counts, 25, 0)
     return parallel["works"], alone
 
 
