@@ -398,6 +398,16 @@ def busy_cores(before: tuple[int, int] | None, after: tuple[int, int] | None) ->
     return (os.cpu_count() or 1) * (after[0] - before[0]) / (after[1] - before[1])
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds a process (all its threads) has used (nan if unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # after the command name, from the state
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
 def wait_for_quiet(max_seconds: float, cores: float = 0.5, sample: float = 2.0) -> tuple[float, float]:
     """Wait (at most ``max_seconds``) until the machine keeps fewer than ``cores`` cores busy over
     ``sample`` seconds; returns the seconds waited and the last busy cores seen."""
@@ -434,12 +444,12 @@ def run_alone(factory, starts: tuple[str, ...], counts: tuple[int, ...], batch: 
     """Each island from its start state for its count of evaluations, in this process, round-robin
     in batches of ``batch`` (as one worker hosting them all runs them). Returns the wall time of the
     evaluations (after ``warm`` evaluations of a throwaway island, untimed), the machine's busy cores
-    meanwhile and each island's work."""
+    meanwhile, the share of a core this process got and each island's work."""
     if warm:
         factory.build(WARM_ISLAND, json.loads(starts[0])).run(Request(WARM_ISLAND, warm))
     islands = [factory.build(index, json.loads(text)) for index, text in enumerate(starts)]
     left = list(counts)
-    ticks, started = cpu_ticks(), time.perf_counter()
+    ticks, cpu, started = cpu_ticks(), time.process_time(), time.perf_counter()
     while any(left):
         for index, island in enumerate(islands):
             count = min(batch, left[index])
@@ -447,7 +457,9 @@ def run_alone(factory, starts: tuple[str, ...], counts: tuple[int, ...], batch: 
                 island.run(Request(index, count))
                 left[index] -= count
     wall, busy = time.perf_counter() - started, busy_cores(ticks, cpu_ticks())
-    return wall, busy, tuple(IslandWork.of(index, island.state) for index, island in enumerate(islands))
+    share = (time.process_time() - cpu) / wall
+    works = tuple(IslandWork.of(index, island.state) for index, island in enumerate(islands))
+    return wall, busy, share, works
 
 
 def warm_hosts(executor, start: str, evals: int) -> None:
@@ -485,13 +497,17 @@ def run_paired(config, executor, runs_dir: str, warm: int) -> dict:
         engine = build_engine(config, problem, executor, state, recorder)  # starts and fills the workers
         if warm and not getattr(executor, "local", True):
             warm_hosts(executor, starts[0], warm)
+        pids = [] if getattr(executor, "local", True) else executor.host_pids()
+        cpu = [process_cpu(pid) for pid in pids]
         ticks, started = cpu_ticks(), time.perf_counter()
         engine.run()
         wall, busy = time.perf_counter() - started, busy_cores(ticks, cpu_ticks())
+        used = [process_cpu(pid) - before for pid, before in zip(pids, cpu, strict=True)]
     finally:
         recorder.close()
+    share = statistics.mean(used) / wall if used else math.nan  # of a core, per worker
     works = tuple(IslandWork.of(i, s) for i, s in enumerate(island_states(engine, config.population_size)))
-    return dict(wall=wall, busy=busy, works=works, starts=starts, steady=steady.rates()[0])
+    return dict(wall=wall, busy=busy, share=share, works=works, starts=starts, steady=steady.rates()[0])
 
 
 def on_one_worker(factory, starts, counts, batch: int, warm: int):
@@ -548,7 +564,7 @@ def islands_same_work(
             executor.close()
         ray.shutdown()
         counts = tuple(work.n_evals for work in parallel["works"])
-        wall, busy, works = on_one_worker(factory, parallel["starts"], counts, batch, WARM_EVALS)
+        wall, busy, share, works = on_one_worker(factory, parallel["starts"], counts, batch, WARM_EVALS)
         total = sum(counts)
         rows.append(
             dict(
@@ -565,6 +581,7 @@ def islands_same_work(
                 mismatches=mismatches(parallel["works"], works),
                 load=(load_start, os.getloadavg()[0]),
                 busy=(parallel["busy"], busy),
+                share=(parallel["share"], share),
                 waited=waited,
             )
         )
@@ -579,7 +596,7 @@ def print_same_work(rows: list[dict], evals: int, batch: int) -> None:
     print(
         f"{'run':>3s} {'seed':>4s} {'2 workers evals/s':>17s} {'wall s':>7s} {'1 worker evals/s':>16s}"
         f" {'wall s':>7s} {'ratio':>6s} {'steady':>7s} {'same work':>9s} {'busy cores 2w/1w':>16s}"
-        f" {'load start/end':>14s} {'waited s':>8s}"
+        f" {'core share 2w/1w':>16s} {'load start/end':>14s} {'waited s':>8s}"
     )
     for r in rows:
         split = "/".join(str(w.n_evals) for w in r["works"])
@@ -587,7 +604,8 @@ def print_same_work(rows: list[dict], evals: int, batch: int) -> None:
             f"{r['repeat']:>3d} {r['seed']:>4d} {r['parallel']:>17.0f} {r['parallel_wall']:>7.2f}"
             f" {r['serial']:>16.0f} {r['serial_wall']:>7.2f} {r['ratio']:>5.2f}x {r['steady']:>7.0f}"
             f" {'yes' if not r['mismatches'] else 'NO':>9s} {r['busy'][0]:>8.2f}/{r['busy'][1]:<7.2f}"
-            f" {r['load'][0]:>6.1f}/{r['load'][1]:<7.1f} {r['waited']:>8.0f}"
+            f" {r['share'][0]:>8.2f}/{r['share'][1]:<7.2f} {r['load'][0]:>6.1f}/{r['load'][1]:<7.1f}"
+            f" {r['waited']:>8.0f}"
         )
         for w in r["works"]:
             print(
@@ -604,6 +622,8 @@ def print_same_work(rows: list[dict], evals: int, batch: int) -> None:
         " worker); steady: the 2-worker run's\nrate after 20% of its evaluations (as the unpaired"
         " table measures it); busy cores: the whole machine's, every process\ncounted, during each"
         " timed part (about 2 and 1 on an idle machine; more on the 1-worker side: others were\nbusy);"
+        " core share: CPU seconds per wall second of each worker process (near 1 when each had its\ncore;"
+        " lower: the machine was shared and the ratio measures the sharing, not the islands);"
         " load: 1-minute load average before the 2-worker run and after the 1-worker one; waited: for"
         " an idle\nmachine before the run. Goal: ratio >= 1.9x in every run."
     )

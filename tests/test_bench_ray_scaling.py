@@ -39,6 +39,13 @@ def test_busy_cores_of_the_whole_machine(bench):
     assert math.isnan(bench.busy_cores((1, 2), (1, 2)))
 
 
+def test_process_cpu_counts_this_process_and_not_a_missing_one(bench):
+    before = bench.process_cpu(bench.os.getpid())
+    sum(i * i for i in range(3_000_000))  # spend some CPU
+    assert bench.process_cpu(bench.os.getpid()) > before
+    assert math.isnan(bench.process_cpu(-1))
+
+
 def test_mismatches_name_every_difference(bench):
     work = bench.IslandWork
     a = (work(0, 3000, 0.5, "aa"), work(1, 3000, 0.7, "bb"))
@@ -56,7 +63,7 @@ def run_pair(bench, tmp_path, migrants: int):
     problem = build_problem(config)
     parallel = bench.run_paired(config, make_executor(config, problem), str(tmp_path), 0)
     counts = tuple(w.n_evals for w in parallel["works"])
-    _, _, alone = bench.run_alone(bench.island_factory(config, problem), parallel["starts"], counts, 25, 0)
+    *_, alone = bench.run_alone(bench.island_factory(config, problem), parallel["starts"], counts, 25, 0)
     return parallel["works"], alone
 
 
