@@ -51,8 +51,10 @@ import math
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -546,12 +548,12 @@ def paired_config(evals: int, seed: int, runs_dir: str, batch: int, backend: str
 
 def islands_same_work(
     evals: int, runs_dir: str, repeats: int, batch: int, seed: int, quiet_wait: float
-) -> list[dict]:
+) -> Iterator[dict]:
+    """One row per repeat, as each is done (a long series keeps what it measured if a run fails)."""
     import ray
 
     from evo.ray_islands import RayIslands
 
-    rows = []
     for repeat in range(repeats):
         config = paired_config(evals, seed + repeat, runs_dir, batch)
         factory = island_factory(config, build_problem(config))
@@ -566,7 +568,7 @@ def islands_same_work(
         counts = tuple(work.n_evals for work in parallel["works"])
         wall, busy, share, works = on_one_worker(factory, parallel["starts"], counts, batch, WARM_EVALS)
         total = sum(counts)
-        rows.append(
+        yield (
             dict(
                 repeat=repeat,
                 seed=config.seed,
@@ -585,10 +587,9 @@ def islands_same_work(
                 waited=waited,
             )
         )
-    return rows
 
 
-def print_same_work(rows: list[dict], evals: int, batch: int) -> None:
+def print_same_work(rows: Iterable[dict], evals: int, batch: int) -> None:
     print(
         f"\n2 islands on 2 workers against the same islands on 1 worker (exp2, {evals} evaluations per"
         f" island in all, batches of {batch}, no migration)"
@@ -598,7 +599,9 @@ def print_same_work(rows: list[dict], evals: int, batch: int) -> None:
         f" {'wall s':>7s} {'ratio':>6s} {'steady':>7s} {'same work':>9s} {'busy cores 2w/1w':>16s}"
         f" {'core share 2w/1w':>16s} {'load start/end':>14s} {'waited s':>8s}"
     )
+    done = []
     for r in rows:
+        done.append(r)
         split = "/".join(str(w.n_evals) for w in r["works"])
         print(
             f"{r['repeat']:>3d} {r['seed']:>4d} {r['parallel']:>17.0f} {r['parallel_wall']:>7.2f}"
@@ -614,6 +617,8 @@ def print_same_work(rows: list[dict], evals: int, batch: int) -> None:
             )
         for line in r["mismatches"]:
             print(f"      MISMATCH {line}")
+        sys.stdout.flush()
+    rows = done
     median, worst = median_and_worst([r["ratio"] for r in rows])
     matched = sum(not r["mismatches"] for r in rows)
     print(
