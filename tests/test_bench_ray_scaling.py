@@ -30,6 +30,7 @@ def test_rate_ratio_compares_rates_not_walls(bench):
     assert bench.rate_ratio(6000, 3.0, 6000, 6.0) == pytest.approx(2.0)
     assert bench.rate_ratio(6000, 3.0, 3000, 6.0) == pytest.approx(4.0)
     assert bench.median_and_worst([1.95, 1.8, 2.1]) == (1.95, 1.8)
+    assert bench.at_full_cores(1.2, 0.5, 0.8) == pytest.approx(1.92)  # 2 workers got half a core each
 
 
 def test_busy_cores_of_the_whole_machine(bench):
