@@ -1,14 +1,25 @@
 """Scaling of the search: one central driver against islands, on Ray, real and simulated.
 
-Four parts, each a table with its baseline measured in the same run:
+Five parts, each a table with its baseline measured in the same run:
 
 - ``central``: serial against Ray with 1 and 2 workers running one population (the driver runs every
   tournament and files every result), asynchronous and in synchronous batches of 64.
-- ``islands``: real runs on this machine, evaluations per second with 1 and 2 islands on Ray (each
-  island a whole search in its own actor). The rate is taken between progress callbacks after the
-  first 20% of the evaluations, so Ray's start, the actors' start and numba's compilation in each
-  actor are excluded; the ``with start`` column is the whole run (wall time from the engine's
-  start) for comparison. Repeated ``--repeats`` times: min and median of the ratio.
+- ``islands``: parallel efficiency of islands on this machine, on the same work. A run of 2 islands
+  that never migrate (``migrants`` 0) on 2 workers (one actor each), against the same two islands
+  on 1 worker: each island rebuilt from its start state and run for the count of evaluations it made
+  in the 2-worker run, round-robin in one Ray task with one CPU. Without migration an island's
+  trajectory is a function of its own start state (seed stream, interleaved child ids) and its
+  count only, so both do the same evaluations; the table checks it (each island's count, best error
+  and a digest of its final state must be equal) and prints the ratio of the two rates (evaluations
+  / wall). Both are timed without their start: every worker first runs a throwaway island (numba's
+  kernels load), and the 2-worker run is timed from its first request to its end (tail, driver and
+  Ray included). The 1-worker side is not a 2-island run on one worker: a run's budget is shared,
+  so the faster island makes more of it, and a 1-worker run would split the evaluations otherwise.
+  Repeated ``--repeats`` times (seeds ``--seed``, ``--seed`` + 1, ...): median and worst ratio.
+- ``islands-unpaired`` (not in ``all``): the earlier comparison, a 1-island run against a 2-island
+  run (steady rate between progress callbacks after the first 20% of the evaluations; ``with
+  start``: the whole run). It compares different work: each run evolves programs of its own sizes,
+  so the 1-island rate alone varies by a third between seeds, and the ratio with it.
 - ``simulated``: workers with a fake evaluator of fixed cost (it sleeps ``--eval-ms`` per
   evaluation, so 64-256 workers fit on 2 cores: they are threads of a few actors with no CPU
   reserved), driven by the central design and by the island design. It prints the driver's CPU per
@@ -24,17 +35,26 @@ Four parts, each a table with its baseline measured in the same run:
 - ``quality``: islands against one population at equal evaluations (serial, exp2 and erf, 3 seeds):
   the median select-set error of the best program.
 
-    python bench/ray_scaling.py [--mode all|central|islands|simulated|quality] [--simulated 64 256]
+The machine's 1-minute load average is printed at the start and the end (and per run in the
+islands tables): the real runs want an otherwise idle machine.
+
+    python bench/ray_scaling.py [--mode all|central|islands|islands-unpaired|simulated|quality]
+        [--evals 3000] [--repeats 3] [--batch 250] [--simulated 64 256]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import math
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,9 +63,11 @@ from evo.api import evolve
 from evo.assemble import build_engine, island_state, make_recorder
 from evo.config import resolve
 from evo.evaluate import EvalResult, Job
+from evo.islands import Request, state_text
 from evo.meta import run_meta
 from evo.problem import build_problem
 from evo.runlog import RunReader, RunWriter, new_run_dir
+from evo.state import SearchState
 from targets.dataset import Dataset
 from targets.scoring import Score
 
@@ -318,6 +340,310 @@ def print_islands_real(rows: list[dict]) -> None:
     )
 
 
+# ----------------------------------------------------------------------------- real runs, same work
+WARM_EVALS = 300  # evaluations a throwaway island runs on each worker before timing (numba kernels load)
+WARM_ISLAND = 10**6  # its index: no island of the run has it
+
+
+@dataclass(frozen=True, slots=True)
+class IslandWork:
+    """What one island did: its evaluations and the state they led to (equal values: the same work)."""
+
+    island: int
+    n_evals: int
+    best_err: float
+    state: str  # digest of the island's final state (population, front, RNG, counts)
+
+    @staticmethod
+    def of(index: int, state: SearchState) -> IslandWork:
+        digest = hashlib.sha256(state_text(state).encode()).hexdigest()[:12]
+        best = math.inf if state.best is None else state.best.score.max_err
+        return IslandWork(index, state.n_evals, best, digest)
+
+
+def mismatches(parallel: tuple[IslandWork, ...], serial: tuple[IslandWork, ...]) -> list[str]:
+    """How the work of two runs differs, island by island (empty: the same evaluations led to the
+    same states, so the two rates are rates of the same work)."""
+    if len(parallel) != len(serial):
+        return [f"{len(parallel)} islands against {len(serial)}"]
+    out = []
+    for a, b in zip(parallel, serial, strict=True):
+        for name in ("island", "n_evals", "best_err", "state"):
+            if getattr(a, name) != getattr(b, name):
+                out.append(f"island {a.island}: {name} {getattr(a, name)} against {getattr(b, name)}")
+    return out
+
+
+def rate_ratio(evals_a: int, wall_a: float, evals_b: int, wall_b: float) -> float:
+    """(evaluations per second of a) / (evaluations per second of b)."""
+    return (evals_a / wall_a) / (evals_b / wall_b)
+
+
+def at_full_cores(ratio: float, share_parallel: float, share_serial: float) -> float:
+    """The ratio had every worker had its core: each rate scaled by the share of a core its workers
+    got (a reading of a shared machine, not a measurement: it assumes a rate in proportion to the
+    CPU a worker gets, and it leaves out the driver's and Ray's own CPU)."""
+    return ratio * share_serial / share_parallel
+
+
+def median_and_worst(ratios: list[float]) -> tuple[float, float]:
+    return statistics.median(ratios), min(ratios)
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, all) CPU ticks of the whole machine since boot, every process counted (None off Linux)."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(field) for field in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # idle and iowait are not busy
+
+
+def busy_cores(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float:
+    """Cores the whole machine kept busy on average between two ``cpu_ticks`` (nan if unknown)."""
+    if before is None or after is None or after[1] == before[1]:
+        return math.nan
+    return (os.cpu_count() or 1) * (after[0] - before[0]) / (after[1] - before[1])
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds a process (all its threads) has used (nan if unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # after the command name, from the state
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
+def wait_for_quiet(max_seconds: float, cores: float = 0.5, sample: float = 2.0) -> tuple[float, float]:
+    """Wait (at most ``max_seconds``) until the machine keeps fewer than ``cores`` cores busy over
+    ``sample`` seconds; returns the seconds waited and the last busy cores seen."""
+    started = time.perf_counter()
+    while True:
+        before = cpu_ticks()
+        time.sleep(sample)
+        busy = busy_cores(before, cpu_ticks())
+        waited = time.perf_counter() - started
+        if not busy >= cores or waited >= max_seconds:  # nan (unknown) does not wait
+            return waited, busy
+
+
+class _FactoryProbe:
+    """An island pool that only keeps the factory the run would hand its workers (so the serial
+    replay builds its islands exactly as the run does)."""
+
+    local = False
+    snapshot_every = 0
+
+    def start(self, factory, records) -> None:
+        self.factory = factory
+
+
+def island_factory(config, problem):
+    probe = _FactoryProbe()
+    build_engine(
+        config, problem, probe, island_state(config, problem, config.islands), make_recorder(config, None)
+    )
+    return probe.factory
+
+
+def run_alone(factory, starts: tuple[str, ...], counts: tuple[int, ...], batch: int, warm: int):
+    """Each island from its start state for its count of evaluations, in this process, round-robin
+    in batches of ``batch`` (as one worker hosting them all runs them). Returns the wall time of the
+    evaluations (after ``warm`` evaluations of a throwaway island, untimed), the machine's busy cores
+    meanwhile, the share of a core this process got and each island's work."""
+    if warm:
+        factory.build(WARM_ISLAND, json.loads(starts[0])).run(Request(WARM_ISLAND, warm))
+    islands = [factory.build(index, json.loads(text)) for index, text in enumerate(starts)]
+    left = list(counts)
+    ticks, cpu, started = cpu_ticks(), time.process_time(), time.perf_counter()
+    while any(left):
+        for index, island in enumerate(islands):
+            count = min(batch, left[index])
+            if count:
+                island.run(Request(index, count))
+                left[index] -= count
+    wall, busy = time.perf_counter() - started, busy_cores(ticks, cpu_ticks())
+    share = (time.process_time() - cpu) / wall
+    works = tuple(IslandWork.of(index, island.state) for index, island in enumerate(islands))
+    return wall, busy, share, works
+
+
+def warm_hosts(executor, start: str, evals: int) -> None:
+    """A throwaway island runs ``evals`` evaluations on every island host (numba's kernels load in
+    each worker process), so the timed run is the islands' work alone."""
+    ray = executor._ray
+    ray.get([host.add.remote(WARM_ISLAND, start) for host in executor._hosts])
+    ray.get([host.step.remote([Request(WARM_ISLAND, evals)]) for host in executor._hosts])
+
+
+def island_states(engine, capacity: int) -> list[SearchState]:
+    """Every island's state at the end of a run (live in this process, or JSON text from a worker)."""
+    out = []
+    for record in engine.state.islands:
+        snap = record.snapshot
+        out.append(
+            snap if isinstance(snap, SearchState) else SearchState.from_dict(json.loads(snap), capacity)
+        )
+    return out
+
+
+def run_paired(config, executor, runs_dir: str, warm: int) -> dict:
+    """An island run timed from its first request to its end (workers built and warmed before)."""
+    problem = build_problem(config)
+    state = island_state(config, problem, config.islands)
+    starts = tuple(state_text(record.snapshot) for record in state.islands)
+    steady = Steady(config.max_evals // 5)
+    writer = RunWriter.create(
+        new_run_dir(runs_dir, problem.target.name, config.seed),
+        config,
+        run_meta(config, problem, executor.describe()),
+    )
+    recorder = make_recorder(config, writer, steady)
+    try:
+        engine = build_engine(config, problem, executor, state, recorder)  # starts and fills the workers
+        if warm and not getattr(executor, "local", True):
+            warm_hosts(executor, starts[0], warm)
+        pids = [] if getattr(executor, "local", True) else executor.host_pids()
+        cpu = [process_cpu(pid) for pid in pids]
+        ticks, started = cpu_ticks(), time.perf_counter()
+        engine.run()
+        wall, busy = time.perf_counter() - started, busy_cores(ticks, cpu_ticks())
+        used = [process_cpu(pid) - before for pid, before in zip(pids, cpu, strict=True)]
+    finally:
+        recorder.close()
+    share = statistics.mean(used) / wall if used else math.nan  # of a core, per worker
+    works = tuple(IslandWork.of(i, s) for i, s in enumerate(island_states(engine, config.population_size)))
+    return dict(wall=wall, busy=busy, share=share, works=works, starts=starts, steady=steady.rates()[0])
+
+
+def on_one_worker(factory, starts, counts, batch: int, warm: int):
+    """``run_alone`` as one Ray task with one CPU (a worker like each island's in the parallel run)."""
+    from evo.ray_executor import RayOptions, start_ray
+
+    ray, started = start_ray(RayOptions())
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(run_alone)
+        return ray.get(task.remote(factory, tuple(starts), tuple(counts), batch, warm))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def paired_config(evals: int, seed: int, runs_dir: str, batch: int, backend: str = "ray"):
+    """Two islands of ``evals`` evaluations each that never migrate (``migrants`` 0): each island's
+    trajectory is then a function of its own start state and count only."""
+    return resolve(
+        dict(
+            target="exp2",
+            max_ops=6,
+            **QUIET,
+            progress_every=250,
+            seed=seed,
+            runs_dir=runs_dir,
+            islands=2,
+            migrants=0,
+            migrate_every=batch,
+            max_evals=2 * evals,
+            backend=backend,
+            workers=2 if backend == "ray" else None,
+        )
+    )
+
+
+def islands_same_work(
+    evals: int, runs_dir: str, repeats: int, batch: int, seed: int, quiet_wait: float
+) -> Iterator[dict]:
+    """One row per repeat, as each is done (a long series keeps what it measured if a run fails)."""
+    import ray
+
+    from evo.ray_islands import RayIslands
+
+    for repeat in range(repeats):
+        config = paired_config(evals, seed + repeat, runs_dir, batch)
+        factory = island_factory(config, build_problem(config))
+        waited, _ = wait_for_quiet(quiet_wait)
+        load_start = os.getloadavg()[0]
+        executor = RayIslands(ray_options(2))
+        try:
+            parallel = run_paired(config, executor, runs_dir, WARM_EVALS)
+        finally:
+            executor.close()
+        ray.shutdown()
+        counts = tuple(work.n_evals for work in parallel["works"])
+        wall, busy, share, works = on_one_worker(factory, parallel["starts"], counts, batch, WARM_EVALS)
+        total = sum(counts)
+        yield (
+            dict(
+                repeat=repeat,
+                seed=config.seed,
+                parallel=total / parallel["wall"],
+                parallel_wall=parallel["wall"],
+                steady=parallel["steady"],
+                serial=total / wall,
+                serial_wall=wall,
+                ratio=rate_ratio(total, parallel["wall"], total, wall),
+                works=parallel["works"],
+                serial_works=works,
+                mismatches=mismatches(parallel["works"], works),
+                load=(load_start, os.getloadavg()[0]),
+                busy=(parallel["busy"], busy),
+                share=(parallel["share"], share),
+                waited=waited,
+            )
+        )
+
+
+def print_same_work(rows: Iterable[dict], evals: int, batch: int) -> None:
+    print(
+        f"\n2 islands on 2 workers against the same islands on 1 worker (exp2, {evals} evaluations per"
+        f" island in all, batches of {batch}, no migration)"
+    )
+    print(
+        f"{'run':>3s} {'seed':>4s} {'2 workers evals/s':>17s} {'wall s':>7s} {'1 worker evals/s':>16s}"
+        f" {'wall s':>7s} {'ratio':>6s} {'steady':>7s} {'same work':>9s} {'busy cores 2w/1w':>16s}"
+        f" {'core share 2w/1w':>16s} {'at full cores':>13s} {'load start/end':>14s} {'waited s':>8s}"
+    )
+    done = []
+    for r in rows:
+        done.append(r)
+        split = "/".join(str(w.n_evals) for w in r["works"])
+        print(
+            f"{r['repeat']:>3d} {r['seed']:>4d} {r['parallel']:>17.0f} {r['parallel_wall']:>7.2f}"
+            f" {r['serial']:>16.0f} {r['serial_wall']:>7.2f} {r['ratio']:>5.2f}x {r['steady']:>7.0f}"
+            f" {'yes' if not r['mismatches'] else 'NO':>9s} {r['busy'][0]:>8.2f}/{r['busy'][1]:<7.2f}"
+            f" {r['share'][0]:>8.2f}/{r['share'][1]:<7.2f} {at_full_cores(r['ratio'], *r['share']):>12.2f}x"
+            f" {r['load'][0]:>6.1f}/{r['load'][1]:<7.1f}"
+            f" {r['waited']:>8.0f}"
+        )
+        for w in r["works"]:
+            print(
+                f"      island {w.island}: {w.n_evals} evaluations (split {split}),"
+                f" best {w.best_err:.4g} ULP, state {w.state}"
+            )
+        for line in r["mismatches"]:
+            print(f"      MISMATCH {line}")
+        sys.stdout.flush()
+    rows = done
+    median, worst = median_and_worst([r["ratio"] for r in rows])
+    matched = sum(not r["mismatches"] for r in rows)
+    print(
+        f"ratio over {len(rows)} runs: median {median:.2f}x, worst {worst:.2f}x; same work in {matched} of"
+        f" {len(rows)}.\nratio = (evaluations / wall with 2 workers) / (the same evaluations / wall on 1"
+        " worker); steady: the 2-worker run's\nrate after 20% of its evaluations (as the unpaired"
+        " table measures it); busy cores: the whole machine's, every process\ncounted, during each"
+        " timed part (about 2 and 1 on an idle machine; more on the 1-worker side: others were\nbusy);"
+        " core share: CPU seconds per wall second of each worker process (near 1 when each had its\ncore;"
+        " lower: the machine was shared and the ratio measures the sharing, not the islands); at full"
+        "\ncores: the ratio with each rate scaled to a whole core per worker (a reading, not a"
+        " measurement: it\nleaves out the driver's and Ray's CPU); load: 1-minute load average before"
+        " the 2-worker run and after\nthe 1-worker one; waited: for an idle machine before the run."
+        " Goal: ratio >= 1.9x in every run."
+    )
+
+
 def central(evals: int, workers: list[int], seed: int, runs_dir: str) -> list[dict]:
     rows = []
     for sync in (0, 64):
@@ -435,7 +761,9 @@ def print_quality(rows: list[dict], evals: int, members: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--mode", choices=("all", "central", "islands", "simulated", "quality"), default="all"
+        "--mode",
+        choices=("all", "central", "islands", "islands-unpaired", "simulated", "quality"),
+        default="all",
     )
     parser.add_argument("--evals", type=int, default=12000, help="evaluations per central row / per island")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -445,7 +773,11 @@ def main() -> None:
     parser.add_argument(
         "--sim-evals", type=int, default=2000, help="simulated evaluations per island (2 migrations)"
     )
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=250, help="islands: evaluations per request")
+    parser.add_argument(
+        "--quiet-wait", type=float, default=60.0, help="islands: seconds to wait for an idle machine per run"
+    )
     parser.add_argument("--quality-evals", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--islands", type=int, default=4, help="islands in the quality comparison")
@@ -464,6 +796,11 @@ def main() -> None:
         if args.mode in ("all", "simulated"):
             print_simulated(simulated(args.simulated, args.eval_ms, args.actors, args.sim_evals, runs_dir))
         if args.mode in ("all", "islands"):
+            rows = islands_same_work(
+                args.evals, runs_dir, args.repeats, args.batch, args.seed, args.quiet_wait
+            )
+            print_same_work(rows, args.evals, args.batch)
+        if args.mode == "islands-unpaired":
             print_islands_real(islands_real(args.evals, runs_dir, args.repeats))
         if args.mode in ("all", "central"):
             print_central(central(args.evals, args.workers, args.seed, runs_dir))
@@ -478,6 +815,7 @@ def main() -> None:
                 args.migrate_every,
             )
             print_quality(rows, args.quality_evals, args.members)
+    print(f"load at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
