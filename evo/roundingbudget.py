@@ -57,37 +57,39 @@ def model_and_budget(program: Program, x: np.ndarray, scale: np.ndarray) -> tupl
 
 
 def _model_and_budget(
-    plan: _Plan, consts: list[float], x: np.ndarray, scale: np.ndarray, fmt: FloatFormat
+    plan: _Plan, consts: list, x: np.ndarray, scale: np.ndarray, fmt: FloatFormat
 ) -> tuple[np.ndarray, np.ndarray]:
-    n = len(x)
-    values: list[np.ndarray] = [x]
+    """As ``model_and_budget``; a constant may be a column of values (one row of results each)."""
+    shape = np.broadcast_shapes(x.shape, *(np.shape(c) for c in consts))
+    values: list[np.ndarray] = [np.broadcast_to(x, shape)]
 
     def operands(row):
         return [values[i] if is_ref else consts[i] for is_ref, i in row]
 
     with np.errstate(all="ignore"):
         for op, row in zip(plan.ops, plan.args, strict=True):
-            values.append(np.broadcast_to(_apply(op, operands(row)), (n,)))
+            values.append(np.broadcast_to(_apply(op, operands(row)), shape))
         if plan.out < 0:
-            return np.full(n, consts[-1] if consts else np.nan), np.zeros(n)
-        adjoint = [np.zeros(n) for _ in values]
-        adjoint[plan.out] = np.ones(n)
+            return np.broadcast_to(consts[-1] if consts else np.nan, shape), np.zeros(shape)
+        adjoint = [np.zeros(shape) for _ in values]
+        adjoint[plan.out] = np.ones(shape)
         for index in range(len(plan.ops), 0, -1):
             op, row, g = plan.ops[index - 1], plan.args[index - 1], adjoint[index]
             for (is_ref, i), partial in zip(row, _partials(op, operands(row), values[index]), strict=True):
                 if is_ref:
                     adjoint[i] = adjoint[i] + g * partial
-        total = np.zeros(n)
+        total = np.zeros(shape)
         for index in range(1, len(values)):
-            total += 0.5 * _ulp(values[index], fmt) * np.abs(adjoint[index])
-        return values[plan.out], total * np.asarray(scale, dtype=np.float64)
+            total += _ulp(values[index], fmt) * np.abs(adjoint[index])
+        return values[plan.out], 0.5 * total * np.asarray(scale, dtype=np.float64)
 
 
 def _ulp(v: np.ndarray, fmt: FloatFormat) -> np.ndarray:
-    """ulp of values in the format: 2^(max(exponent, emin) - (precision - 1))."""
-    _, exponent = np.frexp(np.where(np.isfinite(v), v, 0.0))
-    exponent = np.where(v == 0.0, fmt.emin, exponent - 1)  # frexp(0) is (0, 0): zero is exact
-    return np.ldexp(1.0, np.maximum(exponent, fmt.emin) - (fmt.precision - 1))
+    """ulp of float64 values in the format: 2^(max(exponent, emin) - (precision - 1)), read off the
+    float64 exponent field (zero gets emin's; a non-finite value an enormous one)."""
+    biased = (np.ascontiguousarray(v, dtype=np.float64).view(np.int64) >> 52) & 0x7FF
+    exponent = np.maximum(biased - 1023, fmt.emin) - (fmt.precision - 1)
+    return (np.minimum(exponent + 1023, 2046) << 52).view(np.float64)
 
 
 def _apply(op: str, a: list[np.ndarray]) -> np.ndarray:
@@ -138,45 +140,45 @@ def budgeted_error(program: Program, x: np.ndarray, ref: np.ndarray, scale: np.n
     return _budgeted(_plan(program), consts, np.asarray(x, dtype=np.float64), ref, scale, fmt)
 
 
-def _budgeted(plan: _Plan, consts: list[float], x, ref, scale, fmt: FloatFormat) -> float:
+def _budgeted(plan: _Plan, consts: list, x, ref, scale, fmt: FloatFormat):
+    """``budgeted_error`` of the constants (a column of values in one slot: one error per row)."""
     y, budget = _model_and_budget(plan, consts, x, scale, fmt)
     with np.errstate(all="ignore"):
         total = np.abs(y - ref) * scale + budget
-    worst = float(total.max()) if len(total) else np.inf
-    return worst if np.isfinite(worst) else np.inf
+        worst = total.max(axis=-1) if total.shape[-1] else np.full(total.shape[:-1], np.inf)
+    worst = np.where(np.isfinite(worst), worst, np.inf)
+    return float(worst) if worst.ndim == 0 else worst
 
 
 def settled_constants(
     program: Program, x: np.ndarray, ref: np.ndarray, scale: np.ndarray, radius: int = 64, budget: int = 800
 ) -> tuple[Program, float]:
     """The program with its constants moved among neighbouring floats (steps of 1, 2, 4, ... up to
-    ``radius`` ulps, one constant at a time, until a pass finds nothing or ``budget`` evaluations
-    are spent) to the lowest ``budgeted_error``, and that error. Rounding each fitted constant to
-    nearest can cost more than the op roundings (a constant of 2^11 is off by up to 2^-13); moved
-    together the floats compensate each other, which a continuous fit cannot see."""
+    ``radius`` ulps, one constant at a time, the best step of each, until a pass finds nothing or
+    ``budget`` evaluations are spent) to the lowest ``budgeted_error``, and that error. Rounding
+    each fitted constant to nearest can cost more than the op roundings (a constant of 2^11 is off
+    by up to 2^-13); moved together the floats compensate each other, which a continuous fit
+    cannot see."""
     fmt = get_format(program.dtype)
     plan, x = _plan(program), np.asarray(x, dtype=np.float64)
     bits = list(program.constants())
-    values = [bits_to_float(b, fmt) for b in bits]
+    values: list = [bits_to_float(b, fmt) for b in bits]
     best = _budgeted(plan, values, x, ref, scale, fmt)
     steps = [s for k in range(radius.bit_length()) for s in (1 << k, -(1 << k))]
     spent, moved = 0, True
     while moved and spent < budget:
         moved = False
         for slot in range(len(bits)):
-            for step in steps:
-                if spent >= budget:
-                    break
-                candidate = _stepped(bits[slot], step, fmt)
-                if candidate is None:
-                    continue
-                trial = values[:slot] + [bits_to_float(candidate, fmt)] + values[slot + 1 :]
-                spent += 1
-                error = _budgeted(plan, trial, x, ref, scale, fmt)
-                if error < best:
-                    best, values, moved = error, trial, True
-                    bits[slot] = candidate
-                    break
+            candidates = [b for b in (_stepped(bits[slot], step, fmt) for step in steps) if b is not None]
+            if not candidates or spent >= budget:
+                continue
+            spent += len(candidates)
+            column = np.array([[bits_to_float(b, fmt)] for b in candidates])
+            errors = _budgeted(plan, values[:slot] + [column] + values[slot + 1 :], x, ref, scale, fmt)
+            pick = int(np.argmin(errors))
+            if errors[pick] < best:
+                best, moved = float(errors[pick]), True
+                bits[slot], values[slot] = candidates[pick], float(column[pick, 0])
     return program.with_constants(bits), best
 
 
