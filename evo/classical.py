@@ -84,6 +84,11 @@ class ClassicalSeed:
     rounding_aware: bool = False  # fitted leaving room for the program's rounding (``_rounding_aware_fit``)
 
     @property
+    def kind(self) -> int:
+        """0 a polynomial, 1 a rational, 2 a reciprocal (``_reciprocal_seeds``)."""
+        return 2 if self.outer == "reciprocal" else int(self.denominator > 0)
+
+    @property
     def label(self) -> str:
         if self.outer == "reciprocal":
             v = "(x-lo)" if self.shift else "x"
@@ -629,10 +634,6 @@ def _reciprocal_seeds(x, ref, scale, lo, hi, shift, fused, ops, max_ops, dtype, 
     return seeds
 
 
-def _kind(seed: ClassicalSeed) -> int:
-    return 2 if seed.outer == "reciprocal" else int(seed.denominator > 0)
-
-
 def classical_seeds(
     x: np.ndarray,
     ref: np.ndarray,
@@ -702,7 +703,7 @@ def classical_seeds(
         for kind in (0, 1, 2):  # ``per_cost`` of each kind (polynomial, rational, reciprocal): the
             # best as evaluated need not be the best on every float (rounding), so all start the search
             ranked = sorted(
-                (s for s in by_cost[count] if _kind(s) == kind),
+                (s for s in by_cost[count] if s.kind == kind),
                 key=lambda s: (s.error, s.model_error, s.label),
             )
             hashes: set[str] = set()
