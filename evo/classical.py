@@ -19,7 +19,15 @@ fitted too: R = Q/K is a polynomial fit to w/(f - A) (``_reciprocal_seeds``). Th
 scale K folded into the last fma save the ops of leading coefficients; with Horner's first step
 u*u + q, Q of degree n costs n - 1 ops when the u^(n-1) term is not needed. e^x = 1 + x/R(x) with
 R ~ x/(e^x - 1) = 1 - x/2 + x^2/12 - x^4/720 + ... (no x^3 term) is the example: 5 ops under 1 ULP
-on exp and on 2^x on [-1/2, 1/2], where the polynomials need 6.
+on exp and on 2^x on [-1/2, 1/2], where the polynomials need 6. Each is evaluated both as
+A + K*(w/Q) and as A + w*(K/Q): the same ops, but the quotient sits elsewhere in its binade (K/Q
+of 2^x on [0, 1] is just below 1 near x = 1, where half an ulp is the smallest relative error).
+Where the model error is of the size of the roundings, the fit also leaves room for them
+(``_rounding_aware_fit``): the weighted minimax fit of |w/R - rest| <= T - rho(x), rho the
+program's rounding budget (``evo.roundingbudget``: each op's half ulp carried to the output), T
+as small as reachable; the constants are then moved among floats to the lowest worst case
+max(|model - f| + rho). On 2^x over [0, 1] this takes the 5-op 1 + x*(K/Q(x)) from 1.7 to
+1.33-1.35 ULP on every float (depending on the fit points).
 
 Per op count the forms with the smallest error as evaluated (rounding included) are kept
 (``per_cost``), so the population starts with the classical answer at every op count and the search
@@ -32,10 +40,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from evo.progbuild import ProgramBuilder
+from evo.roundingbudget import rounding_budget, settled_constants
 from primitives.floatbits import get_format
 from primitives.interp import evaluate
 from primitives.program import Const, Operand, Program, Ref
@@ -70,6 +80,13 @@ class ClassicalSeed:
     addend: str = ""  # "v", or the constant f(0) as text
     numerator: str = ""  # "v", "u" or "v*u"
     skip: bool = False
+    order: str = "w/Q"  # the reciprocal evaluated as A + K*(w/Q) ("w/Q") or A + w*(K/Q) ("k/Q")
+    rounding_aware: bool = False  # fitted leaving room for the program's rounding (``_rounding_aware_fit``)
+
+    @property
+    def kind(self) -> int:
+        """0 a polynomial, 1 a rational, 2 a reciprocal (``_reciprocal_seeds``)."""
+        return 2 if self.outer == "reciprocal" else int(self.denominator > 0)
 
     @property
     def label(self) -> str:
@@ -78,7 +95,9 @@ class ClassicalSeed:
             u = v if self.variable == "v" else f"{v}^2"
             n = self.denominator
             q = f"Q monic of degree {n}" + (f" without u^{n - 1}" if self.skip else "")
-            return f"{self.addend}+K*{self.numerator}/Q(u), v={v}, u={u}, {q}"
+            body = f"K*({self.numerator}/Q)" if self.order == "w/Q" else f"{self.numerator}*(K/Q)"
+            aware = ", rounding-aware fit" if self.rounding_aware else ""
+            return f"{self.addend}+{body}, v={v}, u={u}, {q}{aware}"
         v = "(x-lo)" if self.shift else "x"
         u = {"v": v, "v2": f"{v}^2", "v-mid": "(x-mid)"}[self.variable]
         r = ("(c+u*P'(u)/Q(u))" if self.offset else "P(u)/Q(u)") if self.denominator else "P(u)"
@@ -345,25 +364,42 @@ def _value_at_zero(v: np.ndarray, ref: np.ndarray) -> float:
 
 
 def _fit_reciprocal(
-    u: np.ndarray, w: np.ndarray, rest: np.ndarray, scale: np.ndarray, ulo: float, uhi: float, powers
+    u: np.ndarray,
+    w: np.ndarray,
+    rest: np.ndarray,
+    scale: np.ndarray,
+    ulo: float,
+    uhi: float,
+    powers,
+    fixed: tuple[tuple[int, float], ...] = (),
 ) -> tuple[np.ndarray, float] | None:
     """Coefficients (power basis in u, over ``powers``) of R with w/R(u) ~ rest in units of 1/scale,
     and the model's max error: Sanathanan-Koerner steps on the linear error (w - rest*R)/R_prev
-    with Lawson's weights; a step where R changes sign in [ulo, uhi] (a pole) is never kept."""
+    with Lawson's weights; a step where R changes sign in [ulo, uhi] (a pole) is never kept.
+    ``fixed`` holds (power, coefficient) pairs that are not fitted (already made floats)."""
     span = max(abs(ulo), abs(uhi))
-    exponents = np.asarray(powers)
+    held = dict(fixed)
+    free = [j for j in powers if j not in held]
+    if not free:
+        return None
+    exponents = np.asarray(free)
     basis = (u / span)[:, None] ** exponents[None, :]
-    probes = (np.linspace(ulo, uhi, POLE_PROBES) / span)[:, None] ** exponents[None, :]
+    grid = np.linspace(ulo, uhi, POLE_PROBES)
+    probes = (grid / span)[:, None] ** exponents[None, :]
+    r_held = sum((value * u**j for j, value in held.items()), np.zeros_like(u))
+    probes_held = sum((value * grid**j for j, value in held.items()), np.zeros_like(grid))
     n = len(rest)
     weights, previous = np.full(n, 1.0 / n), np.ones(n)
     best, best_err, stale = None, math.inf, 0
     for _ in range(RATIONAL_STEPS):
         row = scale / np.abs(previous)
         root = np.sqrt(weights)
-        coef, *_ = np.linalg.lstsq(basis * (rest * row * root)[:, None], w * row * root, rcond=None)
+        coef, *_ = np.linalg.lstsq(
+            basis * (rest * row * root)[:, None], (w - rest * r_held) * row * root, rcond=None
+        )
         if not np.all(np.isfinite(coef)):
             break
-        r, at_probes = basis @ coef, probes @ coef
+        r, at_probes = basis @ coef + r_held, probes @ coef + probes_held
         sign = np.sign(at_probes[0])
         if not (sign != 0 and np.all(r * sign > 0) and np.all(at_probes * sign > 0)):
             break
@@ -382,14 +418,67 @@ def _fit_reciprocal(
             break
         weights /= total
         previous = r
-    return None if best is None else (best, best_err)
+    if best is None:
+        return None
+    values = dict(zip(free, best, strict=True)) | held
+    return np.array([values[j] for j in powers]), best_err
+
+
+def _reciprocal_error(coef, powers, u, w, rest, scale) -> float:
+    """Max error of the model w/R(u) ~ rest (R over ``powers``, power basis) in units of 1/scale."""
+    r = (u[:, None] ** np.asarray(powers)[None, :]) @ coef
+    with np.errstate(all="ignore"):
+        err = float((np.abs(w / r - rest) * scale).max())
+    return err if math.isfinite(err) else math.inf
+
+
+def _rounding_aware_fit(u, w, rest, scale, ulo, uhi, powers, budget, err):
+    """Reciprocal fits that leave room for the program's rounding: the weighted minimax fit of
+    |w/R - rest| <= T - budget(x) with the smallest bound T (bisection on T: the weighted error is
+    at most 1 exactly when T is reachable), then a few looser bounds (``AWARE_SLACK``; the budget
+    is a worst case that the roundings together rarely reach). ``budget`` is the rounding budget
+    of the plainly fitted program at the points (``evo.roundingbudget``), ``err`` its model error:
+    the plain fit reaches T = max budget + err, so the bisection runs between max budget and that.
+    The coefficients of each reachable bound, tightest first."""
+    low = float(budget.max())
+    high = top = low + err
+    tightest = None
+    for _ in range(BISECTIONS):
+        bound = 0.5 * (low + high)
+        fitted = _fit_reciprocal(u, w, rest, scale / (bound - budget), ulo, uhi, powers)
+        if fitted is not None and fitted[1] <= 1.0:
+            high, tightest = bound, fitted[0]
+        else:
+            low = bound
+    if tightest is None:
+        return []
+    found = [tightest]
+    for slack in AWARE_SLACK:
+        fitted = _fit_reciprocal(u, w, rest, scale / (high + slack * (top - high) - budget), ulo, uhi, powers)
+        if fitted is not None:
+            found.append(fitted[0])
+    return found
+
+
+def _reciprocal_of(n, powers, form, c, lo, skip, fused, dtype, order, coef) -> Program | None:
+    """The program of R's coefficients ``coef`` (over ``powers``): Q = R/R_n monic, K = 1/R_n."""
+    full = np.zeros(n + 1)
+    full[powers] = coef
+    top = full[n]
+    if not (math.isfinite(top) and top != 0.0):
+        return None
+    shift, variable, numer, addend = form
+    return _reciprocal_program(
+        shift, variable, numer, addend, full / top, 1.0 / top, c, lo, skip, fused, dtype, order
+    )
 
 
 def _reciprocal_program(
-    shift, variable, numer, addend, monic, k, c, lo, skip, fused, dtype
+    shift, variable, numer, addend, monic, k, c, lo, skip, fused, dtype, order="w/Q"
 ) -> Program | None:
-    """``addend + k * (w / Q(u))`` with Q monic (``monic`` lowest first, top coefficient 1) by
-    Horner's rule from ``u + q[n-1]``, or from ``u*u + q[n-2]`` when ``skip`` (no u^(n-1) term)."""
+    """``addend + k * (w / Q(u))`` (``order`` "w/Q") or ``addend + w * (k / Q(u))`` ("k/Q") with Q
+    monic (``monic`` lowest first, top coefficient 1) by Horner's rule from ``u + q[n-1]``, or from
+    ``u*u + q[n-2]`` when ``skip`` (no u^(n-1) term)."""
     build = ProgramBuilder(dtype)
     body, const, emit = build.body, build.const, build.emit
 
@@ -412,16 +501,23 @@ def _reciprocal_program(
         rest = consts[: n - 1]
     for coefficient in reversed(rest):
         q = madd(q, u, coefficient)
-    quotient = emit("div", w, q)
+    # the same op count either way; they differ in where the quotient sits in its binade
+    quotient, factor = (emit("div", w, q), k_c) if order == "w/Q" else (emit("div", k_c, q), w)
     if addend == "v":
-        out = madd(quotient, k_c, v)
+        out = madd(quotient, factor, v)
     elif c == 0.0:
-        out = emit("mul", quotient, k_c)
+        out = emit("mul", quotient, factor)
     else:
-        out = madd(quotient, k_c, c_c)
+        out = madd(quotient, factor, c_c)
     return Program(tuple(body), out, dtype).pruned()
 
 
+# A + K*(w/Q) or A + w*(K/Q): the same ops, a quotient in another binade (and so another rounding)
+RECIPROCAL_ORDERS = ("w/Q", "k/Q")
+ROUNDING_ROOM = 4.0  # a fit's model error below this many rounding budgets: it refits leaving them room
+BISECTIONS = 8  # steps of the search for the smallest reachable bound of a rounding-aware fit
+AWARE_SLACK = (0.125, 0.25, 0.5)  # looser bounds tried too, as fractions of the way to the plain fit's
+SETTLE_BUDGET = 400  # worst-case evaluations per program to move its constants among floats
 RECIPROCAL_FORMS = (  # (variable, numerator w, addend A) of A + K*w/Q(u)
     ("v", "v", "c"),
     ("v", "v", "v"),
@@ -472,33 +568,70 @@ def _reciprocal_seeds(x, ref, scale, lo, hi, shift, fused, ops, max_ops, dtype, 
                 if fitted is None:
                     continue
                 coef, err = fitted
-                full = np.zeros(n + 1)
-                full[powers] = coef
-                top = full[n]
-                if not (math.isfinite(top) and top != 0.0):
-                    continue
-                program = _reciprocal_program(
-                    shift, variable, numer, addend, full / top, 1.0 / top, c, lo, skip, fused, dtype
-                )
-                if program is None or not program.body:
-                    continue
-                if program.op_count() > max_ops:
-                    break
                 a = "v" if addend == "v" else f"{c:.9g}"
                 w_label = {"v": "v", "u": "u", "vu": "v*u"}[numer]
-                error = judge(program)
-                seeds.append(
-                    ClassicalSeed(
-                        shift, variable, "reciprocal", 0, err, program, error, n, False, a, w_label, skip
+                too_long = False
+                for order in RECIPROCAL_ORDERS:
+                    build = partial(
+                        _reciprocal_of,
+                        n,
+                        powers,
+                        (shift, variable, numer, addend),
+                        c,
+                        lo,
+                        skip,
+                        fused,
+                        dtype,
+                        order,
                     )
-                )
+                    program = build(coef)
+                    if program is None or not program.body:
+                        continue
+                    if program.op_count() > max_ops:
+                        too_long = True
+                        break
+                    found = [(program, err, False)]
+                    budget = rounding_budget(program, x, scale)
+                    if err < ROUNDING_ROOM * float(budget.max()):
+                        # the model error is of the size of the roundings: fit leaving them room,
+                        # move the constants among floats, keep the lowest worst case
+                        aware = [(program, coef)] + [
+                            (build(c_), c_)
+                            for c_ in _rounding_aware_fit(u, w, rest, scale, ulo, uhi, powers, budget, err)
+                        ]
+                        settled = [
+                            (*settled_constants(p_, x, ref, scale, budget=SETTLE_BUDGET), c_)
+                            for p_, c_ in aware
+                            if p_ is not None and p_.body
+                        ]
+                        if settled:
+                            best_p, _, best_c = min(settled, key=lambda t: t[1])
+                            model_error = _reciprocal_error(best_c, powers, u, w, rest, scale)
+                            found.append((best_p, model_error, True))
+                    for program, model_error, aware in found:
+                        seeds.append(
+                            ClassicalSeed(
+                                shift,
+                                variable,
+                                "reciprocal",
+                                0,
+                                model_error,
+                                program,
+                                judge(program),
+                                n,
+                                False,
+                                a,
+                                w_label,
+                                skip,
+                                order,
+                                aware,
+                            )
+                        )
+                if too_long:
+                    break
                 if err < SATURATED:
                     break
     return seeds
-
-
-def _kind(seed: ClassicalSeed) -> int:
-    return 2 if seed.outer == "reciprocal" else int(seed.denominator > 0)
 
 
 def classical_seeds(
@@ -570,7 +703,7 @@ def classical_seeds(
         for kind in (0, 1, 2):  # ``per_cost`` of each kind (polynomial, rational, reciprocal): the
             # best as evaluated need not be the best on every float (rounding), so all start the search
             ranked = sorted(
-                (s for s in by_cost[count] if _kind(s) == kind),
+                (s for s in by_cost[count] if s.kind == kind),
                 key=lambda s: (s.error, s.model_error, s.label),
             )
             hashes: set[str] = set()

@@ -21,6 +21,7 @@ from targets.reference import default_cache_dir
 _SOURCES = (
     ("evo", "classical.py"),
     ("evo", "minimax.py"),
+    ("evo", "roundingbudget.py"),
     ("evo", "lattice.py"),
     ("evo", "exchange.py"),
     ("evo", "assemble.py"),
