@@ -437,8 +437,9 @@ class _FactoryProbe:
     local = False
     snapshot_every = 0
 
-    def start(self, factory, records) -> None:
+    def start(self, factory, records):
         self.factory = factory
+        return records
 
 
 def island_factory(config, problem):

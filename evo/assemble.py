@@ -428,7 +428,7 @@ def island_state(config: RunConfig, problem: Problem, count: int) -> Archipelago
             pending_seeds=population_seeds(config, problem),
         )
         records.append(IslandRecord(index, seed, 0, state))
-    return ArchipelagoState(records, ParetoFront(), migration_rng(config.seed))
+    return ArchipelagoState(tuple(records), ParetoFront(), migration_rng(config.seed))
 
 
 def resume_state(checkpoint: dict, capacity: int) -> SearchState | ArchipelagoState:
@@ -529,11 +529,8 @@ def _island_engine(
         config.population_size,
         len(state.islands),
     )
-    if getattr(executor, "local", True):
-        pool = LocalIslands(factory, state.islands)
-    else:
-        pool = executor
-        pool.start(factory, state.islands)
+    pool = LocalIslands() if getattr(executor, "local", True) else executor
+    state = state.with_islands(pool.start(factory, state.islands))  # as the pool holds them now
     search_set = problem.search
     if state.hard_points:
         search_set = with_extra_points(search_set, np.array(state.hard_points))

@@ -22,7 +22,7 @@ import numpy as np
 
 from evo.engine import Budget, Engine, FinalSet
 from evo.events import Front, Harden, Migration
-from evo.islands import ArchipelagoState, Batch, IslandRecord, Request, destination
+from evo.islands import ArchipelagoState, Batch, Request
 from evo.recorder import Recorder
 from evo.search import Search
 from targets.dataset import with_extra_points
@@ -76,7 +76,7 @@ class IslandEngine(Engine):
             if self.pool.local:  # round-robin in this process, one island at a time
                 record = todo[0]
                 count = int(min(mark - record.n_evals, self._remaining(), self._to_cadence()))
-                self.pool.submit(self._request(record, count, mark))
+                self.pool.submit(self._request(record.index, count, mark))
                 self._file_batch(self.pool.next_batch())
                 continue
             remaining, requests = self._remaining(), []
@@ -85,7 +85,7 @@ class IslandEngine(Engine):
                 if count <= 0:
                     break
                 remaining -= count
-                requests.append(self._request(record, count, mark))
+                requests.append(self._request(record.index, count, mark))
             for request in requests:
                 self.pool.submit(request)
             batches = [self.pool.next_batch() for _ in requests]
@@ -95,26 +95,27 @@ class IslandEngine(Engine):
     def _run_async(self) -> None:
         every = self.plan.migrate_every
         in_flight: dict[int, int] = {}
-        idle = list(self.state.islands)
+        idle = [record.index for record in self.state.islands]
         leaving: list[int] = []  # islands whose migrants leave once their group of batches is filed
         while True:
             if not self.pool.collected():  # a group of batches is filed: migrate, then ask again
                 self._send(leaving)
                 leaving = []
                 while idle and not (self._stop or self._budget_reason()):
-                    record = idle.pop(0)
-                    mark = (record.n_evals // every + 1) * every
-                    count = int(min(mark - record.n_evals, self._remaining() - sum(in_flight.values())))
+                    index = idle.pop(0)
+                    n = self.state.islands[index].n_evals
+                    mark = (n // every + 1) * every
+                    count = int(min(mark - n, self._remaining() - sum(in_flight.values())))
                     if count <= 0:
-                        idle.insert(0, record)
+                        idle.insert(0, index)
                         break
-                    self.pool.submit(self._request(record, count, mark))
-                    in_flight[record.index] = count
+                    self.pool.submit(self._request(index, count, mark))
+                    in_flight[index] = count
             if not in_flight:
                 return
             batch = self.pool.next_batch()
             in_flight.pop(batch.island, None)
-            idle.append(self.state.islands[batch.island])
+            idle.append(batch.island)
             self._file_batch(batch)
             if batch.emigrants:
                 leaving.append(batch.island)
@@ -125,7 +126,7 @@ class IslandEngine(Engine):
 
     def _finish(self, reason: str) -> str:
         if not self._stop:  # every island is idle and filed: the last checkpoints need no replay
-            self.pool.refresh(self.state.islands)
+            self.search.state = self.state.with_islands(self.pool.refresh(self.state.islands))
         return super()._finish(reason)
 
     def _to_cadence(self) -> int:
@@ -139,23 +140,16 @@ class IslandEngine(Engine):
         ]
         return min(p - n % p for p in periods if p)
 
-    def _request(self, record: IslandRecord, count: int, mark: int) -> Request:
-        immigrants, record.inbox = tuple(record.inbox), []
-        hard = self.state.hard_points
-        sent = tuple(hard) if record.hard_known < len(hard) else ()  # only news travels
-        record.hard_known = len(hard)
-        # a worker's island returns its state every ``snapshot_every`` batches: in between, its
-        # record keeps the requests filed since, which rebuild it (a lost actor, a resume)
+    def _request(self, index: int, count: int, mark: int) -> Request:
         every = self.pool.snapshot_every
-        snapshot = bool(every) and len(record.replay) + 1 >= every
-        record.sent = Request(record.index, count, immigrants, sent, mark, self.plan.migrants, snapshot)
-        return record.sent
+        self.search.state, request = self.state.requested(index, count, mark, self.plan.migrants, every)
+        return request
 
     def _file_batch(self, batch: Batch) -> None:
         self._notices()
         before = self.state.n_evals
         started = time.perf_counter()
-        events = self.state.file(batch, self.search.rules.objective)
+        self.search.state, events = self.state.filed(batch, self.search.rules.objective)
         self.recorder.driver_seconds += time.perf_counter() - started
         self.recorder.evaluated_batch(batch.n_evals - batch.start, batch.cached, batch.eval_ms)
         self.recorder.write(events)
@@ -165,21 +159,17 @@ class IslandEngine(Engine):
         self.recorder.after_batch(self.state, before)
 
     def _migrate(self) -> None:
-        moves = self.state.migrate(self.plan.migration)
+        self.search.state, moves = self.state.migrated(self.plan.migration)
         self.recorder.write([Migration(self.state.n_evals, round=self.state.migrations, moves=moves)])
 
     def _send(self, islands: list[int]) -> None:
         """Asynchronous migration: the migrants of islands that reached their count leave, one
         event per migration round among them (a group of batches collected together is one event)."""
-        state, every = self.state, self.plan.migrate_every
+        state, moves = self.state.emigrated(islands, self.plan.migration)
+        self.search.state, every = state, self.plan.migrate_every
         rounds: dict[int, list] = {}
-        for index in islands:
-            record = state.islands[index]
-            target = destination(index, len(state.islands), self.plan.migration, state.rng)
-            emigrants, hashes = record.take_outbox()
-            if emigrants and target != index:
-                state.islands[target].inbox.extend(emigrants)
-                rounds.setdefault(record.n_evals // every, []).append([index, target, hashes])
+        for move in moves:
+            rounds.setdefault(state.islands[move[0]].n_evals // every, []).append(move)
         self.recorder.write([Migration(state.n_evals, round=r, moves=moves) for r, moves in rounds.items()])
 
     def _mine_crossing(self, before: int) -> None:

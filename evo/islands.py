@@ -20,6 +20,7 @@ import numpy as np
 from evo.events import Event, Front, Improve
 from evo.front import FrontEntry, ParetoFront
 from evo.population import Individual
+from evo.rng_state import Draws, RngState
 from evo.runlog import RawJSON, dumps
 from evo.search import Search
 from evo.state import SearchState, _checked_front, _checked_rng_state, _individual, _is_count
@@ -35,9 +36,9 @@ def island_seed(run_seed: int, index: int) -> int:
     return int(np.random.SeedSequence(run_seed, spawn_key=(2, index)).generate_state(1)[0])
 
 
-def migration_rng(run_seed: int) -> np.random.Generator:
-    """Where random migration sends programs (the driver's; saved in checkpoints)."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(run_seed, spawn_key=(3,))))
+def migration_rng(run_seed: int) -> RngState:
+    """The start of the RNG of where random migration sends programs (the driver's; saved in checkpoints)."""
+    return RngState.of(np.random.Generator(np.random.PCG64(np.random.SeedSequence(run_seed, spawn_key=(3,)))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ class Batch:
     events: tuple[tuple[Event, Any], ...]  # (event, its Individual or FrontEntry or None)
     emigrants: tuple[Individual, ...]
     errors: np.ndarray  # the population's search errors at the end (float64)
-    snapshot: str | None
+    snapshot: SearchState | str | None  # the island's state: live (in this process) or JSON text
     eval_ms: float
     cached: int
     emigrant_hashes: tuple[str, ...] = ()
@@ -209,7 +210,7 @@ def destinations(count: int, how: str, rng: np.random.Generator) -> list[int]:
     return [(i + 1 + int(rng.integers(count - 1))) % count for i in range(count)]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class IslandRecord:
     """The driver's view of one island: its last known state (live, or JSON text from a worker)
     and, for a worker's island, the requests filed since that text was taken (``replay``: running
@@ -220,20 +221,24 @@ class IslandRecord:
     n_evals: int
     snapshot: SearchState | str
     errors: np.ndarray = field(default_factory=lambda: np.zeros(0))  # its population's search errors
-    inbox: list[Individual] = field(default_factory=list)  # immigrants waiting for its next request
-    outbox: list[Individual] = field(default_factory=list)  # emigrants waiting for the migration
-    outbox_hashes: list[str] = field(default_factory=list)  # their program hashes
+    inbox: tuple[Individual, ...] = ()  # immigrants waiting for its next request
+    outbox: tuple[Individual, ...] = ()  # emigrants waiting for the migration
+    outbox_hashes: tuple[str, ...] = ()  # their program hashes
     hard_known: int = -1  # hard points the island has been sent (-1: unknown, send them all)
-    replay: list[Request] = field(default_factory=list)  # filed since the snapshot (worker islands)
+    replay: tuple[Request, ...] = ()  # filed since the snapshot (worker islands)
     sent: Request | None = None  # the request in flight (filed into ``replay`` with its batch)
 
-    def take_outbox(self) -> tuple[list[Individual], list[str]]:
-        """The emigrants and their program hashes (hashed where they were sent from); empties the outbox."""
+    def emptied(self) -> tuple[IslandRecord, tuple[Individual, ...], tuple[str, ...]]:
+        """This record with an empty outbox, and the emigrants it held with their program hashes
+        (hashed where they were sent from)."""
         out, hashes = self.outbox, self.outbox_hashes
         if len(hashes) != len(out):
-            hashes = [ind.program.canonical_hash() for ind in out]
-        self.outbox, self.outbox_hashes = [], []
-        return out, hashes
+            hashes = tuple(ind.program.canonical_hash() for ind in out)
+        return replace(self, outbox=(), outbox_hashes=()), out, hashes
+
+    def receiving(self, immigrants: tuple[Individual, ...]) -> IslandRecord:
+        """This record with ``immigrants`` added to its inbox."""
+        return replace(self, inbox=self.inbox + immigrants)
 
     def snapshot_text(self) -> str:
         snap = self.snapshot
@@ -270,24 +275,38 @@ def _list_text(texts: list[str]) -> str:
     return "[" + ", ".join(texts) + "]"
 
 
-@dataclass
-class ArchipelagoState:
-    """Everything a multi-island checkpoint holds: every island, the merged front and the migrations."""
+class _Memo:
+    """What the successive values of one archipelago share to save work: texts and a live
+    generator, each kept under the identity of the frozen values it was made from (so a value
+    never reads what another one left)."""
 
-    islands: list[IslandRecord]
+    def __init__(self) -> None:
+        self.texts = TextCache()
+        self.entries: dict[int, tuple[tuple, str]] = {}  # island index -> (what it was encoded from, text)
+        self.draws = Draws()
+
+
+@dataclass(frozen=True)
+class ArchipelagoState:
+    """Everything a multi-island checkpoint holds: every island, the merged front and the
+    migrations, as one frozen value. The driver moves on by making a new one (``filed``,
+    ``requested``, ``migrated``, ``emigrated``, ``with_islands``, ``dataclasses.replace``), never by
+    changing one; ``finals`` is never changed either (a new dict replaces it)."""
+
+    islands: tuple[IslandRecord, ...]
     front: ParetoFront
-    rng: np.random.Generator  # random migration
+    rng: RngState  # random migration
     best: Individual | None = None
     finals: dict[str, Score] = field(default_factory=dict)
     certified_cost: float = math.inf
-    hard_points: list[float] = field(default_factory=list)
+    hard_points: tuple[float, ...] = ()
     migrations: int = 0  # migration rounds done
-    n_evals: int = field(init=False)  # the run's count: the islands' sum, kept as batches are filed
-    texts: TextCache = field(default_factory=TextCache, repr=False, compare=False)
-    _entries: dict[int, tuple[tuple, str]] = field(default_factory=dict, repr=False, compare=False)
+    n_evals: int | None = None  # the run's count: the islands' sum (None: summed), kept as batches are filed
+    memo: _Memo = field(default_factory=_Memo, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.n_evals = sum(record.n_evals for record in self.islands)
+        if self.n_evals is None:
+            object.__setattr__(self, "n_evals", sum(record.n_evals for record in self.islands))
 
     @staticmethod
     def schema() -> str:
@@ -307,16 +326,17 @@ class ArchipelagoState:
         """The checkpoint; its islands (most of it) as JSON texts, of which only those of the
         islands that changed since the last checkpoint are encoded again."""
         islands = [self._island_text(r) for r in self.islands]
-        front = RawJSON(self.texts.text(self.front, lambda f: dumps(f.to_list())))
-        kept = [self.front, *(v for key, _ in self._entries.values() for v in key)]
+        texts = self.memo.texts
+        front = RawJSON(texts.text(self.front, lambda f: dumps(f.to_list())))
+        kept = [self.front, *(v for key, _ in self.memo.entries.values() for v in key)]
         kept += [i for r in self.islands for q in r.replay for i in q.immigrants]
-        self.texts.keep_only(kept)
+        texts.keep_only(kept)
         return {
             "format": ISLANDS_SCHEMA,
             "n_evals": self.n_evals,
             "islands": islands,
             "front": front,
-            "rng": self.rng.bit_generator.state,
+            "rng": self.rng.to_dict(),
             "best": None if self.best is None else self.best.to_dict(),
             "finals": {h: score.to_dict() for h, score in self.finals.items()},
             "certified_cost": self.certified_cost,
@@ -328,10 +348,11 @@ class ArchipelagoState:
         """One island's entry, as ``dumps`` writes it; kept while its state, requests and boxes are
         the same values (a worker's state text is only replaced by a newer snapshot)."""
         key = (record.snapshot, *record.replay, None, *record.inbox, None, *record.outbox)
-        cached = self._entries.get(record.index)
+        entries = self.memo.entries
+        cached = entries.get(record.index)
         if cached is not None and len(cached[0]) == len(key) and all(map(_same, cached[0], key)):
             return cached[1]
-        texts = self.texts
+        texts = self.memo.texts
         snap = record.snapshot
         state = texts.text(snap, lambda s: dumps(s.to_dict())) if isinstance(snap, SearchState) else snap
         replay = _list_text([texts.text(q, self._request_text) for q in record.replay])
@@ -341,12 +362,13 @@ class ArchipelagoState:
             f'{{"index": {record.index}, "seed": {record.seed}, "state": {state}, '
             f'"replay": {replay}, "inbox": {inbox}, "outbox": {outbox}}}'
         )
-        self._entries[record.index] = (key, text)
+        entries[record.index] = (key, text)
         return text
 
     def _request_text(self, request: Request) -> str:
         """``dumps(request.to_dict())``, with the texts its immigrants already have."""
-        immigrants = _list_text([self.texts.text(i, _individual_text) for i in request.immigrants])
+        texts = self.memo.texts
+        immigrants = _list_text([texts.text(i, _individual_text) for i in request.immigrants])
         hard = dumps([format_hex(x) for x in request.hard_points])
         return (
             f'{{"count": {request.count}, "immigrants": {immigrants}, "hard_points": {hard}, '
@@ -372,8 +394,8 @@ class ArchipelagoState:
             if item["index"] != position or not _is_count(item["seed"]):
                 raise ValueError(f"island {position} has a wrong index or seed")
             state = SearchState.from_dict(item["state"], capacity)
-            outbox = [_individual(d) for d in item.get("outbox", [])]
-            replay = [Request.from_dict(position, d) for d in item.get("replay", [])]
+            outbox = tuple(_individual(d) for d in item.get("outbox", []))
+            replay = tuple(Request.from_dict(position, d) for d in item.get("replay", []))
             records.append(
                 IslandRecord(
                     position,
@@ -381,79 +403,111 @@ class ArchipelagoState:
                     state.n_evals + sum(request.count for request in replay),
                     state,
                     np.array([ind.score.max_err for ind in state.population], dtype=np.float64),
-                    [_individual(d) for d in item.get("inbox", [])],
+                    tuple(_individual(d) for d in item.get("inbox", [])),
                     outbox,
-                    [ind.program.canonical_hash() for ind in outbox],
+                    tuple(ind.program.canonical_hash() for ind in outbox),
                     replay=replay,
                 )
             )
         if not records:
             raise ValueError("no islands")
-        rng = np.random.Generator(np.random.PCG64())
-        rng.bit_generator.state = _checked_rng_state(data["rng"])
         certified = data.get("certified_cost", math.inf)
         migrations = data.get("migrations", 0)
         if not _is_count(migrations):
             raise ValueError("'migrations' is not a non-negative integer")
         return ArchipelagoState(
-            records,
+            tuple(records),
             ParetoFront.from_list(_checked_front(data["front"])),
-            rng,
+            RngState.from_dict(_checked_rng_state(data["rng"])),
             None if data.get("best") is None else _individual(data["best"]),
             {str(h): Score.from_dict(d) for h, d in data.get("finals", {}).items()},
             math.inf if certified in ("inf", None) else float(certified),
-            [parse_hex(t, get_format("float64")) for t in data.get("hard_points", [])],
+            tuple(parse_hex(t, get_format("float64")) for t in data.get("hard_points", [])),
             migrations,
         )
 
-    # ------------------------------------------------------------------ filing
-    def file(self, batch: Batch, objective) -> list[Event]:
+    # ------------------------------------------------------------------ transitions
+    def with_islands(self, records: tuple[IslandRecord, ...]) -> ArchipelagoState:
+        """The same run with these records (each at the count of the one it replaces)."""
+        return replace(self, islands=tuple(records))
+
+    def requested(
+        self, index: int, count: int, mark: int, migrants: int, snapshot_every: int
+    ) -> tuple[ArchipelagoState, Request]:
+        """The request of island ``index``'s next batch (its inbox and the hard points it has not
+        been sent), and the state with that request in flight."""
+        record, hard = self.islands[index], self.hard_points
+        sent = hard if record.hard_known < len(hard) else ()  # only news travels
+        # a worker's island returns its state every ``snapshot_every`` batches: in between, its
+        # record keeps the requests filed since, which rebuild it (a lost actor, a resume)
+        snapshot = bool(snapshot_every) and len(record.replay) + 1 >= snapshot_every
+        request = Request(index, count, record.inbox, sent, mark, migrants, snapshot)
+        islands = list(self.islands)
+        islands[index] = replace(record, inbox=(), hard_known=len(hard), sent=request)
+        return replace(self, islands=tuple(islands)), request
+
+    def filed(self, batch: Batch, objective) -> tuple[ArchipelagoState, list[Event]]:
         """Merge one island's batch: its counts, and its news as run events (run counts). A new
         best of an island is a run event only if it beats the run's best; an island's front entry
         only if it enters the merged front (its select score came through the island's gate)."""
         record = self.islands[batch.island]
         before = self.n_evals - record.n_evals + batch.start  # the run's count when the batch began
-        self.n_evals += batch.n_evals - record.n_evals
-        record.n_evals, record.errors = batch.n_evals, batch.errors
+        changes: dict[str, Any] = {"n_evals": batch.n_evals, "errors": batch.errors, "sent": None}
         if batch.snapshot is not None:
-            record.snapshot, record.replay = batch.snapshot, []
+            changes.update(snapshot=batch.snapshot, replay=())
         elif not isinstance(record.snapshot, SearchState) and record.sent is not None:
-            record.replay.append(record.sent)  # a worker's island, its state text now behind
-        record.sent = None
+            changes["replay"] = (*record.replay, record.sent)  # a worker's island, its state text now behind
         if batch.emigrants:
-            record.outbox, record.outbox_hashes = list(batch.emigrants), list(batch.emigrant_hashes)
+            changes.update(outbox=batch.emigrants, outbox_hashes=batch.emigrant_hashes)
             if len(batch.emigrant_texts) == len(batch.emigrants):
                 for individual, text in zip(batch.emigrants, batch.emigrant_texts, strict=True):
-                    self.texts.put(individual, text)
-        out: list[Event] = []
+                    self.memo.texts.put(individual, text)
+        best, front, out = self.best, self.front, []
         for event, subject in batch.events:
             n = before + event.n_evals - batch.start
             if isinstance(event, Improve):
-                if objective.better(subject, self.best):
-                    self.best = subject
+                if objective.better(subject, best):
+                    best = subject
                     out.append(replace(event, n_evals=n))
             elif isinstance(event, Front):
                 entry: FrontEntry = subject
                 known = self.finals.get(entry.individual.program.canonical_hash())
-                front, changed = self.front.updated(entry.individual, entry.select, known)
+                front, changed = front.updated(entry.individual, entry.select, known)
                 if changed:
-                    self.front = front
                     out.append(replace(event, n_evals=n, front=front.summary()))
             else:
                 out.append(replace(event, n_evals=n))
-        return out
+        islands = list(self.islands)
+        islands[batch.island] = replace(record, **changes)
+        n_evals = self.n_evals + batch.n_evals - record.n_evals
+        return replace(self, islands=tuple(islands), n_evals=n_evals, best=best, front=front), out
 
-    def migrate(self, how: str) -> list[list]:
-        """Deliver every outbox (in island order) to its destination's inbox; returns the moves."""
-        targets = destinations(len(self.islands), how, self.rng)
-        moves = []
-        for record, target in zip(self.islands, targets, strict=True):
-            emigrants, hashes = record.take_outbox()
-            if emigrants and target != record.index:
-                self.islands[target].inbox.extend(emigrants)
-                moves.append([record.index, target, hashes])
-        self.migrations += 1
-        return moves
+    def migrated(self, how: str) -> tuple[ArchipelagoState, list[list]]:
+        """A migration round: every outbox (in island order) delivered to its destination's
+        inbox; returns the new state and the moves."""
+        count = len(self.islands)
+        targets, rng = self.memo.draws.draw(self.rng, lambda g: destinations(count, how, g))
+        state, moves = replace(self, rng=rng)._moved(list(enumerate(targets)))
+        return replace(state, migrations=self.migrations + 1), moves
+
+    def emigrated(self, islands: list[int], how: str) -> tuple[ArchipelagoState, list[list]]:
+        """Asynchronous migration: the outboxes of ``islands`` (in that order) delivered, each to a
+        destination drawn for it alone; returns the new state and the moves."""
+        count, rng, pairs = len(self.islands), self.rng, []
+        for index in islands:
+            target, rng = self.memo.draws.draw(rng, lambda g, i=index: destination(i, count, how, g))
+            pairs.append((index, target))
+        return replace(self, rng=rng)._moved(pairs)
+
+    def _moved(self, pairs: list[tuple[int, int]]) -> tuple[ArchipelagoState, list[list]]:
+        """Each (source, target) in turn: the source's outbox emptied into the target's inbox."""
+        records, moves = list(self.islands), []
+        for index, target in pairs:
+            records[index], emigrants, hashes = records[index].emptied()
+            if emigrants and target != index:
+                records[target] = records[target].receiving(emigrants)
+                moves.append([index, target, list(hashes)])
+        return replace(self, islands=tuple(records)), moves
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,32 +540,35 @@ class IslandFactory:
 
 
 class LocalIslands:
-    """Every island in this process; a request runs when its batch is asked for."""
+    """Every island in this process; a request runs when its batch is asked for, and its batch
+    carries the island's new state (live: the record's snapshot is that value)."""
 
     local = True
-    snapshot_every = 0  # the records hold the live states
+    snapshot_every = 0  # every batch carries the live state
 
-    def __init__(self, factory: IslandFactory, records: list[IslandRecord]) -> None:
-        self.islands = []
-        for record in records:
-            island = factory.build(
-                record.index,
-                record.snapshot if isinstance(record.snapshot, SearchState) else json.loads(record.snapshot),
-                tuple(record.replay),
-            )
-            record.snapshot, record.replay = island.state, []  # the live state is the record's snapshot
-            self.islands.append(island)
-        self._records = records
+    def __init__(self) -> None:
+        self.islands: list[Island] = []
         self._queue: list[Request] = []
+
+    def start(self, factory: IslandFactory, records: tuple[IslandRecord, ...]) -> tuple[IslandRecord, ...]:
+        """Build every island; returns the records with the live states as their snapshots."""
+        out = []
+        for record in records:
+            snap = record.snapshot
+            island = factory.build(
+                record.index, snap if isinstance(snap, SearchState) else json.loads(snap), record.replay
+            )
+            self.islands.append(island)
+            out.append(replace(record, snapshot=island.state, replay=()))
+        return tuple(out)
 
     def submit(self, request: Request) -> None:
         self._queue.append(request)
 
     def next_batch(self) -> Batch:
         request = self._queue.pop(0)
-        batch = self.islands[request.island].run(request)
-        self._records[request.island].snapshot = self.islands[request.island].state  # the new value
-        return batch
+        island = self.islands[request.island]
+        return replace(island.run(request), snapshot=island.state)
 
     def cancel_all(self) -> None:
         self._queue.clear()
@@ -521,8 +578,10 @@ class LocalIslands:
         """Batches run and not yet taken: none (a batch runs when it is asked for)."""
         return 0
 
-    def refresh(self, records: list[IslandRecord]) -> None:
-        """The records hold the live states already (each batch leaves its island's new state there)."""
+    @staticmethod
+    def refresh(records: tuple[IslandRecord, ...]) -> tuple[IslandRecord, ...]:
+        """The records hold the live states already (each batch brings its island's new state)."""
+        return records
 
     @staticmethod
     def sweep(function, *args):

@@ -131,26 +131,27 @@ class RayIslands:
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._generation = 0
         self._notices: list = []
-        self._records: dict[int, IslandRecord] = {}
+        self._evals: dict[int, int] = {}  # each island's count, as its last batch left it
         self._latest: dict[int, str] = {}  # each island's newest snapshot
         self._since: dict[int, list[Request]] = {}  # the requests whose batches came back since
         self._factory: IslandFactory | None = None
         self.islands_restored = 0
         self._spec = spec  # an evaluator spec in place of the run's (simulated workers)
 
-    def start(self, factory: IslandFactory, records: list[IslandRecord]) -> None:
-        """One host per worker, the islands dealt out in turn; returns once all are built."""
+    def start(self, factory: IslandFactory, records: tuple[IslandRecord, ...]) -> tuple[IslandRecord, ...]:
+        """One host per worker, the islands dealt out in turn; returns once all are built, with
+        the records as the driver holds them from now on (their states as text: the islands live
+        in the workers)."""
         if self._spec is not None:
             factory = replace(factory, spec=self._spec)
         self._factory = factory
-        self._records = {r.index: r for r in records}
+        records = tuple(replace(r, snapshot=r.snapshot_text()) for r in records)
+        self._evals = {r.index: r.n_evals for r in records}
         count = min(self.n_workers, len(records))
         self._hosts = [self._host_class.remote(factory, self._threads) for _ in range(count)]
         self._running = [{} for _ in range(count)]
         self._unsent = [[] for _ in range(count)]
         self._host_of = {r.index: r.index % count for r in records}
-        for record in records:  # held as text from now on: the island lives in a worker
-            record.snapshot = record.snapshot_text()
         self._latest = {r.index: r.snapshot for r in records}
         self._since = {r.index: list(r.replay) for r in records}
         calls = []
@@ -158,6 +159,7 @@ class RayIslands:
             host = self._hosts[self._host_of[r.index]]
             calls.append(host.add.remote(r.index, self._latest[r.index], tuple(r.replay)))
         self._ray.get(calls)
+        return records
 
     def submit(self, request: Request) -> None:
         host = self._host_of[request.island]
@@ -196,7 +198,7 @@ class RayIslands:
             except ray.exceptions.RayActorError:
                 self._restore(host)
                 for request in self._running[host].values():
-                    island_evals = self._records[request.island].n_evals
+                    island_evals = self._evals[request.island]
                     self._notices.append(
                         (IslandRestored, {"island": request.island, "island_evals": island_evals})
                     )
@@ -204,6 +206,7 @@ class RayIslands:
                 continue
             for batch in batches:
                 request = self._running[host].pop(batch.island)
+                self._evals[batch.island] = batch.n_evals
                 if batch.snapshot is not None:
                     self._latest[batch.island], self._since[batch.island] = batch.snapshot, []
                 else:
@@ -225,14 +228,16 @@ class RayIslands:
         mine = [index for index, h in self._host_of.items() if h == host]
         self._ray.get([actor.add.remote(i, self._latest[i], tuple(self._since[i])) for i in mine])
 
-    def refresh(self, records: list[IslandRecord]) -> None:
-        """Take the current state of every island with requests to replay (all idle and filed:
-        the end of a segment), so the last checkpoints hold plain states."""
+    def refresh(self, records: tuple[IslandRecord, ...]) -> tuple[IslandRecord, ...]:
+        """The records with the current state of every island with requests to replay (all idle
+        and filed: the end of a segment), so the last checkpoints hold plain states."""
         behind = [r for r in records if r.replay]
         calls = [self._hosts[self._host_of[r.index]].state_text.remote(r.index) for r in behind]
+        out = list(records)
         for record, text in zip(behind, self._ray.get(calls), strict=True):
-            record.snapshot, record.replay = text, []
+            out[record.index] = replace(record, snapshot=text, replay=())
             self._latest[record.index], self._since[record.index] = text, []
+        return tuple(out)
 
     def sweep(self, function, *args):
         """A final-set sweep (sign-off, mining) as a task on the cluster: the driver only waits

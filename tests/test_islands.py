@@ -50,25 +50,52 @@ def _checkpoint(run_dir) -> dict:
 
 # ----------------------------------------------------------------------------- migration
 def test_ring_sends_to_the_next_island_and_random_never_to_itself():
-    assert destinations(3, "ring", migration_rng(0)) == [1, 2, 0]
-    draws = [destinations(4, "random", migration_rng(seed)) for seed in range(50)]
+    assert destinations(3, "ring", migration_rng(0).generator()) == [1, 2, 0]
+    draws = [destinations(4, "random", migration_rng(seed).generator()) for seed in range(50)]
     assert all(target != source for d in draws for source, target in enumerate(d))
     assert {tuple(d) for d in draws} != {tuple(draws[0])}  # really drawn
     assert {t for d in draws for t in d} == {0, 1, 2, 3}
-    assert destinations(4, "random", migration_rng(7)) == destinations(4, "random", migration_rng(7))
+    seven = migration_rng(7)
+    assert destinations(4, "random", seven.generator()) == destinations(4, "random", seven.generator())
 
 
-def test_migrate_moves_each_outbox_into_its_destinations_inbox():
-    records = [IslandRecord(i, island_seed(1, i), 100, "{}") for i in range(3)]
-    for i, record in enumerate(records):
-        record.outbox = [_member(10 * i + 1, 1.0 + i), _member(10 * i + 2, 2.0 + i)]
-    state = ArchipelagoState(records, ParetoFront(), migration_rng(1))
-    moves = state.migrate("ring")
+def _boxed(count: int) -> ArchipelagoState:
+    """``count`` islands, island i with members 10 i + 1 and 10 i + 2 in its outbox."""
+    records = tuple(
+        IslandRecord(
+            i, island_seed(1, i), 100, "{}", outbox=(_member(10 * i + 1, 1.0), _member(10 * i + 2, 2.0))
+        )
+        for i in range(count)
+    )
+    return ArchipelagoState(records, ParetoFront(), migration_rng(1))
+
+
+def test_migrate_moves_each_outbox_into_its_destinations_inbox_and_leaves_the_old_state_as_it_was():
+    state = _boxed(3)
+    before = dumps(state.to_dict())
+    after, moves = state.migrated("ring")
     assert [m[:2] for m in moves] == [[0, 1], [1, 2], [2, 0]]
-    assert [ind.id for ind in records[1].inbox] == [1, 2]
-    assert [ind.id for ind in records[0].inbox] == [21, 22]
-    assert all(not r.outbox for r in records) and state.migrations == 1
+    assert [ind.id for ind in after.islands[1].inbox] == [1, 2]
+    assert [ind.id for ind in after.islands[0].inbox] == [21, 22]
+    assert all(not r.outbox for r in after.islands) and after.migrations == 1
+    assert dumps(state.to_dict()) == before and state.migrations == 0  # a new value, the old one intact
+    assert all(len(r.outbox) == 2 and not r.inbox for r in state.islands)
     assert len({island_seed(1, i) for i in range(8)}) == 8  # every island has its own stream
+
+
+def test_random_migration_draws_from_the_states_rng_and_moves_it_on():
+    state = _boxed(4)
+    first, moves = state.migrated("random")
+    again, same = state.migrated("random")  # the same value migrates the same way
+    assert moves == same and first.rng == again.rng != state.rng
+    assert [m[:2] for m in moves] == [
+        [i, t] for i, t in enumerate(destinations(4, "random", state.rng.generator()))
+    ]
+    # one island at a time (asynchronous) draws as the round does, island by island
+    one_by_one, async_moves = state.emigrated([0, 1, 2, 3], "random")
+    assert async_moves == moves and one_by_one.rng == first.rng and one_by_one.migrations == 0
+    later, _ = replace(first, islands=state.islands).migrated("random")
+    assert later.rng != first.rng  # the next round draws on
 
 
 @pytest.mark.parametrize("migration", ["ring", "random"])
@@ -186,13 +213,13 @@ def test_a_checkpoint_holds_each_islands_snapshot_and_the_requests_filed_since()
     member = _member(5, 1.5)
     replay = [Request(0, 30), Request(0, 20, immigrants=(member,), hard_points=(1.25,), emigrate_at=50)]
     text = state_text(SearchState(Population(10), ParetoFront(), driver_rng(1), next_id=10, n_evals=10))
-    record = IslandRecord(0, island_seed(1, 0), 60, text, replay=list(replay))
-    state = ArchipelagoState([record], ParetoFront(), migration_rng(1))
+    record = IslandRecord(0, island_seed(1, 0), 60, text, replay=tuple(replay))
+    state = ArchipelagoState((record,), ParetoFront(), migration_rng(1))
     data = json.loads(dumps(state.to_dict()))
     assert data["islands"][0]["state"]["n_evals"] == 10
     assert [r["count"] for r in data["islands"][0]["replay"]] == [30, 20]
     back = ArchipelagoState.from_dict(data, capacity=10)
-    assert back.islands[0].replay == replay and back.islands[0].n_evals == 60 and back.n_evals == 60
+    assert back.islands[0].replay == tuple(replay) and back.islands[0].n_evals == 60 and back.n_evals == 60
     data["islands"][0]["replay"][0]["count"] = -1
     with pytest.raises(ValueError, match="count"):
         ArchipelagoState.from_dict(data, capacity=10)
@@ -217,27 +244,31 @@ def _plain_checkpoint(state: ArchipelagoState) -> str:
 
 
 def test_a_checkpoint_encodes_again_only_what_changed_and_always_equals_a_fresh_encoding():
-    """Each island's text is kept between checkpoints; changing a record's snapshot, requests or
-    boxes (in place or not) must show in the next checkpoint, byte for byte as a fresh encoding."""
+    """Each island's text is kept between checkpoints (the states of one run share it); a new
+    record's snapshot, requests or boxes must show in the next checkpoint, byte for byte as a
+    fresh encoding, and an older state still encodes as it was."""
     live = SearchState(Population(10), ParetoFront(), driver_rng(1), next_id=10, n_evals=10)
     records = [IslandRecord(i, island_seed(1, i), 10, state_text(live)) for i in range(3)]
-    records[2].snapshot = live  # an island in this process: its state is a live value
-    state = ArchipelagoState(records, ParetoFront(), migration_rng(1))
+    records[2] = replace(records[2], snapshot=live)  # an island in this process: its state is a live value
+    state = ArchipelagoState(tuple(records), ParetoFront(), migration_rng(1))
     first = dumps(state.to_dict())
     assert first == _plain_checkpoint(state)
     assert dumps(state.to_dict()) == first
     encoded = []
-    records[0].replay.append(Request(0, 30, immigrants=(_member(7, math.inf),)))
-    records[1].inbox.extend([_member(4, 2.0), _member(5, 3.0)])
-    records[2].snapshot = replace(live, n_evals=40, next_id=40)
-    text = dumps(state.to_dict())
+    a, b, c = state.islands
+    a = replace(a, replay=(*a.replay, Request(0, 30, immigrants=(_member(7, math.inf),))))
+    b = b.receiving((_member(4, 2.0), _member(5, 3.0)))
+    c = replace(c, snapshot=replace(live, n_evals=40, next_id=40))
+    second = state.with_islands((a, b, c))
+    text = dumps(second.to_dict())
     encoded.append(text)
-    assert text == _plain_checkpoint(state) and text != first
-    records[1].inbox = []
-    records[1].outbox.append(_member(6, 1.0))
-    records[0].snapshot, records[0].replay = state_text(replace(live, n_evals=40, next_id=40)), []
-    text = dumps(state.to_dict())
-    assert text == _plain_checkpoint(state) and text not in encoded
+    assert text == _plain_checkpoint(second) and text != first
+    b = replace(b, inbox=(), outbox=(_member(6, 1.0),))
+    a = replace(a, snapshot=state_text(replace(live, n_evals=40, next_id=40)), replay=())
+    third = second.with_islands((a, b, c))
+    text = dumps(third.to_dict())
+    assert text == _plain_checkpoint(third) and text not in encoded
+    assert dumps(state.to_dict()) == first and dumps(second.to_dict()) == encoded[0]
     back = ArchipelagoState.from_dict(json.loads(text), capacity=10)
     assert [r.n_evals for r in back.islands] == [40, 10, 40] and back.islands[1].outbox[0].id == 6
 
