@@ -90,6 +90,18 @@ def summary_of(run: Run) -> dict[str, Any]:
             }
             for s in history.signoffs
         ],
+        "polish": [
+            {
+                "hash": p.hash,
+                "polished": p.polished,
+                "ops": p.ops,
+                "select_before": p.select_before,
+                "select_after": p.select_after,
+                "admitted": p.admitted,
+                "seconds": p.seconds,
+            }
+            for p in history.polished
+        ],
         "throughput": [
             {"n_evals": r.n_evals, "t": r.t, "evals_per_s": r.evals_per_s} for r in history.progress
         ],
@@ -191,6 +203,15 @@ def summary_text(summary: dict[str, Any]) -> str:
             lines.append(
                 f"  {s['hash'][:12]} cost {s['cost']:g}: {format_error(s['final'], metric)} at {s['t']:.0f} "
                 f"s{mark}"
+            )
+    if summary.get("polish"):
+        seconds = sum(p["seconds"] for p in summary["polish"] if not math.isnan(p["seconds"]))
+        lines += ["", f"end-of-run polish (thorough refits, {seconds:.0f} s; select-set error)"]
+        for p in summary["polish"]:
+            outcome = f"-> {p['polished'][:12]} on the front" if p["admitted"] else "(front unchanged)"
+            lines.append(
+                f"  {p['hash'][:12]} {p['ops']:>3d} ops: {format_error(p['select_before'], metric)} -> "
+                f"{format_error(p['select_after'], metric)} {outcome}"
             )
     return "\n".join(lines)
 
