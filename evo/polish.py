@@ -11,7 +11,8 @@ first, so a deadline cuts the least useful refits. A refit keeps its structure; 
 the front's entry of that cost only if its select error is lower (the front's rule: it must beat
 every entry costing no more), and an entry already signed off stays until the polished program's
 own sign-off beats it on the final set. Everything but the deadline is a function of the state and
-the seed: without ``max_seconds`` a run polishes deterministically.
+the seed: without ``max_seconds`` a run polishes deterministically. A polished program is never
+refitted again (so a resumed end does not polish twice).
 
 Real mode polishes by default (``end_polish_share`` 0.1: the search stops at 90% of
 ``max_seconds``, the polish starts no refit after it; one refit may run over, ~10-20 s at 10 ops);
@@ -30,8 +31,10 @@ from evo.reserve import fresh_id
 from evo.search import Search
 from primitives.jsonform import to_dict as program_to_dict
 from primitives.program import Program
+from targets.scoring import score
 
 REAL_SHARE = 0.1  # of max_seconds, in real mode (float32: 0, off)
+POLISHED = "polish"  # the ``mutation`` of a polished program
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,9 @@ def candidates(front, members: list[Individual], plan: PolishPlan) -> list[Indiv
         chosen, seen = [], set()
         for ind in [e.individual for e in entries] + others:
             key = structure_key(ind.program)
-            if key not in seen and len(chosen) < plan.programs:
+            if ind.mutation == POLISHED:  # already polished (a resumed end): not refitted again
+                seen.add(key)
+            elif key not in seen and len(chosen) < plan.programs:
                 seen.add(key)
                 chosen.append(ind)
         per_count.append(chosen)
@@ -118,17 +123,17 @@ def polish_one(search: Search, ind: Individual, plan: PolishPlan) -> list[Event]
     before_hash = ind.program.canonical_hash()
     entry = state.front.entry(before_hash)
     select_before = entry.select if entry is not None else rules.gate.select_score(ind.program)
-    search_before = search._score(ind.program, search.search_set)
+    search_before = score(ind.program, search.search_set)
     fitted = refit(ind.program, search.search_set, plan.restarts, plan.use_cma, plan.seed)
     after_hash = fitted.canonical_hash()
     search_after, select_after, admitted = search_before, select_before, False
     events: list[Event] = []
     if after_hash != before_hash:
-        search_after = search._score(fitted, search.search_set)
+        search_after = score(fitted, search.search_set)
         select_after = rules.gate.select_score(fitted)
     if after_hash != before_hash and select_after.max_err < select_before.max_err:
         new: dict = {}
-        polished = Individual(fresh_id(search, new), fitted, search_after, ind.cost, ind.id, "polish")
+        polished = Individual(fresh_id(search, new), fitted, search_after, ind.cost, ind.id, POLISHED)
         front, admitted = state.front.updated(polished, select_after, state.finals.get(after_hash))
         if admitted:
             new["front"] = front
@@ -138,7 +143,7 @@ def polish_one(search: Search, ind: Individual, plan: PolishPlan) -> list[Event]
             )
             if rules.objective.better(polished, state.best):
                 new["best"] = polished
-                made = {"parent": ind.id, "mutation": "polish"}
+                made = {"parent": ind.id, "mutation": POLISHED}
                 events.append(
                     Improve(state.n_evals, **made, **summary_of(polished), program=program_to_dict(fitted))
                 )
