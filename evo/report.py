@@ -90,23 +90,25 @@ def summary_of(run: Run) -> dict[str, Any]:
             }
             for s in history.signoffs
         ],
-        "polish": [
-            {
-                "hash": p.hash,
-                "polished": p.polished,
-                "ops": p.ops,
-                "select_before": p.select_before,
-                "select_after": p.select_after,
-                "admitted": p.admitted,
-                "seconds": p.seconds,
-            }
-            for p in history.polished
-        ],
         "throughput": [
             {"n_evals": r.n_evals, "t": r.t, "evals_per_s": r.evals_per_s} for r in history.progress
         ],
     }
     summary["gap"] = search_final_gap(summary["front"])
+    polish = [
+        {
+            "hash": p.hash,
+            "polished": p.polished,
+            "ops": p.ops,
+            "select_before": p.select_before,
+            "select_after": p.select_after,
+            "admitted": p.admitted,
+            "seconds": p.seconds,
+        }
+        for p in history.polished
+    ]
+    if polish:  # only runs that polished say so (older summaries stay as they were)
+        summary["polish"] = polish
     return summary
 
 

@@ -23,6 +23,7 @@ from evo.front import ParetoFront
 from evo.polish import PolishPlan, candidates, plan_for, polish_one, search_seconds, structure_key
 from evo.population import Individual, Population
 from evo.problem import build_problem
+from evo.report import run_summary, summary_text
 from evo.runlog import RunReader
 from evo.search import Search
 from evo.state import SearchState, driver_rng
@@ -135,7 +136,7 @@ def _best_within(front: list, cost: float) -> float:
 
 
 def test_a_run_polishes_its_front_never_worse_and_deterministically(tmp_path):
-    _, events = _run(tmp_path / "a")
+    result, events = _run(tmp_path / "a")
     polished = [e for e in events if e["kind"] == "polish"]
     assert polished and all(e["n_evals"] == 60 for e in polished)
     first = events.index(polished[0])
@@ -146,6 +147,8 @@ def test_a_run_polishes_its_front_never_worse_and_deterministically(tmp_path):
     for e in polished:
         assert e["admitted"] == (e["select_after"] < e["select_before"])
     assert len({e["ops"] for e in polished}) <= 2  # end_polish_counts
+    shown = run_summary(result.run_dir)  # what evo inspect shows
+    assert len(shown["polish"]) == len(polished) and "end-of-run polish" in summary_text(shown)
     _, again = _run(tmp_path / "b")
     assert [strip_nondeterministic(e) for e in again] == [strip_nondeterministic(e) for e in events]
 
