@@ -4,8 +4,10 @@ and the classical approximations of the same op count.
 Every error in the table is the max relative error on the same select set (65536 points), measured
 by evo's own scorer (float64 arithmetic, mpmath references):
 
-  evolved     best program per op count from ``evo.api.evolve`` (mode real) within the budget;
-  refit       the same structure after a thorough refit (restarts; says whether the fit was the limit);
+  unpolished  best program per op count on the run's front before its end-of-run polish
+              (``evo.polish``: the last ``end_polish_share`` of the budget, 0.1 by default);
+  evolved     best program per op count from ``evo.api.evolve`` (mode real) within the budget, polished;
+  refit       the same structure after a further thorough refit (says whether the fit was the limit);
   paper       the AutoNumerics-Zero programs f2/f3/f5/f10 with Figure 11's constants (published
               4.1e-2, 1.2e-3, 6.3e-6, 5e-15);
   Taylor, Pade (mpmath.taylor, mpmath.pade) and polynomial / rational minimax (mpmath.chebyfit and
@@ -13,6 +15,7 @@ by evo's own scorer (float64 arithmetic, mpmath references):
               best with at most that many ops (degree-d Horner = 2d ops, (p, q) rational = 2p + 2q + 1).
 
   python bench/paper_front.py --minutes 4 --seeds 1
+  python bench/paper_front.py --minutes 4 --polish-share 0   # no end-of-run polish
   python bench/paper_front.py --refit-paper        # f5 and f10 refitted from 1% and 10% perturbations
   python bench/paper_front.py --from-run runs/R     # the table for runs already made
 """
@@ -117,11 +120,14 @@ def evolved_front(
     workers: int | None,
     runs_dir: str,
     from_runs: list[str] | None = None,
-) -> dict[int, Program]:
+    polish_share: float | None = None,
+) -> tuple[dict[int, Program], dict[int, float]]:
+    """The best program per op count over the seeds' fronts, and the best select error per op
+    count on those fronts before their end-of-run polish."""
     best: dict[int, tuple[float, Program]] = {}
-    fronts = []
-    if from_runs:
-        fronts = [load_run(run).front for run in from_runs]
+    unpolished: dict[int, float] = {}
+    runs = list(from_runs or [])
+    fronts = [load_run(run).front for run in runs]
     for seed in seeds if not from_runs else []:
         result = evolve(
             target="exp2",
@@ -135,10 +141,12 @@ def evolved_front(
             workers=workers,
             signoff="none",
             log_every_eval=1,
+            end_polish_share=polish_share,
         )
         print(f"seed {seed}: run {result.run_dir}", flush=True)
         print_history(result.run_dir, minutes)
         fronts.append(result.front)
+        runs.append(str(result.run_dir))
     for front in fronts:
         for entry in front.entries:
             program = entry.individual.program
@@ -146,7 +154,51 @@ def evolved_front(
             ops = program.op_count()
             if ops <= MAX_OPS and (ops not in best or err < best[ops][0]):
                 best[ops] = (err, program)
-    return {ops: program for ops, (_, program) in best.items()}
+    for run in runs:
+        for ops, err in before_polish(run).items():
+            unpolished[ops] = min(err, unpolished.get(ops, math.inf))
+    return {ops: program for ops, (_, program) in best.items()}, unpolished
+
+
+def _events(run_dir) -> list[dict]:
+    with open(f"{run_dir}/events.jsonl") as lines:
+        return [json.loads(line) for line in lines]
+
+
+def before_polish(run_dir) -> dict[int, float]:
+    """Best select error per op count on the front just before the end-of-run polish (the last
+    front event before the first polish event; the end's front if the run did not polish)."""
+    events = _events(run_dir)
+    ops_of = {e["hash"]: e["ops"] for e in events if e["kind"] == "front"}
+    first = next((i for i, e in enumerate(events) if e["kind"] == "polish"), len(events))
+    fronts = [e["front"] for e in events[:first] if e["kind"] in ("front", "end")]
+    best: dict[int, float] = {}
+    for _, err, *rest in fronts[-1] if fronts else []:
+        ops = ops_of.get(rest[-1])
+        if ops is not None and ops <= MAX_OPS:
+            best[ops] = min(float(err), best.get(ops, math.inf))
+    return best
+
+
+def polish_summary(run_dir) -> str:
+    """How many refits the end-of-run polish made, how many entered the front, and its wall time."""
+    polished = [e for e in _events(run_dir) if e["kind"] == "polish"]
+    if not polished:
+        return "  end-of-run polish: none"
+    start = float(polished[0]["t"]) - float(polished[0].get("polish_s") or 0.0)
+    wall = float(polished[-1]["t"]) - start
+    admitted = [e for e in polished if e["admitted"]]
+    lines = [
+        f"  end-of-run polish: {len(polished)} refits, {len(admitted)} entered the front, "
+        f"wall {wall:.0f} s (from {start:.0f} s)"
+    ]
+    for e in polished:
+        lines.append(
+            f"    {e['ops']:>2} ops {e['hash'][:10]}: {float(e['select_before']):.3e} -> "
+            f"{float(e['select_after']):.3e} in {float(e.get('polish_s') or 0.0):.1f} s"
+            + ("  (front)" if e["admitted"] else "")
+        )
+    return "\n".join(lines)
 
 
 CURVE_MINUTES = (1, 2, 5, 10, 15, 20, 30, 40, 50, 60, 90, 120)
@@ -182,7 +234,8 @@ def print_history(run_dir, minutes: float) -> None:
     for mark in [m for m in CURVE_MINUTES if m < minutes] + [minutes]:
         seen = [err for t, err in curve if t <= 60 * mark]
         print(f"  best with <= {MAX_OPS} ops after {mark:>4g} min: {seen[-1] if seen else math.nan:.3e}")
-    print(f"  first under 1e-12: {'never' if first is None else f'{first:.0f} s'}", flush=True)
+    print(f"  first under 1e-12: {'never' if first is None else f'{first:.0f} s'}")
+    print(polish_summary(run_dir), flush=True)
 
 
 def front_table(args) -> None:
@@ -191,8 +244,14 @@ def front_table(args) -> None:
     select = build_dataset(target, "select", "float64")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-        evolved = evolved_front(
-            args.minutes, args.seeds, args.backend, args.workers, args.runs_dir or scratch, args.from_run
+        evolved, unpolished = evolved_front(
+            args.minutes,
+            args.seeds,
+            args.backend,
+            args.workers,
+            args.runs_dir or scratch,
+            args.from_run,
+            args.polish_share,
         )
     search_seconds = time.perf_counter() - started
     started = time.perf_counter()
@@ -216,11 +275,13 @@ def front_table(args) -> None:
         f"{source}, backend {args.backend}; search {search_seconds:.0f} s, "
         f"refits {refit_seconds:.0f} s, classical {classical_seconds:.0f} s\n"
     )
-    header = f"{'ops':>3} {'evolved':>10} {'refit':>10} {'paper (ours / published)':>26} " + " ".join(
-        f"{f:>17}" for f in families
+    header = (
+        f"{'ops':>3} {'unpolished':>10} {'evolved':>10} {'refit':>10} {'paper (ours / published)':>26} "
+        + " ".join(f"{f:>17}" for f in families)
     )
     print(header)
     for ops in range(1, MAX_OPS + 1):
+        up = unpolished.get(ops, math.nan)
         ev = score(evolved[ops], select).max_err if ops in evolved else math.nan
         rf = score(refitted[ops], select).max_err if ops in refitted else math.nan
         pp = f"{paper[ops][1]} {paper[ops][0]:.2e} / {paper[ops][2]:.1e}" if ops in paper else ""
@@ -228,7 +289,7 @@ def front_table(args) -> None:
             f"{baselines[f][ops][0]:>9.2e} {baselines[f][ops][1]:>7}" if ops in baselines[f] else f"{'':>17}"
             for f in families
         )
-        print(f"{ops:>3} {ev:>10.2e} {rf:>10.2e} {pp:>26} {cells}")
+        print(f"{ops:>3} {up:>10.2e} {ev:>10.2e} {rf:>10.2e} {pp:>26} {cells}")
     if args.show:
         for ops, program in sorted(refitted.items()):
             print(f"\n{ops} ops (refit):\n{program}")
@@ -276,6 +337,11 @@ def main() -> None:
         "--backend", choices=("serial", "ray"), default="serial", help="ray: one worker per core"
     )
     parser.add_argument("--workers", type=int)
+    parser.add_argument(
+        "--polish-share",
+        type=float,
+        help="share of the budget for the end-of-run polish (default: the run's, 0.1 in real mode; 0: off)",
+    )
     parser.add_argument("--runs-dir", help="keep the runs here (default: a temporary directory)")
     parser.add_argument(
         "--refit-paper", action="store_true", help="refit f5/f10 from perturbed starts instead of searching"

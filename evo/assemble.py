@@ -30,6 +30,7 @@ from evo.islands import (
 from evo.mutate import SearchSpace
 from evo.objective import Objective
 from evo.policies import Certifier, HardPointMiner, SearchRules, SelectGate, StagnationRestart
+from evo.polish import plan_for, search_seconds
 from evo.population import Population
 from evo.problem import Problem
 from evo.recorder import Recorder
@@ -497,12 +498,15 @@ def build_engine(
 ) -> Engine:
     setting = setting_for(config.mode)
     final = FinalSet(problem.final, setting, problem.target.fast_ref is not None, problem.select)
-    budget = Budget(config.max_evals, config.max_seconds, config.stop_when_certified)
+    polish = plan_for(config)  # the search stops early enough to leave the polish its share
+    budget = Budget(config.max_evals, search_seconds(config.max_seconds, polish), config.stop_when_certified)
     if isinstance(state, ArchipelagoState):
-        return _island_engine(config, problem, executor, state, recorder, budget, final)
-    return Engine(
-        build_search(config, problem, state, executor), executor, recorder, budget, final, config.sync_batch
-    )
+        engine = _island_engine(config, problem, executor, state, recorder, budget, final)
+    else:
+        search = build_search(config, problem, state, executor)
+        engine = Engine(search, executor, recorder, budget, final, config.sync_batch)
+    engine.polish = polish
+    return engine
 
 
 def make_recorder(config: RunConfig, writer, on_progress=None) -> Recorder:

@@ -107,6 +107,11 @@ class RunConfig:
     # its cost niche's best on the front; None: 10 in real mode, 0 (off) in float32 mode
     escalate_fit: float | None = None
     fit_points: int = 512
+    # end-of-run polish (evo.polish): the share of max_seconds kept for the thorough refit of the
+    # best programs of the front's highest op counts; None: 0.1 in real mode, 0 (off) in float32 mode
+    end_polish_share: float | None = None
+    end_polish_programs: int = 2  # distinct structures refitted per op count (the front's entry first)
+    end_polish_counts: int = 4  # how many of the front's highest op counts are polished
     polish_budget: int = 96
     polish_below: float = 16.0
     # hard-point mining: every mine_every evaluations, the best program's worst points join the search set
@@ -380,6 +385,13 @@ def from_mapping(data: Mapping[str, Any]) -> RunConfig:
     if out["escalate_fit"] is not None and out["escalate_fit"] < 0:
         raise UsageError(f"config 'escalate_fit' must be >= 0, got {out['escalate_fit']!r}")
     out["fit_points"] = _as_int("fit_points", c["fit_points"], minimum=8)
+    out["end_polish_share"] = _as_float(
+        "end_polish_share", c["end_polish_share"], optional=True, positive=False
+    )
+    if out["end_polish_share"] is not None and not 0 <= out["end_polish_share"] < 1:
+        raise UsageError(f"config 'end_polish_share' must be in [0, 1), got {out['end_polish_share']!r}")
+    out["end_polish_programs"] = _as_int("end_polish_programs", c["end_polish_programs"], minimum=0)
+    out["end_polish_counts"] = _as_int("end_polish_counts", c["end_polish_counts"], minimum=0)
     out["polish_budget"] = _as_int("polish_budget", c["polish_budget"], minimum=0)
     out["polish_below"] = _as_float("polish_below", c["polish_below"])
     out["mine_every"] = _as_int("mine_every", c["mine_every"], minimum=0)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ import numpy as np
 from evo.evaluate import EvalResult, Lost
 from evo.events import End, Front, Harden, summary_of
 from evo.executors import Executor
+from evo.polish import PolishPlan, candidates, members_of, polish_one
 from evo.recorder import Recorder
 from evo.reserve import next_reserve, record_reserve
 from evo.search import Search
@@ -100,6 +101,7 @@ class Engine:
         self.sync_batch = sync_batch
         self._stop: str | None = None
         self._sweeping = False  # a sign-off sweep is running: an interrupt may cut it short
+        self.polish = PolishPlan()  # the end-of-run polish (off unless the run's config asks for it)
 
     @property
     def state(self):
@@ -260,6 +262,11 @@ class Engine:
         """Sign off what the config asks for (resumably), then end the segment."""
         if reason == "interrupted":
             return self._end(reason)
+        if self.polish.enabled:
+            try:
+                self._polish()
+            except KeyboardInterrupt:
+                return self._end("interrupted")
         hashes = self.search.rules.certifier.at_end(self.state.front, self.search.rules.objective)
         if hashes:
             self.recorder.checkpoint(self.state, numbered=False)  # the sign-off resumes from here
@@ -276,6 +283,26 @@ class Engine:
                 return self._end("interrupted")
             self.recorder.checkpoint(self.state, numbered=False)
         return self._end(reason)
+
+    def _polish(self) -> None:
+        """The end-of-run polish (``evo.polish``): refits in the plan's order until its deadline
+        (a refit that has started finishes), each filed and checkpointed as it completes."""
+        plan = self.polish
+        work = candidates(self.state.front, members_of(self.state), plan)
+        done = 0
+        for ind in work:
+            if plan.deadline is not None and self.recorder.elapsed >= plan.deadline:
+                break
+            started = time.monotonic()
+            with self._interruptible():
+                events = polish_one(self.search, ind, plan)
+            events[0] = replace(events[0], polish_s=round(time.monotonic() - started, 3))
+            self.recorder.write(events)
+            self.recorder.flush_front(self.state)
+            self.recorder.checkpoint(self.state, numbered=False)
+            done += 1
+        if done < len(work):
+            self.recorder.log(f"polish: deadline reached after {done} of {len(work)} refits")
 
     def _sign_off_reserve(self, program) -> None:
         started = time.monotonic()

@@ -207,6 +207,26 @@ class IslandRestored(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Polish(Event):
+    """The end-of-run polish refitted one program (``hash``) into ``polished`` (the same hash when
+    no better constants were found); ``admitted``: the polished program entered the front."""
+
+    kind: ClassVar[str] = "polish"
+    n_evals: int
+    id: int
+    hash: str
+    polished: str
+    cost: float
+    ops: int
+    search_before: float
+    search_after: float
+    select_before: float
+    select_after: float
+    admitted: bool
+    polish_s: float | None = timing()
+
+
+@dataclass(frozen=True, slots=True)
 class End(Event):
     """Last line of a run segment."""
 
@@ -259,6 +279,7 @@ KINDS: dict[str, type[Event]] = {
         JobDropped,
         Migration,
         IslandRestored,
+        Polish,
         End,
         Export,
     )

@@ -95,6 +95,20 @@ def summary_of(run: Run) -> dict[str, Any]:
         ],
     }
     summary["gap"] = search_final_gap(summary["front"])
+    polish = [
+        {
+            "hash": p.hash,
+            "polished": p.polished,
+            "ops": p.ops,
+            "select_before": p.select_before,
+            "select_after": p.select_after,
+            "admitted": p.admitted,
+            "seconds": p.seconds,
+        }
+        for p in history.polished
+    ]
+    if polish:  # only runs that polished say so (older summaries stay as they were)
+        summary["polish"] = polish
     return summary
 
 
@@ -191,6 +205,15 @@ def summary_text(summary: dict[str, Any]) -> str:
             lines.append(
                 f"  {s['hash'][:12]} cost {s['cost']:g}: {format_error(s['final'], metric)} at {s['t']:.0f} "
                 f"s{mark}"
+            )
+    if summary.get("polish"):
+        seconds = sum(p["seconds"] for p in summary["polish"] if not math.isnan(p["seconds"]))
+        lines += ["", f"end-of-run polish (thorough refits, {seconds:.0f} s; select-set error)"]
+        for p in summary["polish"]:
+            outcome = f"-> {p['polished'][:12]} on the front" if p["admitted"] else "(front unchanged)"
+            lines.append(
+                f"  {p['hash'][:12]} {p['ops']:>3d} ops: {format_error(p['select_before'], metric)} -> "
+                f"{format_error(p['select_after'], metric)} {outcome}"
             )
     return "\n".join(lines)
 

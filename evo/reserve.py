@@ -22,6 +22,17 @@ def next_reserve(search: Search) -> Program | None:
     return rules.certifier.next_reserve(state.front, rules.reserve(), state.finals, rules.cost_model.cost)
 
 
+def fresh_id(search: Search, new: dict) -> int:
+    """An unused individual id for a program made at the end of a run (adds the state change it
+    needs to ``new``, the changes to the state being made)."""
+    state = search.state
+    if isinstance(state, SearchState):
+        new["next_id"] = state.next_id + search.id_step
+        return state.next_id
+    # islands hand out their own ids: one above every count and id the run holds
+    return max([state.n_evals, *(e.individual.id for e in state.front.entries)]) + 1
+
+
 def record_reserve(
     search: Search, program: Program, final: Score, reference_deviation=None, seconds=None
 ) -> list[Event]:
@@ -29,11 +40,7 @@ def record_reserve(
     program admitted to the front if its final error beats every entry costing no more."""
     state, rules = search.state, search.rules
     new = {"finals": {**state.finals, program.canonical_hash(): final}}  # the state is a value: replaced
-    if isinstance(state, SearchState):
-        ind_id = state.next_id
-        new["next_id"] = ind_id + search.id_step
-    else:  # islands hand out their own ids: one above every count and id the run holds
-        ind_id = max([state.n_evals, *(e.individual.id for e in state.front.entries)]) + 1
+    ind_id = fresh_id(search, new)
     search_score = score(program, search.search_set)
     ind = Individual(ind_id, program, search_score, rules.cost_model.cost(program), None, "seed")
     select = rules.gate.select_score(program)

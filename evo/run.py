@@ -78,6 +78,19 @@ class Signoff:
 
 
 @dataclass(frozen=True, slots=True)
+class Polished:
+    """A ``polish`` event: the end-of-run refit of one program (``evo.polish``)."""
+
+    hash: str
+    polished: str
+    ops: int
+    select_before: float
+    select_after: float
+    admitted: bool
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Rate:
     """A ``progress`` event's throughput."""
 
@@ -106,6 +119,7 @@ class History:
     progress: tuple[Rate, ...]
     end: RunEnd | None
     unfinished: bool  # interrupted or killed: resuming finishes it without a new budget
+    polished: tuple[Polished, ...] = ()
 
     @property
     def rates(self) -> tuple[float, ...]:
@@ -118,6 +132,7 @@ class History:
         improvements: list[Improvement] = []
         signoffs: list[Signoff] = []
         progress: list[Rate] = []
+        polished: list[Polished] = []
         end, last = None, None
         for e in events:
             kind = e["kind"]
@@ -150,6 +165,18 @@ class History:
                         certified,
                     )
                 )
+            elif kind == "polish":
+                polished.append(
+                    Polished(
+                        _text(e["hash"]),
+                        _text(e["polished"]),
+                        _count(e["ops"]),
+                        _num(e["select_before"]),
+                        _num(e["select_after"]),
+                        e["admitted"] is True,
+                        _num(e.get("polish_s")),
+                    )
+                )
             elif kind == "progress":
                 progress.append(Rate(_count(e["n_evals"]), _num(e["t"]), _num(e["evals_per_s"])))
             elif kind == "end":
@@ -164,6 +191,7 @@ class History:
             tuple(progress),
             end,
             _unfinished_after(last),
+            tuple(polished),
         )
 
 
