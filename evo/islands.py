@@ -92,6 +92,7 @@ class Batch:
     cached: int
     emigrant_hashes: tuple[str, ...] = ()
     emigrant_texts: tuple[str, ...] = ()  # their checkpoint JSON texts
+    request: Request | None = None  # the request it ran, when its host made it (pipelined islands)
 
 
 class Island:
