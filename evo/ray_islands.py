@@ -164,8 +164,9 @@ class _IslandHost:
         except BaseException as exc:  # handed to the driver by collect
             item = exc
             pipelined = False  # the island stops here
-        self._done.put((item, time.monotonic() - started))
-        with self._lock:  # after the put: with none busy, every batch done is in the queue
+        with self._lock:  # together: with none busy, every batch done is in the queue, and
+            # with some busy, a batch is still to come (a poll waits for it)
+            self._done.put((item, time.monotonic() - started))
             self._busy -= 1
             self._active.discard(request.island)
             if pipelined:  # queued behind the other islands' batches (one thread runs many)
