@@ -4,12 +4,15 @@ and hard points posted to it, and a snapshot every ``snapshot_every`` batches.""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
 from evo.islands import Batch, Request
 from evo.ray_islands import News, Pipeline, _IslandHost
+from evo.runlog import RunReader
 
 PLAN = Pipeline(migrate_every=10, migrants=2, snapshot_every=3)
 
@@ -82,3 +85,37 @@ def test_a_halted_host_starts_no_more_batches():
     assert _drain(host, News(grants={0: 10})) and host.islands[0].state.n_evals == 10  # a new grant runs
     host.halt()
     assert host.poll(PLAN, News()) == [] and host.islands[0].state.n_evals == 10
+
+
+@pytest.mark.ray
+def test_a_killed_host_of_pipelined_islands_is_replaced_and_the_run_files_every_granted_evaluation(tmp_path):
+    """Asynchronous (pipelined) islands: killing a host mid-run gives one island_restored event per
+    island it ran, and the run still ends at its budget with every island's count filed."""
+    import ray
+    from test_islands import RAY
+
+    from evo.api import evolve
+    from evo.assemble import make_executor
+    from evo.config import resolve
+    from evo.problem import build_problem
+
+    base = dict(RAY, sync_migration=False, signoff="none", mine_every=0, max_evals=1200)
+    base.update(runs_dir=str(tmp_path), backend="ray", workers=2)
+    config = resolve(base)
+    executor = make_executor(config, build_problem(config))
+    killed: list[int] = []
+
+    def kill_once(snapshot: dict) -> None:
+        if not killed and snapshot["n_evals"] >= 400:
+            killed.append(snapshot["n_evals"])
+            ray.kill(executor._hosts[1])
+
+    try:
+        result = evolve(config, executor=executor, on_progress=kill_once)
+    finally:
+        executor.close()
+    assert killed and result.reason == "max_evals" and result.n_evals == 1200
+    kinds = [e["kind"] for e in RunReader(result.run_dir).events()]
+    assert kinds.count("island_restored") == 1 and "migration" in kinds  # host 1 ran island 1 alone
+    state = json.loads((result.run_dir / "checkpoint.json").read_text())
+    assert sum(r["state"]["n_evals"] for r in state["islands"]) == 1200 and result.front.entries
