@@ -232,6 +232,7 @@ def simulated(
                 eval_ms=eval_ms,
                 waiting_ms_per_s=waiting,
                 per_eval_ms=per_eval,
+                calls_per_batch=executor.actor_calls / max(1, executor.batches),
             )
         )
         ray.shutdown()
@@ -260,6 +261,9 @@ def print_simulated(rows: list[dict]) -> None:
                 f" {saturates:>12.0f}"
             )
         print(line)
+    for r in rows:
+        if "calls_per_batch" in r:
+            print(f"islands, {r['workers']} workers: {r['calls_per_batch']:.3f} driver actor calls per batch")
     print(
         "Left of |: as measured (the rate is bounded by this machine's 2 cores). Right of |: the driver's"
         " CPU split into\nwaiting ms/s (Ray's threads while the driver waits) and per-eval ms (the rest),"

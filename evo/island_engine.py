@@ -7,9 +7,11 @@ Synchronous migration (always so in one process; ``sync_migration`` on Ray): mig
 happens once every island has made exactly r * ``migrate_every`` evaluations; the islands' best
 programs then move in island order (ring: to the next island; random: to an island drawn from the
 run's migration RNG), and each island takes its immigrants in at the start of its next batch.
-Batches are filed in island order, so the events do not depend on timing. Without it (Ray), each
-island runs on to its next migration count, sends its best programs as soon as it gets there, and
-takes in whatever has arrived when its next batch starts.
+Batches are filed in island order, so the events do not depend on timing (on Ray the driver sends
+every request: the rounds run in lockstep, not pipelined). Without it (Ray), each island runs on
+to its next migration count, sends its best programs as soon as it gets there, and takes in
+whatever has arrived at its host when its next batch starts, which its host starts itself
+(pipelined, at most ``LOOKAHEAD`` migration counts past what the driver has filed).
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from evo.islands import ArchipelagoState, Batch, Request
 from evo.recorder import Recorder
 from evo.search import Search
 from targets.dataset import with_extra_points
+
+# migration counts an island may run past what the driver has filed (pipelined): its host then
+# has its next batch to start while the driver files the last one
+LOOKAHEAD = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,36 +99,47 @@ class IslandEngine(Engine):
                 self._file_batch(batch)
 
     def _run_async(self) -> None:
-        every = self.plan.migrate_every
-        in_flight: dict[int, int] = {}
-        idle = [record.index for record in self.state.islands]
+        """Pipelined (see ``evo.ray_islands``): the hosts start each island's next batch
+        themselves; the driver grants each island evaluations up to ``LOOKAHEAD`` migration counts
+        past what it has filed (within the budget), posts immigrants and hard points, and files
+        the batches as they come back, each with the request its host made."""
+        every, pool = self.plan.migrate_every, self.pool
+        pool.begin(every, self.plan.migrants)
+        granted = {record.index: record.n_evals for record in self.state.islands}
         leaving: list[int] = []  # islands whose migrants leave once their group of batches is filed
         while True:
-            if not self.pool.collected():  # a group of batches is filed: migrate, then ask again
+            if not pool.collected():  # a group of batches is filed: migrate, then tell the hosts
                 self._send(leaving)
                 leaving = []
-                while idle and not (self._stop or self._budget_reason()):
-                    index = idle.pop(0)
-                    n = self.state.islands[index].n_evals
-                    mark = (n // every + 1) * every
-                    count = int(min(mark - n, self._remaining() - sum(in_flight.values())))
-                    if count <= 0:
-                        idle.insert(0, index)
-                        break
-                    self.pool.submit(self._request(index, count, mark))
-                    in_flight[index] = count
-            if not in_flight:
-                return
-            batch = self.pool.next_batch()
-            in_flight.pop(batch.island, None)
-            idle.append(batch.island)
+                state = self.state
+                if not (self._stop or self._budget_reason()):
+                    self._grant(granted)
+                for record in state.islands:
+                    pool.post(record.index, record.inbox)
+                pool.post_hard(state.hard_points)
+                if not pool.running():
+                    return
+            batch = pool.next_batch()
+            self.search.state = self.state.taken(batch.island, batch.request)
             self._file_batch(batch)
             if batch.emigrants:
                 leaving.append(batch.island)
-            if self._stop and in_flight:
+            if self._stop:
                 self._send(leaving)
-                self.pool.cancel_all()
+                pool.cancel_all()
                 return
+
+    def _grant(self, granted: dict[int, int]) -> None:
+        """Each island (in order) may run on to ``LOOKAHEAD`` migration counts past its filed
+        count; all grants together stay within the budget."""
+        every, islands = self.plan.migrate_every, self.state.islands
+        left = self._remaining() - sum(granted[r.index] - r.n_evals for r in islands)
+        for record in islands:
+            upto = min((record.n_evals // every + LOOKAHEAD) * every, granted[record.index] + left)
+            if upto > granted[record.index]:
+                left -= upto - granted[record.index]
+                granted[record.index] = int(upto)
+                self.pool.grant(record.index, int(upto))
 
     def _finish(self, reason: str) -> str:
         if not self._stop:  # every island is idle and filed: the last checkpoints need no replay

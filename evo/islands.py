@@ -93,6 +93,7 @@ class Batch:
     cached: int
     emigrant_hashes: tuple[str, ...] = ()
     emigrant_texts: tuple[str, ...] = ()  # their checkpoint JSON texts
+    request: Request | None = None  # the request it ran, when its host made it (pipelined islands)
 
 
 class Island:
@@ -445,6 +446,15 @@ class ArchipelagoState:
         islands = list(self.islands)
         islands[index] = replace(record, inbox=(), hard_known=len(hard), sent=request)
         return replace(self, islands=tuple(islands)), request
+
+    def taken(self, index: int, request: Request) -> ArchipelagoState:
+        """The state once a batch that island ``index``'s host started itself has come back: that
+        request in flight (filed into ``replay`` with the batch) and its immigrants out of the
+        inbox."""
+        record = self.islands[index]
+        islands = list(self.islands)
+        islands[index] = replace(record, inbox=record.inbox[len(request.immigrants) :], sent=request)
+        return replace(self, islands=tuple(islands))
 
     def filed(self, batch: Batch, objective) -> tuple[ArchipelagoState, list[Event]]:
         """Merge one island's batch: its counts, and its news as run events (run counts). A new

@@ -1,15 +1,26 @@
 """Islands on Ray: each actor hosts whole islands (a search and its evaluator) and runs their
-batches; the driver only sends requests and takes batches (in completion order).
+batches; the driver takes batches in completion order.
+
+Asynchronous migration is pipelined: a host starts each island's next batch itself as soon as one
+ends (each to the island's next migration count), within the evaluations the driver has granted
+it, with the immigrants and hard points the driver has posted to it. The driver keeps one
+long-poll (``poll``) pending per host: it carries the driver's news (grants, immigrants, hard
+points) and returns every batch done since, each with the request its host made, so the driver
+files, migrates and checkpoints as before, with far fewer than one call per batch. The grants
+bound how far an island runs ahead of what the driver has filed. Synchronous migration is not
+pipelined: the driver sends every request (``step``, ``start``) and the rounds run in lockstep, so
+such a run does not depend on timing.
 
 Every ``SNAPSHOT_EVERY``-th batch of an island returns its state as JSON text, which the driver
 keeps as the island's snapshot, with the requests whose batches came back since. An island's
 search is deterministic given its state and its requests, so when an actor dies, a new one
-rebuilds each island it hosted from its snapshot by running those requests again, then runs the
-lost requests again (same state, same immigrants, so the same results), and an
-``island_restored`` event says so. A checkpoint holds the same: each island's last snapshot and
-the requests filed since (the state is tens of KB: carried with every batch, it was a large part
-of what a batch costs the driver). Final-set sweeps (sign-offs, hard-point mining) run as tasks on
-the cluster, not on the driver. Imported only when the ray backend runs islands.
+rebuilds each island it hosted from its snapshot by running those requests again, then runs on
+(the lost requests again, or, pipelined, new ones with the immigrants not yet taken by a batch
+that came back), and an ``island_restored`` event says so. A checkpoint holds the same: each
+island's last snapshot and the requests filed since (the state is tens of KB: carried with every
+batch, it was a large part of what a batch costs the driver). Final-set sweeps (sign-offs,
+hard-point mining) run as tasks on the cluster, not on the driver. Imported only when the ray
+backend runs islands.
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evo.events import IslandRestored
@@ -40,6 +51,28 @@ def _call(function, *args):
     return function(*args)
 
 
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """How a host makes its islands' requests: each batch ends at the next ``migrate_every`` count
+    (the island then reports ``migrants`` emigrants), and every ``snapshot_every``-th returns the state."""
+
+    migrate_every: int
+    migrants: int
+    snapshot_every: int
+
+
+@dataclass
+class News:
+    """What the driver has for one host since its last poll."""
+
+    grants: dict[int, int] = field(default_factory=dict)  # island -> the count it may run to
+    mail: dict[int, list] = field(default_factory=dict)  # island -> immigrants
+    hard_points: tuple[float, ...] = ()  # the run's hard points, when the host has fewer
+
+    def __bool__(self) -> bool:
+        return bool(self.grants or self.mail or self.hard_points)
+
+
 class _IslandHost:
     """The body of an island actor (wrapped with ``ray.remote`` at run time): ``start`` runs
     requests on the host's own threads and returns at once; ``collect`` waits for the first batch
@@ -54,10 +87,67 @@ class _IslandHost:
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._busy = 0  # requests started and not yet done
+        # pipelined runs (all under the lock): what each island may do next
+        self._plan: Pipeline | None = None
+        self._allowed: dict[int, int] = {}  # island -> the count it may run to
+        self._mail: dict[int, list] = {}  # island -> immigrants for its next batch
+        self._hard: tuple[float, ...] = ()
+        self._behind: dict[int, int] = {}  # island -> batches since its last snapshot
+        self._active: set[int] = set()  # islands with a batch running
 
     def add(self, index: int, snapshot: str, replay: tuple[Request, ...] = ()) -> int:
-        self.islands[index] = self.factory.build(index, json.loads(snapshot), replay)
+        island = self.factory.build(index, json.loads(snapshot), replay)
+        with self._lock:
+            self.islands[index] = island
+            self._allowed[index] = island.state.n_evals
+            self._behind[index] = len(replay)
+            self._mail.pop(index, None)
         return os.getpid()
+
+    def poll(self, plan: Pipeline, news: News) -> list[Batch]:
+        """Take the driver's news, start every idle island that may run on, and return what is
+        done (as ``collect``), or nothing at once when no island runs. Each island, once its batch
+        ends, starts its next one itself while its grant lasts."""
+        with self._lock:
+            self._plan = plan
+            for index, upto in news.grants.items():
+                self._allowed[index] = max(self._allowed[index], upto)
+            for index, arrived in news.mail.items():
+                self._mail.setdefault(index, []).extend(arrived)
+            if len(news.hard_points) > len(self._hard):
+                self._hard = tuple(news.hard_points)
+            for index in self.islands:
+                self._advance(index)
+            if not self._busy and self._done.empty():
+                return []
+        return self.collect()
+
+    def halt(self) -> None:
+        """Start no more batches (a stop): those running end and are never collected."""
+        with self._lock:
+            for index in self._allowed:
+                self._allowed[index] = 0
+
+    def _advance(self, index: int) -> None:
+        """Start the island's next batch if it is idle and granted more (under the lock)."""
+        request = None if index in self._active else self._next_request(index)
+        if request is not None:
+            self._active.add(index)
+            self._busy += 1
+            self._threads.submit(self._run, request, True)
+
+    def _next_request(self, index: int) -> Request | None:
+        plan, island = self._plan, self.islands[index]
+        n = island.state.n_evals
+        if plan is None or self._allowed[index] <= n:
+            return None
+        mark = (n // plan.migrate_every + 1) * plan.migrate_every
+        snapshot = bool(plan.snapshot_every) and self._behind[index] + 1 >= plan.snapshot_every
+        self._behind[index] = 0 if snapshot else self._behind[index] + 1
+        hard = self._hard if len(self._hard) > len(island.state.hard_points) else ()
+        immigrants = tuple(self._mail.pop(index, ()))
+        count = min(mark, self._allowed[index]) - n
+        return Request(index, count, immigrants, hard, mark, plan.migrants, snapshot)
 
     def start(self, requests: list[Request]) -> None:
         with self._lock:
@@ -65,15 +155,22 @@ class _IslandHost:
         for request in requests:
             self._threads.submit(self._run, request)
 
-    def _run(self, request: Request) -> None:
+    def _run(self, request: Request, pipelined: bool = False) -> None:
         started = time.monotonic()
         try:
             item = self.islands[request.island].run(request)
+            if pipelined:  # the driver files the request its host made
+                item = replace(item, request=request)
         except BaseException as exc:  # handed to the driver by collect
             item = exc
-        self._done.put((item, time.monotonic() - started))
-        with self._lock:  # after the put: with none busy, every batch done is in the queue
+            pipelined = False  # the island stops here
+        with self._lock:  # together: with none busy, every batch done is in the queue, and
+            # with some busy, a batch is still to come (a poll waits for it)
+            self._done.put((item, time.monotonic() - started))
             self._busy -= 1
+            self._active.discard(request.island)
+            if pipelined:  # queued behind the other islands' batches (one thread runs many)
+                self._advance(request.island)
 
     def step(self, requests: list[Request]) -> list[Batch]:
         """``start`` then ``collect`` in one call (one round trip per batch taken)."""
@@ -137,6 +234,16 @@ class RayIslands:
         self._factory: IslandFactory | None = None
         self.islands_restored = 0
         self._spec = spec  # an evaluator spec in place of the run's (simulated workers)
+        # pipelined runs: what the hosts were told, and the news for each host's next poll
+        self._plan: Pipeline | None = None
+        self._granted: dict[int, int] = {}  # island -> the count it may run to
+        self._returned: dict[int, int] = {}  # island -> its count at its last batch back
+        self._posted: dict[int, list] = {}  # island -> immigrants posted and not yet taken by a batch back
+        self._hard_sent: list[int] = []  # per host: hard points it has
+        self._hard: tuple[float, ...] = ()
+        self._news: list[News] = []
+        self.actor_calls = 0  # calls that run or collect batches (not the start of islands)
+        self.batches = 0  # batches taken
 
     def start(self, factory: IslandFactory, records: tuple[IslandRecord, ...]) -> tuple[IslandRecord, ...]:
         """One host per worker, the islands dealt out in turn; returns once all are built, with
@@ -151,6 +258,8 @@ class RayIslands:
         self._hosts = [self._host_class.remote(factory, self._threads) for _ in range(count)]
         self._running = [{} for _ in range(count)]
         self._unsent = [[] for _ in range(count)]
+        self._news = [News() for _ in range(count)]
+        self._hard_sent = [0] * count
         self._host_of = {r.index: r.index % count for r in records}
         self._latest = {r.index: r.snapshot for r in records}
         self._since = {r.index: list(r.replay) for r in records}
@@ -166,18 +275,64 @@ class RayIslands:
         self._running[host][request.island] = request
         self._unsent[host].append(request)
 
+    # ------------------------------------------------------------------ pipelined
+    def begin(self, migrate_every: int, migrants: int) -> None:
+        """Pipelined runs from here: the hosts make the requests, within what ``grant`` allows."""
+        self._plan = Pipeline(migrate_every, migrants, self.snapshot_every)
+        self._granted = dict(self._evals)
+        self._returned = dict(self._granted)
+        self._posted = {i: [] for i in self._evals}
+
+    def grant(self, island: int, upto: int) -> None:
+        """Let the island run on to its count ``upto``."""
+        self._granted[island] = upto
+        self._news[self._host_of[island]].grants[island] = upto
+
+    def post(self, island: int, inbox: list) -> None:
+        """The island's immigrants not yet taken by a batch back (its host has those posted before)."""
+        posted = self._posted[island]
+        fresh = inbox[len(posted) :]
+        if fresh:
+            posted.extend(fresh)
+            self._news[self._host_of[island]].mail.setdefault(island, []).extend(fresh)
+
+    def post_hard(self, hard_points) -> None:
+        self._hard = tuple(hard_points)
+
+    def running(self) -> bool:
+        """Some island has been granted evaluations whose batches have not come back."""
+        return any(self._granted[i] > n for i, n in self._returned.items())
+
+    def _poll(self, host: int) -> Any:
+        news, self._news[host] = self._news[host], News()
+        if self._hard_sent[host] < len(self._hard):
+            news.hard_points, self._hard_sent[host] = self._hard, len(self._hard)
+        if not news and not any(
+            self._granted[i] > self._returned[i] for i, h in self._host_of.items() if h == host
+        ):
+            return None  # nothing to say, and all its islands' batches are back
+        return self._hosts[host].poll.remote(self._plan, news)
+
+    # ------------------------------------------------------------------ calls
     def _send(self) -> None:
-        """Start what was submitted and keep a collect pending on every busy host: one call per
-        host and round trip (``step``), or ``start`` alone where a collect is already pending."""
+        """Keep one call pending on every host with work: pipelined, a ``poll`` with the host's
+        news; otherwise, a ``start`` of what was submitted, with a collect (``step``) if none is
+        pending."""
         for host, unsent in enumerate(self._unsent):
             requests = list(unsent)
             unsent.clear()
+            ref = None
             if host in self._collecting:
                 if requests:
+                    self.actor_calls += 1
                     self._hosts[host].start.remote(requests)
+            elif self._plan is not None:
+                ref = self._poll(host)
             elif self._running[host]:
-                self._collecting.add(host)
                 ref = self._hosts[host].step.remote(requests)
+            if ref is not None:
+                self.actor_calls += 1
+                self._collecting.add(host)
                 # completions arrive on a queue (Ray's callback thread)
                 ref.future().add_done_callback(
                     lambda future, host=host, generation=self._generation: self._done.put(
@@ -196,23 +351,41 @@ class RayIslands:
             try:
                 batches = future.result()
             except ray.exceptions.RayActorError:
-                self._restore(host)
-                for request in self._running[host].values():
-                    island_evals = self._evals[request.island]
-                    self._notices.append(
-                        (IslandRestored, {"island": request.island, "island_evals": island_evals})
-                    )
-                    self._unsent[host].append(request)
+                self._replace(host)
                 continue
             for batch in batches:
-                request = self._running[host].pop(batch.island)
+                request = self._running[host].pop(batch.island, None) or batch.request
                 self._evals[batch.island] = batch.n_evals
+                if batch.request is not None:
+                    self._returned[batch.island] = batch.n_evals
+                    del self._posted[batch.island][: len(batch.request.immigrants)]
                 if batch.snapshot is not None:
                     self._latest[batch.island], self._since[batch.island] = batch.snapshot, []
                 else:
                     self._since[batch.island].append(request)
                 self._ready.append(batch)
+        self.batches += 1
         return self._ready.popleft()
+
+    def _replace(self, host: int) -> None:
+        """A dead host: its islands rebuilt on a new one, then what was lost is run again (the
+        requests it was sent, or, pipelined, its grants and the immigrants not yet taken)."""
+        self._restore(host)
+        mine = [i for i, h in self._host_of.items() if h == host]
+        if self._plan is not None:
+            lost = [i for i in mine if self._granted[i] > self._returned[i]]
+            news = self._news[host]
+            for i in mine:
+                news.grants[i] = self._granted[i]
+                if self._posted[i]:
+                    news.mail[i] = list(self._posted[i])
+            self._hard_sent[host] = 0
+        else:
+            lost = list(self._running[host])
+            self._unsent[host].extend(self._running[host].values())
+        for island in lost:
+            island_evals = self._evals[island]
+            self._notices.append((IslandRestored, {"island": island, "island_evals": island_evals}))
 
     def collected(self) -> int:
         """Batches collected and not yet taken (``next_batch`` returns them without waiting)."""
@@ -248,6 +421,10 @@ class RayIslands:
     def cancel_all(self) -> None:
         """Drop what is in flight (a stop): batches still running are never filed."""
         self._generation += 1
+        if self._plan is not None:
+            for host in self._hosts:
+                host.halt.remote()
+            self._plan = None
         for host in range(len(self._hosts)):
             self._running[host].clear()
             self._unsent[host].clear()
