@@ -476,14 +476,6 @@ def run_alone(factory, starts: tuple[str, ...], counts: tuple[int, ...], batch: 
     return wall, busy, share, works
 
 
-def warm_hosts(executor, start: str, evals: int) -> None:
-    """A throwaway island runs ``evals`` evaluations on every island host (numba's kernels load in
-    each worker process), so the timed run is the islands' work alone."""
-    ray = executor._ray
-    ray.get([host.add.remote(WARM_ISLAND, start) for host in executor._hosts])
-    ray.get([host.step.remote([Request(WARM_ISLAND, evals)]) for host in executor._hosts])
-
-
 def island_states(engine, capacity: int) -> list[SearchState]:
     """Every island's state at the end of a run (live in this process, or JSON text from a worker)."""
     out = []
@@ -510,7 +502,7 @@ def run_paired(config, executor, runs_dir: str, warm: int) -> dict:
     try:
         engine = build_engine(config, problem, executor, state, recorder)  # starts and fills the workers
         if warm and not getattr(executor, "local", True):
-            warm_hosts(executor, starts[0], warm)
+            executor.warm_up(starts[0], warm, WARM_ISLAND)  # numba's kernels load in each worker
         pids = [] if getattr(executor, "local", True) else executor.host_pids()
         cpu = [process_cpu(pid) for pid in pids]
         ticks, started = cpu_ticks(), time.perf_counter()

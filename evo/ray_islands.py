@@ -435,6 +435,14 @@ class RayIslands:
         notices, self._notices = self._notices, []
         return notices
 
+    def warm_up(self, snapshot: str, evals: int, index: int = -1) -> None:
+        """Run a throwaway island (``index``, of none of the run's) from ``snapshot`` for ``evals``
+        evaluations on every host and wait for all (numba's kernels load in each worker process),
+        so that what is timed next is the islands' work alone. Call after ``start``."""
+        ray = self._ray
+        ray.get([host.add.remote(index, snapshot) for host in self._hosts])
+        ray.get([host.step.remote([Request(index, evals)]) for host in self._hosts])
+
     def host_pids(self) -> list[int]:
         return self._ray.get([host.pid.remote() for host in self._hosts])
 

@@ -455,3 +455,24 @@ def test_a_host_collect_brings_the_batches_done_soon_after_the_first_and_never_w
     host.islands[0] = _SleepyIsland(0.3)
     started = time.monotonic()
     assert host.step([Request(0, 1)]) == [0] and time.monotonic() - started < 0.55
+
+
+@pytest.mark.ray
+def test_warm_up_runs_a_throwaway_island_on_every_host_and_leaves_the_runs_islands_alone():
+    from evo.assemble import island_state
+    from evo.ray_executor import RayOptions
+    from evo.ray_islands import RayIslands
+
+    config = resolve(dict(SMALL, islands=2, seed=9, max_evals=10**6))
+    problem = build_problem(config)
+    pool = RayIslands(RayOptions(None, 2, 2, 16))
+    try:
+        records = pool.start(_factory(config, problem, 2), island_state(config, problem, 2).islands)
+        pool.warm_up(records[0].snapshot, 30, index=99)
+        texts = pool._ray.get([host.state_text.remote(99) for host in pool._hosts])
+        assert len(texts) == 2 and all(json.loads(t)["n_evals"] == 30 for t in texts)
+        assert [
+            json.loads(pool._ray.get(pool._hosts[i].state_text.remote(i)))["n_evals"] for i in (0, 1)
+        ] == [0, 0]
+    finally:
+        pool.close()
