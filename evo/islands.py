@@ -463,8 +463,8 @@ class ArchipelagoState:
         inbox."""
         record = self.islands[index]
         islands = list(self.islands)
-        islands[index] = replace(record, inbox=record.inbox[len(request.immigrants) :], sent=request)
-        return replace(self, islands=tuple(islands))
+        islands[index] = _renewed(record, inbox=record.inbox[len(request.immigrants) :], sent=request)
+        return _renewed(self, islands=tuple(islands))
 
     def filed(self, batch: Batch, objective) -> tuple[ArchipelagoState, list[Event]]:
         """Merge one island's batch: its counts, and its news as run events (run counts). A new
