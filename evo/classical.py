@@ -39,7 +39,7 @@ refits each seed's constants in the run's format like any child (``seed`` is a f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -712,22 +712,5 @@ def classical_seeds(
                 if h not in hashes and len(hashes) < per_cost:
                     hashes.add(h)
                     kept.append(seed)
-        kept = [_settled(seed, (x, ref, scale), judge) for seed in kept]  # on the fit points: cheap
         seeds.extend(sorted(kept, key=lambda s: (s.error, s.model_error, s.label)))
     return seeds
-
-
-def _settled(seed: ClassicalSeed, points: tuple, judge) -> ClassicalSeed:
-    """The seed with its constants settled among floats (``settled_constants`` on the fit points)
-    where that lowers its error as evaluated on every search point. Rounding each fitted
-    coefficient to nearest is not the best float choice: on a 2^18-point sample exp at 6 ops goes
-    from 0.887 to 0.709 ULP, erf at 8 from 1.116 to 0.902, cos at 4 from 1.706 to 1.452 (a rational
-    can go up: then it is kept as it was)."""
-    if seed.rounding_aware or not seed.program.constants():
-        return seed
-    try:
-        program, _ = settled_constants(seed.program, *points, budget=SETTLE_BUDGET)
-    except ValueError:  # an op without a rounding budget
-        return seed
-    error = judge(program)
-    return replace(seed, program=program, error=error) if error < seed.error else seed

@@ -123,24 +123,3 @@ def test_refining_the_settled_five_op_seed_never_ends_above_its_dense_error():
         assert loose.max_err < loose.start_err  # the sample alone says the move helps
         unguarded_worse |= max_ulp(loose.program, *check) > start
     assert unguarded_worse  # and without the guard it is worse on the dense floats
-
-
-def test_settled_classical_seeds_are_never_worse_and_better_for_exp_at_six_ops(monkeypatch):
-    import evo.classical as classical
-
-    s = build_problem(resolve(dict(target="exp", max_ops=6, seed=1))).search
-    args = (s.x, s.ref_hi + s.ref_lo, s.inv_scale, FMA_OPS, 6)
-
-    def best_per_count(seeds):
-        out: dict[int, float] = {}
-        for seed in seeds:
-            count = seed.program.op_count()
-            out[count] = min(out.get(count, np.inf), seed.error)
-        return out
-
-    settled = best_per_count(classical.classical_seeds(*args))
-    monkeypatch.setattr(classical, "_settled", lambda seed, points, judge: seed)
-    plain = best_per_count(classical.classical_seeds(*args))
-    assert settled.keys() == plain.keys()
-    assert all(settled[k] <= plain[k] for k in plain)
-    assert settled[6] < plain[6]
