@@ -3,12 +3,9 @@ alone), the escalated fit beating the per-child fit on f10's structure, and the 
 
 from __future__ import annotations
 
-import json
 import math
-from importlib import resources
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 
 from evo.assemble import fit_settings
@@ -17,11 +14,9 @@ from evo.errors import UsageError
 from evo.escalate import niche_bests, should_escalate
 from evo.evaluate import Evaluator, Job
 from evo.fit import FitSettings
-from primitives.floatbits import FLOAT64, bits_to_float, float_to_bits
-from primitives.program import Program
-from primitives.textform import parse_text
 from targets.dataset import build_dataset
 from targets.registry import get_target
+from tests.shared_helpers import f10_ten_percent_off
 
 
 def _entry(ops: int, error: float) -> SimpleNamespace:
@@ -48,25 +43,13 @@ def test_escalation_is_within_a_factor_of_the_niche_best():
     assert should_escalate(0.9, 1, (math.inf, math.inf), 10.0)  # an empty niche: it would enter the front
 
 
-def _f10_ten_percent_off() -> Program:
-    text = resources.files("targets").joinpath("data/paper_exp2.json").read_text()
-    f10 = parse_text(json.loads(text)["programs"]["f10"]["program"])
-    signs = np.random.default_rng(3).choice([-1.0, 1.0], len(f10.constants()))
-    return f10.with_constants(
-        [
-            float_to_bits(bits_to_float(b, FLOAT64) * (1 + 0.1 * s), FLOAT64)
-            for b, s in zip(f10.constants(), signs, strict=True)
-        ]
-    )
-
-
 @pytest.fixture(scope="module")
 def search_set():
     return build_dataset(get_target("exp2"), "search", "float64")
 
 
 def test_an_escalated_f10_child_beats_its_plain_fit_and_replays(search_set):
-    child = _f10_ten_percent_off()
+    child = f10_ten_percent_off()
     settings = FitSettings(explore_starts=0, escalate=10.0)
     promising = (math.inf,) * 10 + (1e-11,)  # the 10-op niche: within 10x of 1e-11 escalates
     plain = Evaluator(search_set, settings).run(Job(1, child, False))
@@ -84,7 +67,7 @@ def test_an_escalated_f10_child_beats_its_plain_fit_and_replays(search_set):
 
 
 def test_a_child_far_from_its_niche_best_is_not_escalated(search_set):
-    child = _f10_ten_percent_off()
+    child = f10_ten_percent_off()
     evaluator = Evaluator(search_set, FitSettings(explore_starts=0, escalate=10.0))
     far = evaluator.run(Job(1, child, False, (math.inf,) * 10 + (1e-14,)))
     off = Evaluator(search_set, FitSettings(explore_starts=0)).run(Job(1, child, False, (1e-11,)))

@@ -35,6 +35,7 @@ from evo.state import SearchState, driver_rng
 from primitives.floatbits import get_format, parse_hex
 from primitives.program import Program
 from targets.scoring import Score
+from tests.shared_helpers import kill_host_once
 
 ISLANDS = dict(BASE, islands=2, migrate_every=100, migrants=2, checkpoint_every=200, progress_every=100)
 
@@ -369,22 +370,14 @@ RAY = dict(
 def test_a_killed_island_actor_is_restored_from_its_snapshot(tmp_path):
     """With synchronous migration a Ray run is the serial run (sweeps for mining and sign-off run
     as Ray tasks); killing an actor mid-run changes nothing but an island_restored event."""
-    import ray
-
     from evo.assemble import make_executor
 
     config = resolve({**RAY, "max_evals": 800, "runs_dir": str(tmp_path), "backend": "ray", "workers": 2})
     serial = evolve({**RAY, "max_evals": 800, "runs_dir": str(tmp_path)})
     executor = make_executor(config, build_problem(config))
     killed: list[int] = []
-
-    def kill_once(snapshot: dict) -> None:
-        if not killed and snapshot["n_evals"] >= 400:
-            killed.append(snapshot["n_evals"])
-            ray.kill(executor._hosts[1])
-
     try:
-        result = evolve(config, executor=executor, on_progress=kill_once)
+        result = evolve(config, executor=executor, on_progress=kill_host_once(executor, 400, killed))
     finally:
         executor.close()
     assert killed and result.n_evals == 800 and result.reason == "max_evals"

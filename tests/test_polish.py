@@ -4,11 +4,8 @@ from the search's time."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from importlib import resources
 
-import numpy as np
 import pytest
 
 from evo import polish as polish_module
@@ -31,6 +28,7 @@ from primitives.floatbits import FLOAT64, bits_to_float, float_to_bits
 from primitives.program import Program
 from primitives.textform import parse_text
 from targets.scoring import Score
+from tests.shared_helpers import f10_ten_percent_off
 
 REAL = dict(
     target="exp2",
@@ -44,18 +42,6 @@ REAL = dict(
 )
 F64 = "# evo program (float64)\n"
 QUICK = PolishPlan(share=0.1, programs=1, counts=1, restarts=2, use_cma=False)
-
-
-def _f10_ten_percent_off() -> Program:
-    text = resources.files("targets").joinpath("data/paper_exp2.json").read_text()
-    f10 = parse_text(json.loads(text)["programs"]["f10"]["program"])
-    signs = np.random.default_rng(3).choice([-1.0, 1.0], len(f10.constants()))
-    return f10.with_constants(
-        [
-            float_to_bits(bits_to_float(b, FLOAT64) * (1 + 0.1 * s), FLOAT64)
-            for b, s in zip(f10.constants(), signs, strict=True)
-        ]
-    )
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +66,7 @@ def _search_with(setup, programs: list[Program]) -> Search:
 
 
 def test_a_perturbed_f10_is_polished_below_what_its_fit_reaches(setup):
-    search = _search_with(setup, [_f10_ten_percent_off()])
+    search = _search_with(setup, [f10_ten_percent_off()])
     (entry,) = search.state.front.entries
     assert entry.select.max_err > 1e-12  # the search's own fit stops short
     events = polish_one(search, entry.individual, QUICK)
@@ -97,7 +83,7 @@ def test_a_perturbed_f10_is_polished_below_what_its_fit_reaches(setup):
 
 
 def test_a_polish_that_is_worse_on_the_select_set_changes_nothing(setup, monkeypatch):
-    search = _search_with(setup, [_f10_ten_percent_off()])
+    search = _search_with(setup, [f10_ten_percent_off()])
     before = search.state
     (entry,) = before.front.entries
 

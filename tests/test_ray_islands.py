@@ -13,6 +13,7 @@ import pytest
 from evo.islands import Batch, Request
 from evo.ray_islands import News, Pipeline, _IslandHost
 from evo.runlog import RunReader
+from tests.shared_helpers import kill_host_once
 
 PLAN = Pipeline(migrate_every=10, migrants=2, snapshot_every=3)
 
@@ -91,7 +92,6 @@ def test_a_halted_host_starts_no_more_batches():
 def test_a_killed_host_of_pipelined_islands_is_replaced_and_the_run_files_every_granted_evaluation(tmp_path):
     """Asynchronous (pipelined) islands: killing a host mid-run gives one island_restored event per
     island it ran, and the run still ends at its budget with every island's count filed."""
-    import ray
     from test_islands import RAY
 
     from evo.api import evolve
@@ -104,14 +104,8 @@ def test_a_killed_host_of_pipelined_islands_is_replaced_and_the_run_files_every_
     config = resolve(base)
     executor = make_executor(config, build_problem(config))
     killed: list[int] = []
-
-    def kill_once(snapshot: dict) -> None:
-        if not killed and snapshot["n_evals"] >= 400:
-            killed.append(snapshot["n_evals"])
-            ray.kill(executor._hosts[1])
-
     try:
-        result = evolve(config, executor=executor, on_progress=kill_once)
+        result = evolve(config, executor=executor, on_progress=kill_host_once(executor, 400, killed))
     finally:
         executor.close()
     assert killed and result.reason == "max_evals" and result.n_evals == 1200
