@@ -237,7 +237,6 @@ class RayIslands:
         # pipelined runs: what the hosts were told, and the news for each host's next poll
         self._plan: Pipeline | None = None
         self._granted: dict[int, int] = {}  # island -> the count it may run to
-        self._returned: dict[int, int] = {}  # island -> its count at its last batch back
         self._posted: dict[int, list] = {}  # island -> immigrants posted and not yet taken by a batch back
         self._hard_sent: list[int] = []  # per host: hard points it has
         self._hard: tuple[float, ...] = ()
@@ -280,7 +279,6 @@ class RayIslands:
         """Pipelined runs from here: the hosts make the requests, within what ``grant`` allows."""
         self._plan = Pipeline(migrate_every, migrants, self.snapshot_every)
         self._granted = dict(self._evals)
-        self._returned = dict(self._granted)
         self._posted = {i: [] for i in self._evals}
 
     def grant(self, island: int, upto: int) -> None:
@@ -301,14 +299,14 @@ class RayIslands:
 
     def running(self) -> bool:
         """Some island has been granted evaluations whose batches have not come back."""
-        return any(self._granted[i] > n for i, n in self._returned.items())
+        return any(self._granted[i] > n for i, n in self._evals.items())
 
     def _poll(self, host: int) -> Any:
         news, self._news[host] = self._news[host], News()
         if self._hard_sent[host] < len(self._hard):
             news.hard_points, self._hard_sent[host] = self._hard, len(self._hard)
         if not news and not any(
-            self._granted[i] > self._returned[i] for i, h in self._host_of.items() if h == host
+            self._granted[i] > self._evals[i] for i, h in self._host_of.items() if h == host
         ):
             return None  # nothing to say, and all its islands' batches are back
         return self._hosts[host].poll.remote(self._plan, news)
@@ -357,7 +355,6 @@ class RayIslands:
                 request = self._running[host].pop(batch.island, None) or batch.request
                 self._evals[batch.island] = batch.n_evals
                 if batch.request is not None:
-                    self._returned[batch.island] = batch.n_evals
                     del self._posted[batch.island][: len(batch.request.immigrants)]
                 if batch.snapshot is not None:
                     self._latest[batch.island], self._since[batch.island] = batch.snapshot, []
@@ -373,7 +370,7 @@ class RayIslands:
         self._restore(host)
         mine = [i for i, h in self._host_of.items() if h == host]
         if self._plan is not None:
-            lost = [i for i in mine if self._granted[i] > self._returned[i]]
+            lost = [i for i in mine if self._granted[i] > self._evals[i]]
             news = self._news[host]
             for i in mine:
                 news.grants[i] = self._granted[i]
